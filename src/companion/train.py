@@ -1,0 +1,362 @@
+"""The one training loop every chapter reuses.
+
+Device placement, mixed precision on CUDA, ``tqdm.auto`` progress, warm-up then cosine schedule,
+atomic checkpoints (model, optimizer, scheduler, scaler, step, RNG state, extra state) and exact
+resume, and DistributedDataParallel when launched with ``torchrun``.
+
+Book section: *How to read this book*, "Full runs: checkpoints and resume".
+
+Exact resume: data order comes from a sampler seeded by ``(seed, epoch)`` that can start mid-epoch,
+and every RNG is restored, so a run stopped after k steps and resumed ends with the same weights as
+an uninterrupted one. This holds with ``num_workers=0`` (what quick runs and in-memory data use);
+with worker processes the weights, optimizer and data order still resume exactly, but the random
+augmentations drawn inside workers differ.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+CHECKPOINT_NAME = "last.pt"
+
+
+@dataclass
+class FitConfig:
+    """Everything :func:`fit` needs besides the model, the data and the loss."""
+
+    steps: int
+    batch_size: int = 64
+    lr: float = 1e-3
+    optimizer: str = "adamw"  # "adamw" or "sgd"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    schedule: str = "cosine"  # "cosine" or "constant"
+    min_lr_ratio: float = 0.0
+    seed: int = 0
+    amp: bool | None = None  # None: on when the device is CUDA
+    grad_clip: float | None = None
+    checkpoint_dir: str | os.PathLike | None = None
+    checkpoint_every: int = 0  # 0: only at the end (when checkpoint_dir is set)
+    resume: bool = True
+    progress: bool = True
+    log_every: int = 1
+    num_workers: int = 0
+    drop_last: bool = True
+    time_budget_s: float | None = None  # stop early once this much wall time is spent
+    device: str | None = None
+
+    def __post_init__(self):
+        if not isinstance(self.steps, int) or self.steps <= 0:
+            raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
+        if self.batch_size <= 0:
+            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if not 0 <= self.warmup_steps <= self.steps:
+            raise ValueError(f"warmup_steps must be in [0, steps={self.steps}], got {self.warmup_steps}")
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    stopped_early: bool = False
+    resumed_from: int | None = None
+
+    def last(self, key: str = "loss") -> float:
+        return next((h[key] for h in reversed(self.history) if key in h), float("nan"))
+
+
+def lr_factor(step: int, total: int, warmup: int, schedule: str, min_ratio: float = 0.0) -> float:
+    r"""Linear warm-up for ``warmup`` steps, then cosine decay to ``min_ratio``.
+
+    .. math:: \eta_t = \eta \cdot \big(r + (1-r)\tfrac12(1+\cos(\pi\,\tfrac{t-w}{T-w}))\big)
+    """
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class EpochSampler(Sampler[int]):
+    """A permutation per epoch from ``(seed, epoch)``, startable mid-epoch, split across ranks."""
+
+    def __init__(self, n: int, seed: int, epoch: int = 0, start: int = 0, rank: int = 0, world: int = 1):
+        self.n, self.seed, self.epoch, self.start, self.rank, self.world = n, seed, epoch, start, rank, world
+
+    def indices(self) -> list[int]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        per_rank = self.n // self.world
+        return perm[self.rank * per_rank : (self.rank + 1) * per_rank]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices()[self.start :])
+
+    def __len__(self) -> int:
+        return self.n // self.world - self.start
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """Move tensors (also inside tuples, lists and dicts) to ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside DistributedDataParallel (or the model itself)."""
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def rng_state() -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file in the same folder, flush it to disk, then rename.
+
+    A crash mid-write leaves the previous file at ``path`` untouched (rename is atomic on POSIX).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_checkpoint(directory: str | os.PathLike, map_location="cpu") -> dict | None:
+    """The last checkpoint in ``directory``, or ``None`` when there is none."""
+    path = Path(directory) / CHECKPOINT_NAME
+    if not path.exists():
+        return None
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def distributed_context() -> tuple[int, int, int]:
+    """``(rank, local_rank, world_size)``; starts the process group when run under ``torchrun``."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+    return dist.get_rank(), local, world
+
+
+def build_optimizer(params, config: FitConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+class _TensorBatches(Dataset):
+    """Index a tuple of equally long tensors; batches are sliced, not stacked item by item."""
+
+    def __init__(self, tensors: Sequence[torch.Tensor]):
+        n = {len(t) for t in tensors}
+        if len(n) != 1:
+            raise ValueError(f"tensors must have the same length, got {[len(t) for t in tensors]}")
+        self.tensors = tuple(tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors[0])
+
+
+def _batches(data, sampler: EpochSampler, config: FitConfig, collate_fn) -> Iterator:
+    if isinstance(data, _TensorBatches):
+        idx = sampler.indices()[sampler.start :]
+        bs = config.batch_size
+        stop = len(idx) - (len(idx) % bs if config.drop_last else 0)
+        for i in range(0, stop, bs):
+            j = torch.tensor(idx[i : i + bs])
+            yield tuple(t[j.to(t.device)] for t in data.tensors)
+        return
+    loader = DataLoader(
+        data, batch_size=config.batch_size, sampler=sampler, num_workers=config.num_workers,
+        drop_last=config.drop_last, collate_fn=collate_fn, pin_memory=torch.cuda.is_available(),
+        persistent_workers=False,
+        # its own generator: creating the iterator must not draw from the global RNG, or a run
+        # resumed mid-epoch would drift from an uninterrupted one
+        generator=torch.Generator().manual_seed(sampler.seed * 1_000_003 + sampler.epoch),
+    )
+    yield from loader
+
+
+def fit(
+    model: nn.Module,
+    data: Dataset | Sequence[torch.Tensor],
+    step_fn: Callable[[nn.Module, Any], torch.Tensor | dict] | None,
+    config: FitConfig,
+    *,
+    optimizer: torch.optim.Optimizer | None = None,
+    after_step: Callable[[nn.Module, int], None] | None = None,
+    extra_state: Any = None,
+    collate_fn: Callable | None = None,
+) -> FitResult:
+    """Train ``model`` for ``config.steps`` optimizer steps.
+
+    ``data``: a ``Dataset`` or a tuple of tensors (sliced in place, on whatever device they live).
+    ``step_fn(model, batch)`` returns the loss, or a dict with ``"loss"`` and other scalars to log;
+    without it ``model(*batch)`` is called. Under DDP ``model`` is the wrapped module, so put the loss
+    in the model's ``forward`` when training on several GPUs.
+    ``after_step(model, step)`` runs after each optimizer step (EMA teachers, memory banks).
+    ``extra_state``: an object with ``state_dict``/``load_state_dict`` saved with the checkpoint.
+    """
+    rank, local_rank, world = distributed_context()
+    device = torch.device(config.device) if config.device else (
+        torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
+    )
+    if not isinstance(data, Dataset):
+        data = _TensorBatches(data)
+    n = len(data)
+    steps_per_epoch = (n // world) // config.batch_size if config.drop_last else math.ceil((n // world) / config.batch_size)
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"the dataset has {n} items, fewer than one batch of {config.batch_size} per process; "
+            "lower batch_size or use more data"
+        )
+
+    model.to(device)
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[local_rank] if device.type == "cuda" else None)
+    core = unwrap(model)
+    if optimizer is None:
+        optimizer = build_optimizer([p for p in core.parameters() if p.requires_grad], config)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, config.steps, config.warmup_steps, config.schedule, config.min_lr_ratio)
+    )
+    use_amp = (device.type == "cuda") if config.amp is None else (config.amp and device.type == "cuda")
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+
+    result = FitResult()
+    start_step = 0
+    ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
+    if ckpt_dir is not None and config.resume:
+        ckpt = load_checkpoint(ckpt_dir, map_location=device)
+        if ckpt is not None:
+            core.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            scaler.load_state_dict(ckpt["scaler"])
+            if extra_state is not None and ckpt.get("extra") is not None:
+                extra_state.load_state_dict(ckpt["extra"])
+            set_rng_state(ckpt["rng"])
+            start_step = int(ckpt["step"])
+            result.history = list(ckpt.get("history", []))
+            result.resumed_from = start_step
+    if start_step == 0:
+        from .runtime import seed_everything
+
+        seed_everything(config.seed + rank)
+
+    def save(step: int) -> None:
+        if ckpt_dir is None or rank != 0:
+            return
+        atomic_save(
+            {
+                "model": core.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                "extra": extra_state.state_dict() if extra_state is not None else None,
+                "rng": rng_state(), "step": step, "history": result.history, "config": asdict(config),
+            },
+            ckpt_dir / CHECKPOINT_NAME,
+        )
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=config.steps, initial=start_step, disable=not config.progress or rank != 0, desc="train", leave=False)
+    model.train()
+    began = time.perf_counter()
+    step = start_step
+    try:
+        while step < config.steps:
+            epoch, offset = divmod(step, steps_per_epoch)
+            sampler = EpochSampler(n, config.seed, epoch, offset * config.batch_size, rank, world)
+            for batch in _batches(data, sampler, config, collate_fn):
+                batch = to_device(batch, device)
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                    out = step_fn(model, batch) if step_fn is not None else model(*batch)
+                logs = out if isinstance(out, dict) else {"loss": out}
+                loss = logs["loss"]
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                if config.grad_clip is not None:
+                    scaler.unscale_(optimizer)
+                    nn.utils.clip_grad_norm_(core.parameters(), config.grad_clip)
+                scaler.step(optimizer)
+                scaler.update()
+                scheduler.step()
+                if after_step is not None:
+                    after_step(core, step)
+                step += 1
+                if step % config.log_every == 0 or step == config.steps:
+                    entry = {"step": step, "lr": scheduler.get_last_lr()[0]}
+                    entry.update({k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in logs.items()})
+                    result.history.append(entry)
+                    bar.set_postfix(loss=f"{entry['loss']:.4f}")
+                bar.update(1)
+                if config.checkpoint_every and step % config.checkpoint_every == 0 and step < config.steps:
+                    save(step)
+                if step >= config.steps:
+                    break
+                if config.time_budget_s is not None and time.perf_counter() - began > config.time_budget_s:
+                    result.stopped_early = True
+                    break
+            if result.stopped_early:
+                break
+    finally:
+        bar.close()
+    save(step)
+    result.steps = step
+    result.seconds = time.perf_counter() - began
+    return result
