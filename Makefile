@@ -23,10 +23,18 @@ install: $(STAMP)
 # Widgets' JavaScript from npm, served from the book itself so pages work offline (no CDN).
 $(WIDGETS_JS):
 	mkdir -p .widgets-npm book/_extra/_widgets
-	cd .widgets-npm && npm install --silent --no-audit --no-fund --no-save requirejs@2.3.7 @jupyter-widgets/html-manager@1.0.13 >/dev/null
+	cd .widgets-npm && npm install --silent --no-audit --no-fund --no-save requirejs@2.3.7 @jupyter-widgets/html-manager@1.0.13 mathjax@3.2.2 >/dev/null
 	cp .widgets-npm/node_modules/requirejs/require.js book/_extra/_widgets/require.min.js
 	cp .widgets-npm/node_modules/@jupyter-widgets/html-manager/dist/embed-amd.js book/_extra/_widgets/embed-amd.js
-	cp .widgets-npm/node_modules/@jupyter-widgets/html-manager/dist/*.woff* book/_extra/_widgets/ 2>/dev/null || true
+	# the widget script asks for its fonts relative to the page (all chapter pages live in book/)
+	for d in book/_extra/@jupyter-widgets/html-manager/dist book/_extra/book/@jupyter-widgets/html-manager/dist; do \
+	  mkdir -p $$d && cp .widgets-npm/node_modules/@jupyter-widgets/html-manager/dist/*.woff* $$d/; done
+	# MathJax too, so equations render when the book is opened from disk with no network
+	rm -rf book/_extra/_mathjax && mkdir -p book/_extra/_mathjax/output/chtml/fonts book/_extra/_mathjax/input/tex
+	cp .widgets-npm/node_modules/mathjax/es5/tex-chtml.js book/_extra/_mathjax/
+	cp -r .widgets-npm/node_modules/mathjax/es5/output/chtml/fonts/woff-v2 book/_extra/_mathjax/output/chtml/fonts/
+	cp -r .widgets-npm/node_modules/mathjax/es5/input/tex/extensions book/_extra/_mathjax/input/tex/
+	cp -r .widgets-npm/node_modules/mathjax/es5/a11y .widgets-npm/node_modules/mathjax/es5/ui book/_extra/_mathjax/
 
 book: $(STAMP) $(WIDGETS_JS)
 	rm -rf _build/.jupyter_cache

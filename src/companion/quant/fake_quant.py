@@ -1,0 +1,232 @@
+r"""Uniform fake quantization with a straight-through estimator (STE).
+
+Fake quantization keeps tensors in floating point but snaps them to the grid a ``b``-bit integer
+kernel would use, so a full-precision network can be run "as if" it were quantized:
+
+$$\hat x = s\,\big(\mathrm{clamp}(\lfloor x/s \rceil + z,\; q_{\min},\; q_{\max}) - z\big)$$
+
+with scale $s$, zero-point $z$ and integer range $[q_{\min}, q_{\max}]$. Rounding has zero gradient
+almost everywhere, so the backward pass uses the straight-through estimator
+$\partial\lfloor u\rceil/\partial u := 1$; the clamp still blocks gradients outside the range.
+
+Two conventions are named here (the book's SSQL chapter, "Two ways to draw the grid"):
+
+``"ssql"`` (the SSQL code's uniform PTQ quantizer with MinMax observers)
+    weights, symmetric per output channel: $s_c = \max(|w_c^{\min}|, |w_c^{\max}|) / \tfrac{2^b-1}{2}$,
+    $z = 0$, $q \in [-2^{b-1},\, 2^{b-1}-1]$. The divisor $(2^b-1)/2$ (127.5 at 8 bits) puts the
+    largest magnitude at $\pm(2^{b-1}-\tfrac12)$ steps, a tie: the negative extreme rounds (half to
+    even) to $-2^{b-1}$, inside the range, while the positive one rounds to $2^{b-1}$ and is clipped
+    to $2^{b-1}-1$, half a step short. (Float rounding can tip an exact tie either way; the clipped
+    value is the same.) PyTorch's symmetric ``MinMaxObserver`` uses the same divisor.
+    activations, asymmetric per tensor over the observed $[m, M]$: $s = (M-m)/(2^b-1)$,
+    $z = -\lfloor m/s \rceil$, $q \in [0, 2^b-1]$.
+
+``"conventional"`` (narrow-range symmetric weights, zero-including activation range)
+    weights: $s_c = \max|w_c| / (2^{b-1}-1)$, $q \in [-(2^{b-1}-1),\, 2^{b-1}-1]$: both extremes are
+    exact and the grid is symmetric (needs $b \ge 2$).
+    activations: the range is first widened to contain 0, $[\min(m,0), \max(M,0)]$, so that zero
+    (ReLU's most common output, and padding) is exactly representable; then as above.
+
+Both conventions agree with ``torch.fake_quantize_per_channel_affine`` /
+``torch.fake_quantize_per_tensor_affine`` given the same scale, zero-point and range.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+CONVENTIONS = ("ssql", "conventional")
+MIN_BITS, MAX_BITS = 1, 16
+
+
+def check_bits(bits, what: str = "bits") -> int:
+    """Validate a bit-width: ``0`` or ``None`` means full precision (returned as 0), else an int in [1, 16].
+
+    Book section: *SSQL* "Fake quantization".
+    """
+    if bits is None:
+        return 0
+    if isinstance(bits, bool) or not isinstance(bits, numbers.Integral):
+        raise TypeError(f"{what} must be an integer in [{MIN_BITS}, {MAX_BITS}] (or 0/None for full precision), "
+                        f"got {bits!r} of type {type(bits).__name__}")
+    bits = int(bits)
+    if bits == 0:
+        return 0
+    if not MIN_BITS <= bits <= MAX_BITS:
+        raise ValueError(f"{what} must be in [{MIN_BITS}, {MAX_BITS}] (or 0/None for full precision), got {bits}")
+    return bits
+
+
+def check_convention(convention: str) -> str:
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+    return convention
+
+
+def round_ste(x: torch.Tensor) -> torch.Tensor:
+    r"""$\lfloor x \rceil$ forward (round half to even, like PyTorch's kernels), identity gradient backward."""
+    return x + (torch.round(x) - x).detach()
+
+
+# ----------------------------------------------------------------------------------------------
+# weights: symmetric, per output channel (axis 0)
+
+
+def weight_grid(bits: int, convention: str = "ssql") -> tuple[int, int, float]:
+    """``(q_min, q_max, divisor)`` of the symmetric weight grid; the scale is ``max|w_c| / divisor``.
+
+    Book section: *SSQL* "Two ways to draw the grid".
+    """
+    bits = check_bits(bits)
+    check_convention(convention)
+    if bits == 0:
+        raise ValueError("weight_grid needs a bit-width >= 1 (0 means full precision: no grid)")
+    if convention == "ssql":
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, (2**bits - 1) / 2
+    if bits < 2:
+        raise ValueError("the conventional (narrow-range) weight grid needs at least 2 bits: at 1 bit its "
+                         "range [-(2^0-1), 2^0-1] is the single value 0")
+    return -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1, float(2 ** (bits - 1) - 1)
+
+
+def weight_scale(weight: torch.Tensor, bits: int, convention: str = "ssql") -> torch.Tensor:
+    r"""Per-output-channel scale $s_c = \max(|w_c^{\min}|, |w_c^{\max}|)/\text{divisor}$, shape ``(C_out,)``.
+
+    Not detached: as in the SSQL code, gradients also reach $s_c$ through $\max|w_c|$.
+    Book section: *SSQL* "Fake quantization".
+    """
+    if weight.dim() < 2:
+        raise ValueError(f"weights are quantized per output channel and need >= 2 dims (C_out, ...), got shape {tuple(weight.shape)}")
+    _, _, divisor = weight_grid(bits, convention)
+    return weight.reshape(weight.shape[0], -1).abs().amax(dim=1) / divisor  # (C_out,)
+
+
+def fake_quant_weight(weight: torch.Tensor, bits, convention: str = "ssql", detach_scale: bool = False) -> torch.Tensor:
+    r"""Symmetric per-channel fake quantization $\hat w = s_c\,\mathrm{clamp}(\lfloor w/s_c\rceil, q_{\min}, q_{\max})$.
+
+    ``weight``: ``(C_out, ...)`` (conv ``(C_out, C_in, k, k)`` or linear ``(out, in)``).
+    ``bits`` 0 or ``None``: returned unchanged. A channel of zeros (scale 0) stays zero.
+    ``detach_scale``: stop gradients into $s_c$ (then $\partial\hat w/\partial w = 1$ inside the range).
+    Book section: *SSQL* "Fake quantization".
+    """
+    bits = check_bits(bits)
+    if bits == 0:
+        return weight
+    if not weight.is_floating_point():
+        raise TypeError(f"weight must be a floating-point tensor, got {weight.dtype}")
+    qmin, qmax, _ = weight_grid(bits, convention)
+    scale = weight_scale(weight, bits, convention)  # (C_out,)
+    if detach_scale:
+        scale = scale.detach()
+    scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # all-zero channel: w/s = 0 stays 0
+    shape = (-1,) + (1,) * (weight.dim() - 1)
+    s = scale.reshape(shape)
+    # x * (1/s), as PyTorch's kernels do, so ties round the same way
+    q = torch.clamp(round_ste(weight * (1.0 / s)), qmin, qmax)
+    return q * s
+
+
+# ----------------------------------------------------------------------------------------------
+# activations: asymmetric, per tensor
+
+
+def act_qparams(lo, hi, bits, convention: str = "ssql") -> tuple[torch.Tensor, torch.Tensor]:
+    r"""Scale and zero-point of the asymmetric activation grid for an observed range ``[lo, hi]``.
+
+    $s = (M - m)/(2^b - 1)$, $z = -\lfloor m/s \rceil$; the conventional variant first widens
+    the range to contain 0. Returns 0-dim float tensors ``(s, z)``; ``s == 0`` means "do not quantize".
+    Book section: *SSQL* "Fake quantization".
+    """
+    bits = check_bits(bits)
+    check_convention(convention)
+    if bits == 0:
+        raise ValueError("act_qparams needs a bit-width >= 1 (0 means full precision)")
+    lo = torch.as_tensor(lo, dtype=torch.float32)
+    hi = torch.as_tensor(hi, dtype=torch.float32)
+    if lo.numel() != 1 or hi.numel() != 1:
+        raise ValueError("activations are quantized per tensor: lo and hi must be scalars")
+    if bool(hi < lo):
+        raise ValueError(f"empty range: hi={float(hi)} < lo={float(lo)}")
+    if convention == "conventional":
+        lo, hi = torch.clamp(lo, max=0.0), torch.clamp(hi, min=0.0)
+    scale = (hi - lo) / (2**bits - 1)
+    zero = -torch.round(lo / scale) if bool(scale > 0) else torch.zeros_like(lo)
+    return scale.reshape(()), zero.reshape(())
+
+
+def fake_quant_act(x: torch.Tensor, bits, lo, hi, convention: str = "ssql") -> torch.Tensor:
+    r"""Asymmetric per-tensor fake quantization $\hat x = s\,(\mathrm{clamp}(\lfloor x/s\rceil + z, 0, 2^b-1) - z)$.
+
+    ``lo``/``hi``: the observed range (from a :class:`MinMaxObserver`; treated as constants).
+    ``bits`` 0/``None`` or a zero-width range: ``x`` is returned unchanged (as in the SSQL code).
+    Computed in float32 and returned in ``x``'s dtype. Gradient: 1 where ``x`` is inside the range, else 0.
+    Book section: *SSQL* "Fake quantization".
+    """
+    bits = check_bits(bits)
+    if bits == 0:
+        return x
+    if not x.is_floating_point():
+        raise TypeError(f"activations must be a floating-point tensor, got {x.dtype}")
+    scale, zero = act_qparams(lo, hi, bits, convention)
+    if not bool(scale > 0):
+        return x
+    scale, zero = scale.to(x.device), zero.to(x.device)
+    xf = x.float()
+    q = torch.clamp(round_ste(xf * (1.0 / scale)) + zero, 0, 2**bits - 1)
+    return ((q - zero) * scale).to(x.dtype)
+
+
+class MinMaxObserver:
+    """Running minimum and maximum of everything it has seen (detached): the MinMax observer.
+
+    Book section: *SSQL* "Calibration: where the ranges come from".
+    """
+
+    def __init__(self):
+        self.min: torch.Tensor | None = None
+        self.max: torch.Tensor | None = None
+        self.count = 0
+
+    def reset(self) -> None:
+        self.min = self.max = None
+        self.count = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.min is not None
+
+    def update(self, x: torch.Tensor) -> None:
+        if x.numel() == 0:
+            raise ValueError("cannot observe an empty tensor")
+        x = x.detach()
+        lo, hi = x.amin().float(), x.amax().float()
+        if not (torch.isfinite(lo) and torch.isfinite(hi)):
+            raise ValueError("observed a non-finite activation (NaN or inf); check the model and its inputs")
+        self.min = lo if self.min is None else torch.minimum(self.min, lo)
+        self.max = hi if self.max is None else torch.maximum(self.max, hi)
+        self.count += 1
+
+    def __repr__(self) -> str:
+        if not self.ready:
+            return "MinMaxObserver(empty)"
+        return f"MinMaxObserver(min={float(self.min):.4g}, max={float(self.max):.4g}, batches={self.count})"
+
+
+def sqnr_db(reference: torch.Tensor, quantized: torch.Tensor) -> float:
+    r"""Signal-to-quantization-noise ratio $10\log_{10}\big(\sum x^2 / \sum (x-\hat x)^2\big)$ in dB.
+
+    About 6 dB per bit for a uniform grid over the data's range; ``inf`` when nothing changed.
+    Book section: *SSQL* "What quantization does to a network".
+    """
+    if reference.shape != quantized.shape:
+        raise ValueError(f"shapes differ: {tuple(reference.shape)} vs {tuple(quantized.shape)}")
+    if reference.numel() == 0:
+        raise ValueError("sqnr_db of an empty tensor")
+    signal = reference.detach().double().pow(2).sum()
+    noise = (reference.detach().double() - quantized.detach().double()).pow(2).sum()
+    if noise == 0:
+        return math.inf
+    return float(10 * torch.log10(signal / noise))

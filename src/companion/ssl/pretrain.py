@@ -1,0 +1,184 @@
+"""One entry point for self-supervised pretraining: ``pretrain(method, encoder, data, config)``.
+
+It builds the two-view pipeline (per-image ``transforms.v2`` on the CPU, or :class:`GPUAugment` on
+the batch), the method, and trains through :func:`companion.train.fit` (progress bar, AMP on CUDA,
+atomic checkpoints, exact resume).
+
+Book sections: *S3L* "MoCo v2 on the target data", *SSQL* "The SimSiam loss with a quantized branch",
+*US3L* "A momentum teacher for every width", *Efficient SSL* "Instance discrimination", *Tobias* "Background swap inside MoCo v2".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..train import FitConfig, FitResult, fit
+from .augment import GPUAugment, ssl_augment
+from .data import ImagesOnly, TwoViewDataset
+from .encoders import build_encoder
+from .methods import METHODS, MoCo, SSLMethod
+
+
+def default_checkpoint_dir(name: str = "ssl") -> Path:
+    """``data_root().parent / "checkpoints" / name``, where full runs keep their checkpoints."""
+    from ..data import data_root
+
+    return data_root().parent / "checkpoints" / name
+
+
+@dataclass
+class PretrainConfig:
+    """Everything :func:`pretrain` needs. ``steps=None`` means ``epochs`` passes over the data.
+
+    ``gpu_augment``: None = batched augmentation when the device is CUDA, per-image CPU transforms
+    otherwise; True/False force one path (the batched one also runs on the CPU).
+    ``method_kwargs`` go to the method's constructor (e.g. ``proj_dim``, ``queue_size``);
+    ``encoder``/``encoder_kwargs`` build the encoder when none is passed.
+    """
+
+    method: str = "simsiam"
+    encoder: str = "resnet18_small"
+    encoder_kwargs: dict = field(default_factory=dict)
+    method_kwargs: dict = field(default_factory=dict)
+    resolution: int = 32
+    blur: bool | None = None
+    steps: int | None = None
+    epochs: int | None = None
+    batch_size: int = 512
+    lr: float = 0.1
+    weight_decay: float = 5e-4
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    warmup_steps: int = 0
+    seed: int = 0
+    amp: bool | None = None
+    gpu_augment: bool | None = None
+    num_workers: int = 0
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0
+    resume: bool = True
+    progress: bool = True
+    log_every: int = 1
+    time_budget_s: float | None = None
+    device: str | None = None
+
+    def __post_init__(self):
+        if self.steps is None and self.epochs is None:
+            raise ValueError("give steps or epochs")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {sorted(METHODS)}")
+
+    @classmethod
+    def quick(cls, **overrides) -> "PretrainConfig":
+        """CPU seconds: a tiny CNN, 32 px, batched augmentation, small heads, a few hundred steps at most."""
+        base = dict(
+            encoder="tiny", encoder_kwargs={"width": 16, "stem_stride": 2}, resolution=32, steps=60, batch_size=64,
+            lr=0.05, weight_decay=5e-4, optimizer="sgd", gpu_augment=True, progress=False, device="cpu",
+            method_kwargs={},
+        )
+        base.update(overrides)
+        return cls(**base)
+
+    @classmethod
+    def full(cls, **overrides) -> "PretrainConfig":
+        """A GPU run: ResNet-18 with the small stem at 32 px, batch 512, 200 epochs, SGD lr 0.1 (SimSiam's
+        0.05 x 512 / 256), weight decay 5e-4, batched augmentation on the GPU, checkpoints every 500 steps."""
+        base = dict(
+            encoder="resnet18_small", resolution=32, epochs=200, batch_size=512, lr=0.1, weight_decay=5e-4,
+            optimizer="sgd", checkpoint_dir=str(default_checkpoint_dir("ssl")), checkpoint_every=500, progress=True,
+        )
+        base.update(overrides)
+        return cls(**base)
+
+    def fit_config(self, steps: int) -> FitConfig:
+        return FitConfig(
+            steps=steps, batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer, momentum=self.momentum,
+            weight_decay=self.weight_decay, warmup_steps=self.warmup_steps, seed=self.seed, amp=self.amp,
+            checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every, resume=self.resume,
+            progress=self.progress, log_every=self.log_every, num_workers=self.num_workers,
+            time_budget_s=self.time_budget_s, device=self.device,
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def replace(self, **changes) -> "PretrainConfig":
+        return replace(self, **changes)
+
+
+def _channels_of(data) -> int:
+    if torch.is_tensor(data):
+        return int(data.shape[1])
+    item = data[0]
+    image = item[0] if isinstance(item, (tuple, list)) else item
+    if torch.is_tensor(image):
+        return int(image.shape[0])
+    return len(getattr(image, "getbands", lambda: "RGB")())
+
+
+def pretrain(method: str | nn.Module, encoder: nn.Module | None, data: torch.Tensor | Dataset, config: PretrainConfig) -> tuple[SSLMethod, FitResult]:
+    """Pretrain ``encoder`` with ``method`` on ``data`` and return ``(method_module, fit_result)``.
+
+    ``method``: a name in :data:`~companion.ssl.methods.METHODS` (built around ``encoder`` with
+    ``config.method_kwargs``) or a ready module with ``forward(v1, v2)`` and ``on_step``.
+    ``encoder``: None builds ``config.encoder`` for the data's channel count.
+    ``data``: ``(N, C, H, W)`` float images in [0, 1], or a Dataset of images / ``(image, label)``.
+    ``method_module.encoder`` is the trained backbone. Resumes from ``config.checkpoint_dir`` if a
+    checkpoint is there. Book section: *S3L* "MoCo v2 on the target data".
+    """
+    if torch.is_tensor(data):
+        if data.ndim != 4:
+            raise ValueError(f"data must be an image batch (N, C, H, W), got shape {tuple(data.shape)}")
+        if not data.is_floating_point():
+            raise TypeError(f"data must be float images in [0, 1], got dtype {data.dtype}")
+    n = len(data)
+    if n == 0:
+        raise ValueError("data is empty")
+    channels = _channels_of(data)
+    if isinstance(method, str):
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}")
+        if encoder is None:
+            encoder = build_encoder(config.encoder, in_channels=channels, **config.encoder_kwargs)
+        kwargs = dict(config.method_kwargs)
+        if METHODS[method] is MoCo:
+            kwargs.setdefault("dataset_size", n)
+        model = METHODS[method](encoder, **kwargs)
+    elif isinstance(method, nn.Module):
+        model = method
+    else:
+        raise TypeError(f"method must be a name or an nn.Module, got {type(method).__name__}")
+    if hasattr(model, "check_dataset_size"):
+        model.check_dataset_size(n)
+
+    steps = config.steps
+    if steps is None:
+        steps = max(1, config.epochs * (n // config.batch_size))
+    fit_cfg = config.fit_config(int(steps))
+    device = torch.device(config.device) if config.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    batched = config.gpu_augment if config.gpu_augment is not None else device.type == "cuda"
+
+    if batched:
+        aug = GPUAugment(config.resolution, blur=config.blur)
+        if torch.is_tensor(data):
+            fit_data = (data.to(device),)  # sliced in place on the device: no loader at all
+        else:
+            fit_data = ImagesOnly(data)
+
+        def step_fn(m, batch):
+            x = batch[0]
+            return m(aug(x), aug(x))
+    else:
+        fit_data = TwoViewDataset(data, ssl_augment(config.resolution, blur=config.blur, channels=channels))
+
+        def step_fn(m, batch):
+            return m(batch[0], batch[1])
+
+    total = int(steps)
+    result = fit(model, fit_data, step_fn, fit_cfg, after_step=lambda core, step: core.on_step(step, total))
+    return model, result

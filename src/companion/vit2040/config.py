@@ -1,0 +1,198 @@
+"""Presets for the ViT-with-2040-images chapter: ``quick()`` (CPU, digits), ``colab()`` and ``full()``.
+
+``full()`` follows the paper's schedule on Flowers-102 (800 pretraining epochs at 112 px, 200
+fine-tuning epochs at 224 px, DeiT-Tiny); ``colab()`` is the same recipe shortened to fit a Colab
+session. Every switch of the paper's ablation (Table 8) is an :class:`Ablation` field.
+
+Book section: *ViT with 2040 images* "Quick run" and "Full run".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+
+@dataclass(frozen=True)
+class ViTShape:
+    """The transformer's shape; ``image_size`` is the fine-tuning resolution."""
+
+    image_size: int
+    patch_size: int
+    dim: int
+    layers: int
+    heads: int
+    mlp_dim: int
+    in_channels: int = 3
+    drop_path: float = 0.1
+
+    def __post_init__(self):
+        for name in ("image_size", "patch_size", "dim", "layers", "heads", "mlp_dim", "in_channels"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.image_size % self.patch_size:
+            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+        if self.dim % self.heads:
+            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
+        if not 0 <= self.drop_path < 1:
+            raise ValueError(f"drop_path must be in [0, 1), got {self.drop_path}")
+
+
+#: DeiT-Tiny (Touvron et al.): 192 wide, 12 layers, 3 heads, 16-px patches.
+DEIT_TINY = ViTShape(image_size=224, patch_size=16, dim=192, layers=12, heads=3, mlp_dim=768, drop_path=0.1)
+
+
+@dataclass(frozen=True)
+class Ablation:
+    """The four ingredients the paper's ablation adds one at a time (Table 8).
+
+    - ``label_smoothing``: fine-tune with label-smoothed cross-entropy (0.1);
+    - ``small_resolution``: pretrain at half the fine-tuning resolution (112 px for 224 px);
+    - ``multi_crop``: add the local crops to the two global crops in pretraining;
+    - ``cutmix``: CutMix inside each crop group in pretraining.
+    """
+
+    label_smoothing: bool = True
+    small_resolution: bool = True
+    multi_crop: bool = True
+    cutmix: bool = True
+
+
+#: The rows of the paper's ablation, in its order: each adds one ingredient to the row above.
+ABLATION_STEPS: tuple[tuple[str, Ablation], ...] = (
+    ("none", Ablation(False, False, False, False)),
+    ("+ label smoothing", Ablation(True, False, False, False)),
+    ("+ small resolution", Ablation(True, True, False, False)),
+    ("+ multi-crop", Ablation(True, True, True, False)),
+    ("+ CutMix", Ablation(True, True, True, True)),
+)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training stage (pretraining, fine-tuning or the from-scratch baseline)."""
+
+    epochs: int
+    batch_size: int
+    lr: float
+    weight_decay: float
+    warmup_epochs: float = 0.0
+
+    def __post_init__(self):
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
+        if self.batch_size < 1 or self.lr <= 0 or self.weight_decay < 0 or self.warmup_epochs < 0:
+            raise ValueError(f"bad stage settings: {self}")
+
+
+@dataclass(frozen=True)
+class Crops:
+    """Multi-crop: ``n_global`` crops of ``global_scale`` area and ``n_local`` of ``local_scale``.
+
+    All crops have the pretraining resolution (the paper's local crops are 112 px too).
+    """
+
+    n_global: int = 2
+    n_local: int = 4
+    global_scale: tuple[float, float] = (0.14, 1.0)
+    local_scale: tuple[float, float] = (0.05, 0.4)
+    ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    hflip: bool = True
+    color_jitter: float = 0.4  # brightness/contrast/saturation strength; 0 turns it off
+
+    def __post_init__(self):
+        if self.n_global < 1 or self.n_local < 0:
+            raise ValueError(f"need n_global >= 1 and n_local >= 0, got {self.n_global}, {self.n_local}")
+        for name in ("global_scale", "local_scale"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi <= 1:
+                raise ValueError(f"{name} must satisfy 0 < lo <= hi <= 1, got {(lo, hi)}")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything :func:`companion.vit2040.run` needs."""
+
+    mode: str  # "quick" or "full" (where results.write records it)
+    dataset: str  # "digits" or "flowers102"
+    shape: ViTShape
+    pretrain: Stage
+    finetune: Stage
+    crops: Crops = field(default_factory=Crops)
+    ablation: Ablation = field(default_factory=Ablation)
+    run_ablation: bool = True  # rebuild the whole ablation table (else only the full recipe)
+    cutmix_alpha: float = 0.5  # Beta(alpha, alpha) in pretraining, then lambda <- max(lambda, 1 - lambda)
+    label_smoothing: float = 0.1
+    finetune_mix: bool = True  # fine-tuning: mixup on even epochs, CutMix on odd ones (alpha 0.5)
+    finetune_scale: tuple[float, float] = (0.08, 1.0)  # RandomResizedCrop area range in fine-tuning
+    n_train: int | None = None  # digits only: training images (the rest is the test set)
+    seeds: tuple[int, ...] = (0,)
+    knn_k: int = 20
+    device: str | None = None
+    checkpoint_dir: str | None = None  # None: data_root().parent / "checkpoints" / "vit2040" in full mode
+    progress: bool = False
+
+    def __post_init__(self):
+        if self.mode not in ("quick", "full"):
+            raise ValueError(f"mode must be 'quick' or 'full', got {self.mode!r}")
+        if self.dataset not in ("digits", "flowers102"):
+            raise ValueError(f"dataset must be 'digits' or 'flowers102', got {self.dataset!r}")
+        if not self.seeds:
+            raise ValueError("seeds is empty")
+        if self.shape.image_size % (2 * self.shape.patch_size):
+            raise ValueError("image_size must be a multiple of 2 * patch_size so that half of it "
+                             "(the small pretraining resolution) still tiles into patches")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.cutmix_alpha <= 0:
+            raise ValueError(f"cutmix_alpha must be positive, got {self.cutmix_alpha}")
+
+    def pretrain_resolution(self, ablation: Ablation | None = None) -> int:
+        """Half the fine-tuning resolution with ``small_resolution``, else the same."""
+        a = self.ablation if ablation is None else ablation
+        return self.shape.image_size // 2 if a.small_resolution else self.shape.image_size
+
+    def with_(self, **changes) -> "Config":
+        return replace(self, **changes)
+
+
+def quick(**changes) -> Config:
+    """CPU preset: a micro-ViT on scikit-learn's digits (16 px, 2-px patches), seconds per stage."""
+    cfg = Config(
+        mode="quick",
+        dataset="digits",
+        shape=ViTShape(image_size=16, patch_size=2, dim=48, layers=3, heads=3, mlp_dim=96, in_channels=1,
+                       drop_path=0.05),
+        pretrain=Stage(epochs=24, batch_size=50, lr=2e-3, weight_decay=0.05, warmup_epochs=2),
+        finetune=Stage(epochs=16, batch_size=50, lr=2e-3, weight_decay=0.05, warmup_epochs=1),
+        crops=Crops(n_global=2, n_local=2, global_scale=(0.35, 1.0), local_scale=(0.15, 0.5), hflip=False,
+                    color_jitter=0.0),
+        finetune_scale=(0.5, 1.0),
+        finetune_mix=False,
+        n_train=500,
+        seeds=(0,),
+    )
+    return replace(cfg, **changes)
+
+
+def full(**changes) -> Config:
+    """The paper's schedule on Flowers-102: DeiT-Tiny, 800 epochs at 112 px, then 200 at 224 px."""
+    cfg = Config(
+        mode="full",
+        dataset="flowers102",
+        shape=DEIT_TINY,
+        pretrain=Stage(epochs=800, batch_size=256, lr=5e-4, weight_decay=1e-3, warmup_epochs=2),
+        finetune=Stage(epochs=200, batch_size=256, lr=5e-4, weight_decay=1e-3, warmup_epochs=2),
+        run_ablation=False,
+        progress=True,
+    )
+    return replace(cfg, **changes)
+
+
+def colab(**changes) -> Config:
+    """The paper's recipe shortened for a Colab T4 session: 200 + 100 epochs, no ablation."""
+    return full(**{"pretrain": replace(full().pretrain, epochs=200),
+                   "finetune": replace(full().finetune, epochs=100), **changes})
+
+
+PRESETS = {"quick": quick, "colab": colab, "full": full}
