@@ -1,0 +1,141 @@
+r"""US3L: one self-supervised network for every width, and the naive slimmable baseline.
+
+Per step, with widths :math:`w_1 = 1 > w_2 > \dots` from the sandwich rule:
+
+- **full width** against a momentum teacher :math:`\xi` kept at full width (guideline: a temporally
+  consistent target), contrastive across views:
+  :math:`\mathcal{L}_1 = \tfrac12[\mathrm{InfoNCE}(z^{(1)}_1, t_2) + \mathrm{InfoNCE}(z^{(1)}_2, t_1)]`;
+- **each smaller width** only distils the teacher's targets through an auxiliary predictor :math:`h`
+  used by sub-networks alone:
+  :math:`\mathcal{L}_w = -\tfrac12[\cos(h(z^{(w)}_1), t_2) + \cos(h(z^{(w)}_2), t_1)]`;
+- plus group regularization in place of weight decay.
+
+The naive baseline gives every width the plain SimCLR loss on its own two views, with no teacher:
+sub-networks then chase targets that move with the network they share weights with.
+
+This library sums the losses of all widths and takes **one** optimizer step per batch (the sandwich
+rule of US-Nets), where the released code steps once per width; the chapter says why.
+
+Book section: *US3L* "Three guidelines".
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from ..slimmable import SlimmableLinear, SlimmableResNet, check_width, set_width
+from ..ssl.ema import ema_update_
+from ..ssl.heads import predictor
+from ..ssl.losses import info_nce, negative_cosine, nt_xent
+from .schedule import group_regularization, regularization_alpha, sample_widths
+
+MODES = ("us3l", "naive", "fixed")
+
+
+class SlimProjector(nn.Module):
+    """A projector whose first layer reads however many features the slimmed encoder gives."""
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int):
+        super().__init__()
+        self.first = SlimmableLinear(in_dim, hidden, slim_out=False)
+        self.rest = nn.Sequential(nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.rest(self.first(h))  # (N, c(w)) -> (N, out_dim)
+
+
+class SlimmableSSL(nn.Module):
+    """Slimmable self-supervised training in one of three modes.
+
+    ``mode="us3l"``: momentum teacher, auxiliary distillation head, sandwich widths, group regularization.
+    ``mode="naive"``: the same widths, each with the plain SimCLR loss (no teacher).
+    ``mode="fixed"``: a single width ``fixed_width`` with the plain SimCLR loss (a network trained
+    separately for that width).
+    ``forward(v1, v2) -> dict(loss=..., ...)`` and ``on_step(step, total)`` fit
+    :func:`companion.ssl.pretrain.pretrain`.
+    """
+
+    def __init__(self, encoder: SlimmableResNet, total_steps: int, mode: str = "us3l", dim: int = 64, hidden: int = 256,
+                 temperature: float = 0.5, momentum: float = 0.99, n_widths: int = 3, dynamic: bool = True,
+                 phases: int = 4, reg_lambda: float = 5e-5, reg_alpha: float = 0.05, reg_bins: int = 8,
+                 fixed_width: float | None = None, seed: int = 0):
+        super().__init__()
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if mode == "fixed":
+            if fixed_width is None:
+                raise ValueError("mode='fixed' needs fixed_width")
+            check_width(fixed_width)
+        if total_steps <= 0:
+            raise ValueError(f"total_steps must be positive, got {total_steps}")
+        self.encoder, self.mode = encoder, mode
+        self.projector = SlimProjector(encoder.feature_dim, hidden, dim)
+        self.temperature, self.momentum = temperature, momentum
+        self.total, self.n_widths, self.dynamic, self.phases = total_steps, n_widths, dynamic, phases
+        self.reg_lambda, self.reg_alpha, self.reg_bins = reg_lambda, reg_alpha, reg_bins
+        self.fixed_width, self.seed = fixed_width, seed
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))  # saved with checkpoints: resume samples alike
+        if mode == "us3l":
+            self.aux_predictor = predictor(dim, hidden, dim)
+            self.teacher = nn.ModuleDict({"encoder": copy.deepcopy(encoder), "projector": copy.deepcopy(self.projector)})
+            for p in self.teacher.parameters():
+                p.requires_grad_(False)
+
+    def widths(self) -> list[float]:
+        step = int(self.step)
+        if self.mode == "fixed":
+            return [self.fixed_width]
+        return sample_widths(min(step, self.total - 1), self.total, self.n_widths, self.seed, self.phases, self.dynamic)
+
+    def embed(self, x: torch.Tensor, width: float) -> torch.Tensor:
+        set_width(self.encoder, width)
+        return self.projector(self.encoder(x))
+
+    @torch.no_grad()
+    def _targets(self, v1, v2):
+        self.teacher.train()  # batch statistics, as in the online network during SSL training
+        set_width(self.teacher["encoder"], 1.0)
+        t = [nn.functional.normalize(self.teacher["projector"](self.teacher["encoder"](v)), dim=1) for v in (v1, v2)]
+        return t
+
+    def forward(self, v1: torch.Tensor, v2: torch.Tensor) -> dict:
+        widths = self.widths()
+        logs = {}
+        total = v1.new_zeros(())
+        if self.mode == "us3l":
+            t1, t2 = self._targets(v1, v2)
+            for i, w in enumerate(widths):
+                z1, z2 = self.embed(v1, w), self.embed(v2, w)
+                if i == 0:  # full width: contrast against the teacher's other view
+                    q1, q2 = nn.functional.normalize(z1, dim=1), nn.functional.normalize(z2, dim=1)
+                    loss = 0.5 * (info_nce(q1, t2, None, self.temperature) + info_nce(q2, t1, None, self.temperature))
+                else:  # sub-networks: distil the teacher through the auxiliary head
+                    p1, p2 = self.aux_predictor(z1), self.aux_predictor(z2)
+                    loss = 0.5 * (negative_cosine(p1, t2) + negative_cosine(p2, t1))
+                logs[f"loss_w{w:.2f}"] = loss.detach()
+                total = total + loss
+        else:
+            for w in widths:
+                loss = nt_xent(self.embed(v1, w), self.embed(v2, w), self.temperature)
+                logs[f"loss_w{w:.2f}"] = loss.detach()
+                total = total + loss
+        if self.reg_lambda > 0:
+            alpha_t = regularization_alpha(int(self.step), self.total, self.reg_alpha)
+            reg = group_regularization(self.encoder, self.reg_lambda, alpha_t, self.reg_bins) * len(widths)
+            total = total + reg
+            logs["reg"] = reg.detach()
+        set_width(self.encoder, 1.0)
+        logs["loss"] = total
+        logs["n_widths"] = float(len(widths))
+        return logs
+
+    @torch.no_grad()
+    def on_step(self, step: int, total_steps: int) -> None:
+        """After each optimizer step: advance the width schedule; move the teacher towards the online net."""
+        self.step.fill_(step + 1)
+        if self.mode == "us3l":
+            ema_update_(self.teacher["encoder"], self.encoder, self.momentum)
+            ema_update_(self.teacher["projector"], self.projector, self.momentum)
