@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WIDGETS_JS := book/_extra/_widgets/embed-amd.js
 # Quick mode, static figures, no frozen progress bars in the rendered pages.
-BOOK_ENV := COMPANION_MODE=quick COMPANION_STATIC_FIGURES=1 TQDM_DISABLE=1 MPLBACKEND=Agg HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+BOOK_ENV := COMPANION_MODE=quick COMPANION_STATIC_FIGURES=1 TQDM_DISABLE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
 .PHONY: install book test test-lib test-notebooks test-browser lab sync bench clean browser-deps
 

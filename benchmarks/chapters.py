@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "COMPANION_MODE": "quick", "COMPANION_STATIC_FIGURES": "1", "TQDM_DISABLE": "1",
-       "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+       "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 # execute one notebook in a fresh kernel with book/ as the working folder, as the book build does

@@ -91,10 +91,10 @@ def test_bad_arguments():
 @pytest.mark.slow
 def test_quick_run_trains_every_width_and_records(tmp_path):
     torch.set_num_threads(1)
-    out = us3l.run(us3l.config.quick(steps=30, modes=("us3l",), eval_widths=(0.25, 1.0)), record=True)
+    out = us3l.run(us3l.config.quick(modes=("us3l",), eval_widths=(0.25, 1.0)), record=True)
     acc = out["mean"]["us3l"]
-    # 30 steps already beat the untrained network at full width on digits
-    assert acc["knn@100"] > out["mean"]["random init"]["knn@100"]
+    # the narrowest sub-network learns from the teacher: clearly above the same network untrained
+    assert acc["knn@25"] > out["mean"]["random init"]["knn@25"] + 5
     assert out["costs"]["25"]["flops"] < out["costs"]["100"]["flops"]
     from companion import results
 

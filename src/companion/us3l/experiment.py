@@ -32,6 +32,12 @@ def load_data(config: US3LConfig):
         x, y = load_digits_images(size=config.resolution)
         tr, te = train_test_split(np.arange(len(y)), test_size=500, stratify=y.numpy(), random_state=0)
         return x[tr], y[tr], x[te], y[te], 1
+    if config.dataset == "scenes":
+        from ..data import make_scenes
+
+        scenes = make_scenes(config.extra.get("n_scenes", 1200), size=config.resolution, classes=4, seed=0)
+        n_test = len(scenes) // 4
+        return scenes.images[n_test:], scenes.labels[n_test:], scenes.images[:n_test], scenes.labels[:n_test], 3
     if config.dataset == "cifar100":
         from torchvision.transforms import v2
 
@@ -41,7 +47,7 @@ def load_data(config: US3LConfig):
         train = torchvision_dataset("cifar100", "train", transform=to_tensor)
         test = torchvision_dataset("cifar100", "test", transform=to_tensor)
         return train, torch.tensor(train.targets), test, torch.tensor(test.targets), 3
-    raise ValueError(f"dataset must be 'digits' or 'cifar100', got {config.dataset!r}")
+    raise ValueError(f"dataset must be 'digits', 'scenes' or 'cifar100', got {config.dataset!r}")
 
 
 def _batches(data, batch_size: int, count: int, device):
@@ -84,7 +90,7 @@ def train_one(config: US3LConfig, data, channels, mode, fixed_width, seed, devic
     train = data[0]
     model, steps = build(config, channels, len(train), mode, fixed_width, seed)
     name = mode if fixed_width is None else f"{mode}_{fixed_width}"
-    pcfg = PretrainConfig.quick() if config.dataset == "digits" else PretrainConfig.full()
+    pcfg = PretrainConfig.full() if config.dataset == "cifar100" else PretrainConfig.quick()
     pcfg = pcfg.replace(
         resolution=config.resolution, steps=steps, epochs=None, batch_size=config.batch_size, lr=config.lr,
         optimizer=config.optimizer, weight_decay=0.0 if mode == "us3l" else 5e-4, seed=seed, device=device,
@@ -131,7 +137,7 @@ def run(config: US3LConfig | None = None, record: bool = True) -> dict:
     out = {"mean": summary, "std_over_seeds": spread, "costs": costs,
            "train_seconds": {k: float(np.mean(v)) for k, v in seconds.items()}, "seeds": list(config.seeds)}
     if record:
-        mode = "quick" if config.dataset == "digits" else "full"
+        mode = "full" if config.dataset == "cifar100" else "quick"
         scale = (f"{mode}: {config.dataset} at {config.resolution} px, slimmable ResNet base width {config.base_width}, "
                  f"{config.steps or config.epochs} {'steps' if config.steps else 'epochs'}, {len(config.seeds)} seed(s), "
                  f"kNN (k={config.knn_k}) after BN recalibration, {device}")
