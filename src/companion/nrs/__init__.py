@@ -1,11 +1,19 @@
 """Neural Random Subspace (Cao, Wu, Wang, Lasenby, Pattern Recognition 2021).
 
+The NRS layer and its networks (``layer``), a scikit-learn estimator (``estimator``), the NRS head
+for ResNets (``cnn``), the tabular benchmark (``tabular``), the toy-data figure (``figures``), the
+presets (``config``) and the experiment (``experiment.run``).
+
 Book chapter: *NRS* (``book/04_nrs.md``).
 """
+
+from . import config
+from .cnn import NRSHead, resnet_nrs
 from .estimator import MLPBaselineClassifier, NRSClassifier
+from .experiment import run
 from .layer import MLPNet, NRSLayer, NRSNet, auto_n_mul, mlp_head, subspace_indices
 
 __all__ = [
-    "MLPBaselineClassifier", "NRSClassifier", "MLPNet", "NRSLayer", "NRSNet", "auto_n_mul", "mlp_head",
-    "subspace_indices",
+    "config", "run", "NRSHead", "resnet_nrs", "MLPBaselineClassifier", "NRSClassifier", "MLPNet", "NRSLayer",
+    "NRSNet", "auto_n_mul", "mlp_head", "subspace_indices",
 ]

@@ -13,6 +13,7 @@ Book section: *NRS* "A scikit-learn estimator".
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import numbers
 
@@ -28,6 +29,18 @@ from torch import nn
 
 from .. import train
 from .layer import MLPNet, NRSNet, auto_n_mul
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    """Run torch's CPU ops on ``n`` threads inside the block (``None``: leave the setting)."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _cross_entropy(model: nn.Module, batch) -> torch.Tensor:
@@ -55,6 +68,8 @@ class _TorchTabularClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
         if not (isinstance(self.weight_decay, numbers.Real) and self.weight_decay >= 0):
             raise ValueError(f"weight_decay must be a non-negative number, got {self.weight_decay!r}")
+        if self.n_threads is not None and (not isinstance(self.n_threads, numbers.Integral) or self.n_threads < 1):
+            raise ValueError(f"n_threads must be None or an integer >= 1, got {self.n_threads!r}")
         if not (isinstance(self.validation_fraction, numbers.Real) and 0 < self.validation_fraction < 1):
             raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
 
@@ -70,6 +85,10 @@ class _TorchTabularClassifier(ClassifierMixin, BaseEstimator):
         classes or a bad hyperparameter, as scikit-learn estimators do.
         """
         self._check_params()
+        with _torch_threads(self.n_threads):
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
         check_classification_targets(y)
         encoder = LabelEncoder().fit(y)
@@ -157,19 +176,16 @@ class _TorchTabularClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         x = torch.tensor(self.scaler_.transform(X), dtype=torch.float32)
         logits = []
-        for chunk in torch.split(x, 8192):
-            logits.append(self.module_(chunk.to(self.device_)).double().cpu())
+        with _torch_threads(self.n_threads):
+            for chunk in torch.split(x, 8192):
+                logits.append(self.module_(chunk.to(self.device_)).double().cpu())
         p = torch.softmax(torch.cat(logits), dim=1).numpy()
         return p / p.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
         """The most probable class of each row, as a label from ``classes_``."""
+        check_is_fitted(self)
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = False  # seeded by random_state, deterministic on CPU
-        return tags
 
 
 class NRSClassifier(_TorchTabularClassifier):
@@ -193,18 +209,22 @@ class NRSClassifier(_TorchTabularClassifier):
         ``n_iter_no_change`` epochs without a better validation accuracy, keep the best epoch.
     device : str or None
         ``"cpu"``, ``"cuda"``...; ``None`` picks CUDA when available.
+    n_threads : int or None
+        torch's CPU threads during fit and predict (``None`` leaves torch's setting). Tabular
+        batches are tiny, so one thread is fastest; more threads mostly wait on each other.
     random_state : int, RandomState or None
         Seeds the subspaces, the initialization, the data order and the validation split.
 
     Attributes: ``classes_``, ``n_features_in_``, ``module_`` (the trained :class:`NRSNet`),
-    ``scaler_``, ``loss_curve_``, ``validation_scores_``, ``n_epochs_``, ``best_epoch_``.
+    ``scaler_``, ``loss_curve_`` (the last mini-batch loss of each epoch), ``validation_scores_``
+    (validation accuracy per epoch, with early stopping), ``n_epochs_``, ``best_epoch_``.
 
     Book section: *NRS* "A scikit-learn estimator".
     """
 
     def __init__(self, n_mul="auto", subspace_size=3, n_per_group=1, hidden_size=256, n_hidden=2,
                  max_epochs=50, batch_size=128, lr=1e-3, weight_decay=0.0, early_stopping=False,
-                 validation_fraction=0.1, n_iter_no_change=10, device=None, random_state=None):
+                 validation_fraction=0.1, n_iter_no_change=10, device=None, n_threads=1, random_state=None):
         self.n_mul = n_mul
         self.subspace_size = subspace_size
         self.n_per_group = n_per_group
@@ -218,6 +238,7 @@ class NRSClassifier(_TorchTabularClassifier):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
 
     def _check_params(self) -> None:
@@ -245,7 +266,8 @@ class MLPBaselineClassifier(_TorchTabularClassifier):
     """
 
     def __init__(self, hidden_size=256, n_hidden=3, max_epochs=50, batch_size=128, lr=1e-3, weight_decay=0.0,
-                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, device=None, random_state=None):
+                 early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, device=None, n_threads=1,
+                 random_state=None):
         self.hidden_size = hidden_size
         self.n_hidden = n_hidden
         self.max_epochs = max_epochs
@@ -256,6 +278,7 @@ class MLPBaselineClassifier(_TorchTabularClassifier):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.device = device
+        self.n_threads = n_threads
         self.random_state = random_state
 
     def _make_module(self, n_features: int, n_classes: int, seed: int) -> nn.Module:

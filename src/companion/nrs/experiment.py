@@ -1,0 +1,113 @@
+"""The NRS experiment: NRS vs an MLP, a random forest and gradient boosting over repeated splits.
+
+``run(config.quick())`` takes seconds on a CPU; ``run(config.full())`` runs the paper's five data
+sets and ResNet-50 + NRS on CUB-200 (a GPU job). Numbers go to ``results/nrs.json``.
+
+Book section: *NRS* "Quick run" and "Full run".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from .. import results
+from . import config as config_mod
+from .tabular import compare, load_table, summarize
+
+CHAPTER = "nrs"
+
+
+def _checkpoint_root(cfg) -> Path:
+    if cfg.checkpoint_dir:
+        return Path(cfg.checkpoint_dir)
+    from ..data import data_root
+
+    return data_root().parent / "checkpoints" / CHAPTER
+
+
+def _fingerprint(cfg, name: str) -> str:
+    """What a data set's numbers depend on; a finished data set is reused only if this matches."""
+    return repr((sorted((k, sorted(v.items())) for k, v in cfg.model_params(name).items()), cfg.rounds,
+                 cfg.test_size, cfg.seed, cfg.threads, cfg.timer))
+
+
+def run_tabular(cfg, verbose: bool = True) -> dict:
+    """Every data set of ``cfg``: accuracy mean/std and times of the four models, and a summary.
+
+    In full mode each finished data set is saved under the checkpoint folder, so a run that was cut
+    off starts again at the first unfinished data set.
+    """
+    tables = [load_table(name, cfg.data_home) for name in cfg.datasets]  # fail early when a download is missing
+    done_path = _checkpoint_root(cfg) / "tabular.json" if cfg.mode == "full" else None
+    done = json.loads(done_path.read_text()) if done_path is not None and done_path.exists() else {}
+    per_dataset = {}
+    for table in tables:
+        began = time.perf_counter()
+        key = _fingerprint(cfg, table.name)
+        if done.get(table.name, {}).get("key") == key:
+            per_dataset[table.name] = done[table.name]["result"]
+            if verbose:
+                print(f"{table.name:>14}: finished earlier, loaded from {done_path}")
+            continue
+        per_dataset[table.name] = compare(table, cfg.model_params(table.name), cfg.rounds, cfg.test_size, cfg.seed,
+                                          threads=cfg.threads, timer=cfg.timer)
+        if done_path is not None:
+            done[table.name] = {"key": key, "result": per_dataset[table.name]}
+            done_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = done_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(done))
+            tmp.replace(done_path)  # atomic: a crash leaves the previous file
+        if verbose:
+            accs = ", ".join(f"{k} {v['acc_mean']:.1f}" for k, v in per_dataset[table.name].items())
+            print(f"{table.name:>14}: {accs}  ({time.perf_counter() - began:.1f} s)", flush=True)
+    return {"datasets": per_dataset, "summary": summarize(per_dataset)}
+
+
+def run_cub(cfg, verbose: bool = True) -> dict:
+    """ResNet + NRS head and ResNet + linear head fine-tuned on CUB-200 (downloads CUB and ImageNet weights)."""
+    from ..data import cub200
+    from .cnn import train_cub
+
+    c = cfg.cub
+    records = cub200()
+    out = {}
+    for head in c.heads:
+        res = train_cub(
+            records, head, arch=c.arch, pretrained=c.pretrained, image_size=c.image_size, epochs=c.epochs,
+            batch_size=c.batch_size, lr=c.lr, weight_decay=c.weight_decay, n_mul=c.n_mul, n_per_group=c.n_per_group,
+            seed=cfg.seed, num_workers=c.num_workers, device=cfg.device, max_steps=c.max_steps,
+            checkpoint_dir=_checkpoint_root(cfg) / f"cub_{c.arch}_{head}_{c.image_size}px",
+        )
+        out[head] = res["top1"]
+        out[f"{head}_train_s"] = res["train_s"]
+        if verbose:
+            print(f"CUB-200 {c.arch} + {head} head: top-1 {res['top1']:.2f}%", flush=True)
+    return out
+
+
+def scale_of(cfg) -> str:
+    """One line saying what was run: data sets, splits, where the networks ran, how time was measured."""
+    split = f"{cfg.rounds} rounds of stratified {round(100 * (1 - cfg.test_size))}/{round(100 * cfg.test_size)} splits"
+    if "mnist" in cfg.datasets:
+        split += " (mnist: its official 10,000-image test set)"
+    how = "CPU seconds on one thread" if (cfg.timer == "cpu" and cfg.threads == 1) else f"{cfg.timer} seconds"
+    parts = [", ".join(cfg.datasets), split, f"networks on {cfg.device or 'CUDA if present'}", f"fit times in {how}"]
+    if cfg.cub is not None:
+        parts.append(f"CUB-200 {cfg.cub.arch} at {cfg.cub.image_size} px, {cfg.cub.epochs} epochs")
+    return "; ".join(parts)
+
+
+def run(cfg=None, verbose: bool = True) -> dict:
+    """Run the preset (default: quick), record it with :func:`companion.results.write`, return the metrics.
+
+    Book section: *NRS* "Quick run" and "Full run".
+    """
+    cfg = cfg or config_mod.quick()
+    metrics = run_tabular(cfg, verbose)
+    results.write(CHAPTER, cfg.mode, metrics, scale_of(cfg))
+    if cfg.cub is not None:
+        metrics["cub"] = run_cub(cfg, verbose)
+        results.write(CHAPTER, cfg.mode, metrics, scale_of(cfg))
+    return metrics

@@ -1,0 +1,240 @@
+"""Tabular benchmark: data sets, the four models and repeated stratified splits.
+
+Quick mode uses the classification data sets that ship with scikit-learn (iris, wine,
+breast_cancer, digits). Full mode fetches the paper's LIBSVM/UCI data sets from OpenML (letter,
+satimage, usps, mnist, gisette); without a network the error says what to fetch.
+
+Book section: *NRS* "Quick run".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn import datasets as skdatasets
+from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+from sklearn.model_selection import StratifiedShuffleSplit
+from threadpoolctl import threadpool_limits
+
+from .estimator import MLPBaselineClassifier, NRSClassifier
+
+BUNDLED = {
+    "iris": skdatasets.load_iris,
+    "wine": skdatasets.load_wine,
+    "breast_cancer": skdatasets.load_breast_cancer,
+    "digits": skdatasets.load_digits,
+}
+
+#: OpenML ids of the paper's data sets (the LIBSVM/UCI originals), and the rows of the official
+#: test split where OpenML keeps the original order (MNIST: the last 10,000).
+OPENML = {
+    "letter": {"data_id": 6, "name": "letter"},
+    "satimage": {"data_id": 182, "name": "satimage"},
+    "usps": {"data_id": 41070, "name": "usps"},
+    "mnist": {"data_id": 554, "name": "mnist_784", "test_last": 10000},
+    "gisette": {"data_id": 41026, "name": "gisette"},
+}
+
+MODELS = ("nrs", "mlp", "rf", "hgb")
+
+
+class OpenMLUnavailableError(RuntimeError):
+    """An OpenML data set is neither cached nor downloadable."""
+
+
+@dataclass
+class Table:
+    """A data set as arrays, with an optional fixed test split (``test_index``)."""
+
+    name: str
+    X: np.ndarray  # (n, d) float
+    y: np.ndarray  # (n,) labels
+    test_index: np.ndarray | None = None
+
+
+def load_table(name: str, data_home: str | None = None) -> Table:
+    """A bundled scikit-learn data set, or one of the paper's data sets through ``fetch_openml``.
+
+    Raises ``ValueError`` for an unknown name and :class:`OpenMLUnavailableError` (saying what to
+    fetch) when an OpenML data set is not cached and cannot be downloaded.
+
+    Book section: *NRS* "Quick run" and "Full run".
+    """
+    if name in BUNDLED:
+        X, y = BUNDLED[name](return_X_y=True)
+        return Table(name, X.astype(np.float64), y)
+    if name not in OPENML:
+        raise ValueError(f"unknown data set {name!r}; bundled: {sorted(BUNDLED)}, OpenML: {sorted(OPENML)}")
+    spec = OPENML[name]
+    from sklearn.datasets import fetch_openml
+
+    try:
+        bunch = fetch_openml(data_id=spec["data_id"], as_frame=False, parser="auto", data_home=data_home)
+    except Exception as e:  # no network, HTTP error, broken cache: one clear message
+        raise OpenMLUnavailableError(
+            f"could not load {name!r} (OpenML data set {spec['data_id']}, {spec['name']!r}): {type(e).__name__}: {e}.\n"
+            f"Full mode downloads it with sklearn.datasets.fetch_openml(data_id={spec['data_id']}) into "
+            f"{data_home or '~/scikit_learn_data'}; run that once with a network connection (or copy the "
+            "scikit_learn_data/openml cache folder from a machine that has it). Quick mode needs no download."
+        ) from e
+    X = np.asarray(bunch.data, dtype=np.float64)
+    y = np.asarray(bunch.target)
+    test_index = None
+    if "test_last" in spec:
+        test_index = np.arange(len(y) - spec["test_last"], len(y))
+    return Table(name, X, y, test_index)
+
+
+def make_model(kind: str, params: dict | None = None, random_state: int = 0):
+    """One of the four compared models: ``nrs``, ``mlp``, ``rf`` (random forest), ``hgb`` (GBDT).
+
+    Book section: *NRS* "Quick run".
+    """
+    params = dict(params or {})
+    if kind == "nrs":
+        return NRSClassifier(random_state=random_state, **params)
+    if kind == "mlp":
+        return MLPBaselineClassifier(random_state=random_state, **params)
+    if kind == "rf":
+        return RandomForestClassifier(random_state=random_state, **params)
+    if kind == "hgb":
+        return HistGradientBoostingClassifier(random_state=random_state, **params)
+    raise ValueError(f"model kind must be one of {MODELS}, got {kind!r}")
+
+
+def splits(table: Table, rounds: int, test_size: float, seed: int):
+    """``rounds`` stratified train/test splits, or the data set's fixed split repeated (new seeds only)."""
+    if not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
+    if table.test_index is not None:
+        test = np.zeros(len(table.y), dtype=bool)
+        test[table.test_index] = True
+        return [(np.flatnonzero(~test), np.flatnonzero(test))] * rounds
+    sss = StratifiedShuffleSplit(n_splits=rounds, test_size=test_size, random_state=seed)
+    return list(sss.split(table.X, table.y))
+
+
+@contextlib.contextmanager
+def _timer(kind: str, out: dict):
+    """CPU seconds (``process_time``) or wall seconds, written to ``out["s"]``."""
+    clock = time.process_time if kind == "cpu" else time.perf_counter
+    start = clock()
+    yield
+    out["s"] = clock() - start
+
+
+def compare(table: Table, model_params: dict[str, dict], rounds: int = 5, test_size: float = 0.3, seed: int = 0,
+            threads: int | None = 1, timer: str = "cpu", progress=None) -> dict:
+    """Accuracy (%) mean and std, and mean fit and predict seconds, of each model over the splits.
+
+    Every model sees the same splits; round ``r`` seeds every model with ``seed + r``. With
+    ``threads=1`` all models run on one CPU thread and ``timer="cpu"`` counts CPU seconds, so fit
+    times compare like with like on a busy machine.
+
+    Book section: *NRS* "Quick run".
+    """
+    if timer not in ("cpu", "wall"):
+        raise ValueError(f"timer must be 'cpu' or 'wall', got {timer!r}")
+    unknown = set(model_params) - set(MODELS)
+    if unknown:
+        raise ValueError(f"unknown model kinds {sorted(unknown)}; choose from {MODELS}")
+    accs = {k: [] for k in model_params}
+    fit_s = {k: [] for k in model_params}
+    pred_s = {k: [] for k in model_params}
+    limit = threadpool_limits(threads) if threads is not None else contextlib.nullcontext()
+    with limit:
+        for r, (tr, te) in enumerate(splits(table, rounds, test_size, seed)):
+            for kind, params in model_params.items():
+                model = make_model(kind, params, random_state=seed + r)
+                if kind in ("nrs", "mlp") and threads is not None:
+                    model.set_params(n_threads=threads)
+                t_fit, t_pred = {}, {}
+                with _timer(timer, t_fit):
+                    model.fit(table.X[tr], table.y[tr])
+                with _timer(timer, t_pred):
+                    pred = model.predict(table.X[te])
+                accs[kind].append(100.0 * float(np.mean(pred == table.y[te])))
+                fit_s[kind].append(t_fit["s"])
+                pred_s[kind].append(t_pred["s"])
+                if progress is not None:
+                    progress(table.name, r, kind, accs[kind][-1])
+    return {
+        kind: {
+            "acc_mean": float(np.mean(accs[kind])), "acc_std": float(np.std(accs[kind])),
+            "fit_s": float(np.mean(fit_s[kind])), "predict_s": float(np.mean(pred_s[kind])),
+            "accs": accs[kind],
+        }
+        for kind in model_params
+    }
+
+
+def summarize(per_dataset: dict[str, dict]) -> dict:
+    """Mean accuracy of each model over the data sets, and how many data sets NRS wins against each.
+
+    A "win" is a higher mean accuracy; a tie (equal means) counts for neither.
+    """
+    kinds = sorted({k for res in per_dataset.values() for k in res}, key=MODELS.index)
+    out = {f"{k}_mean_acc": float(np.mean([res[k]["acc_mean"] for res in per_dataset.values()])) for k in kinds}
+    if "nrs" in kinds:
+        for k in kinds:
+            if k == "nrs":
+                continue
+            out[f"nrs_wins_vs_{k}"] = sum(res["nrs"]["acc_mean"] > res[k]["acc_mean"] for res in per_dataset.values())
+            out[f"nrs_losses_vs_{k}"] = sum(res["nrs"]["acc_mean"] < res[k]["acc_mean"] for res in per_dataset.values())
+    out["n_datasets"] = len(per_dataset)
+    return out
+
+
+
+LABELS = {"nrs": "NRS", "mlp": "MLP", "rf": "random forest", "hgb": "gradient boosting"}
+
+
+def markdown_table(per_dataset: dict[str, dict]) -> str:
+    """Accuracy (mean ± std over the splits, best mean in bold) and mean fit seconds, as Markdown.
+
+    Book section: *NRS* "Quick run".
+    """
+    kinds = [k for k in MODELS if any(k in res for res in per_dataset.values())]
+    head = "| data set | " + " | ".join(f"{LABELS[k]} acc. (%)" for k in kinds) + " | " + \
+        " | ".join(f"{LABELS[k]} fit (s)" for k in kinds) + " |"
+    lines = [head, "|---" * (1 + 2 * len(kinds)) + "|"]
+    for name, res in per_dataset.items():
+        best = max(res[k]["acc_mean"] for k in kinds)
+        accs = []
+        for k in kinds:
+            cell = f"{res[k]['acc_mean']:.1f} ± {res[k]['acc_std']:.1f}"
+            accs.append(f"**{cell}**" if res[k]["acc_mean"] == best else cell)
+        times = [f"{res[k]['fit_s']:.2f}" for k in kinds]
+        lines.append(f"| {name} | " + " | ".join(accs) + " | " + " | ".join(times) + " |")
+    return "\n".join(lines)
+
+
+def plot_comparison(per_dataset: dict[str, dict]):
+    """Grouped bars: accuracy of each model per data set, with the spread over the splits.
+
+    Book section: *NRS* "Quick run".
+    """
+    import matplotlib.pyplot as plt
+
+    from ..viz import PALETTE
+
+    colors = {"nrs": PALETTE["method"], "mlp": PALETTE["baseline"], "rf": PALETTE["truth"], "hgb": PALETTE["pseudo"]}
+    kinds = [k for k in MODELS if any(k in res for res in per_dataset.values())]
+    names = list(per_dataset)
+    fig, ax = plt.subplots(figsize=(6.4, 2.6))
+    width = 0.8 / len(kinds)
+    for j, k in enumerate(kinds):
+        means = [per_dataset[n][k]["acc_mean"] for n in names]
+        stds = [per_dataset[n][k]["acc_std"] for n in names]
+        ax.bar(np.arange(len(names)) + (j - (len(kinds) - 1) / 2) * width, means, width, yerr=stds, capsize=2,
+               color=colors[k], label=LABELS[k])
+    low = min(per_dataset[n][k]["acc_mean"] - per_dataset[n][k]["acc_std"] for n in names for k in kinds)
+    ax.set_ylim(max(0.0, np.floor(low) - 2), 100.5)
+    ax.set_xticks(np.arange(len(names)), names)
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(ncol=len(kinds), fontsize=8, loc="lower center", frameon=False, bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout()
+    return fig
