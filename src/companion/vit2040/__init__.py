@@ -8,18 +8,19 @@ Book section: *ViT with 2040 images* (``book/09_vit_2040.md``).
 """
 
 from . import config
-from .augment import cutmix, multi_crop, random_resized_boxes, random_resized_crops
+from .experiment import Result, run
+from .augment import CropGroups, crop_augment, cutmix
 from .config import ABLATION_STEPS, Ablation, Config, Crops, Stage, ViTShape
 from .finetune import Supervised, accuracy
-from .model import (DropPathBlock, build_vit, class_token_attention, class_token_features,
+from .model import (DropPathBlock, build_vit, class_token_attention, encoder,
                     interpolate_pos_embedding, record_attention, resize_vit)
-from .pretrain import InstanceDiscrimination, num_instances, pretrain
+from .instance import InstanceDiscrimination, as_float, num_instances, pretrain
 
 __all__ = [
-    "config", "ABLATION_STEPS", "Ablation", "Config", "Crops", "Stage", "ViTShape",
-    "cutmix", "multi_crop", "random_resized_boxes", "random_resized_crops",
+    "config", "Result", "run", "ABLATION_STEPS", "Ablation", "Config", "Crops", "Stage", "ViTShape",
+    "CropGroups", "crop_augment", "cutmix",
     "Supervised", "accuracy",
-    "DropPathBlock", "build_vit", "class_token_attention", "class_token_features",
+    "DropPathBlock", "build_vit", "class_token_attention", "encoder",
     "interpolate_pos_embedding", "record_attention", "resize_vit",
-    "InstanceDiscrimination", "num_instances", "pretrain",
+    "InstanceDiscrimination", "as_float", "num_instances", "pretrain",
 ]

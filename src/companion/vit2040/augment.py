@@ -1,9 +1,9 @@
-r"""Batched augmentation on the training device: multi-crop, CutMix within a crop group, jitter.
+r"""Multi-crop and CutMix within a crop group, on whole batches on the training device.
 
-The whole batch is cropped at once with ``torchvision.ops.roi_align`` (one box per crop, bilinear,
-averaged over 2x2 samples per output pixel), so pretraining with six crops per image costs one call,
-on the CPU of a quick run and on the GPU of a full run alike, instead of thousands of per-image PIL
-transforms.
+Crops come from the shared toolkit's ``companion.ssl.GPUAugment`` (random resized crop with
+``torchvision.ops.roi_align``, colour jitter, grayscale, blur, flip, with parameters drawn per
+image), so pretraining with six crops per image costs a few batched calls, on the CPU of a quick run
+and on the GPU of a full run alike, instead of thousands of per-image PIL transforms.
 
 Book section: *ViT with 2040 images* "Multi-crop and CutMix".
 """
@@ -14,8 +14,8 @@ import math
 
 import torch
 import torch.nn.functional as F
-from torchvision.ops import roi_align
 
+from ..ssl import GPUAugment
 from .config import Crops
 
 
@@ -30,89 +30,35 @@ def _check_batch(images: torch.Tensor) -> None:
         raise ValueError("images is empty")
 
 
-def random_resized_boxes(n: int, height: int, width: int, scale: tuple[float, float],
-                         ratio: tuple[float, float] = (3 / 4, 4 / 3), device=None) -> torch.Tensor:
-    r"""``n`` random crop boxes ``(n, 4)`` (x1, y1, x2, y2, pixels) as in ``RandomResizedCrop``.
-
-    Area fraction $s\sim U(\text{scale})$, aspect $r$ log-uniform in ``ratio``, $w=\sqrt{sHWr}$,
-    $h=\sqrt{sHW/r}$ (clipped to the image instead of torchvision's retries), position uniform.
+def crop_augment(size: int, scale: tuple[float, float], crops: Crops) -> GPUAugment:
+    """The batched augmentation of one crop group: ``size``-px crops covering ``scale`` of the image.
 
     Book section: *ViT with 2040 images* "Multi-crop and CutMix".
     """
-    lo, hi = scale
-    if not 0 < lo <= hi <= 1:
-        raise ValueError(f"scale must satisfy 0 < lo <= hi <= 1, got {scale}")
-    area = torch.empty(n, device=device).uniform_(lo, hi) * height * width
-    log_r = torch.empty(n, device=device).uniform_(math.log(ratio[0]), math.log(ratio[1]))
-    w = (area * log_r.exp()).sqrt().clamp(max=width)
-    h = (area / log_r.exp()).sqrt().clamp(max=height)
-    x1 = torch.rand(n, device=device) * (width - w)
-    y1 = torch.rand(n, device=device) * (height - h)
-    return torch.stack([x1, y1, x1 + w, y1 + h], dim=1)
+    return GPUAugment(size, scale=scale, ratio=crops.ratio, p_flip=0.5 if crops.hflip else 0.0,
+                      p_jitter=0.8 if crops.color else 0.0, p_gray=0.2 if crops.color else 0.0,
+                      blur=crops.blur)
 
 
-def color_jitter(images: torch.Tensor, strength: float, p: float = 0.8, p_gray: float = 0.2) -> torch.Tensor:
-    """Per-image random brightness, contrast and saturation (factors in ``1 +- strength``) and grayscale.
+class CropGroups:
+    r"""``images (B, C, H, W)`` -> ``[global (n_g B, C, s, s), local (n_l B, C, s, s)]``.
 
-    The same recipe as ``ColorJitter(s, s, s)`` with probability ``p`` and ``RandomGrayscale(p_gray)``,
-    drawn independently per image and applied to the whole batch at once. One-channel images are
-    returned unchanged.
-    """
-    if strength == 0 or images.shape[1] != 3:
-        return images
-    n = images.shape[0]
-
-    def factor():
-        f = 1 + (torch.rand(n, 1, 1, 1, device=images.device) * 2 - 1) * strength
-        return torch.where(torch.rand(n, 1, 1, 1, device=images.device) < p, f, torch.ones_like(f))
-
-    gray_w = torch.tensor([0.299, 0.587, 0.114], device=images.device).view(1, 3, 1, 1)
-    x = (images * factor()).clamp(0, 1)  # brightness
-    mean = (x * gray_w).sum(1, keepdim=True).mean((2, 3), keepdim=True)
-    x = (mean + factor() * (x - mean)).clamp(0, 1)  # contrast
-    gray = (x * gray_w).sum(1, keepdim=True)
-    x = (gray + factor() * (x - gray)).clamp(0, 1)  # saturation
-    to_gray = torch.rand(n, 1, 1, 1, device=images.device) < p_gray
-    return torch.where(to_gray, (x * gray_w).sum(1, keepdim=True).expand_as(x), x)
-
-
-def random_resized_crops(images: torch.Tensor, copies: int, size: int, scale: tuple[float, float],
-                         ratio: tuple[float, float] = (3 / 4, 4 / 3), hflip: bool = True,
-                         jitter: float = 0.0) -> torch.Tensor:
-    """``(B, C, H, W)`` -> ``(copies * B, C, size, size)``: ``copies`` random resized crops of each image.
-
-    Crop ``k`` of image ``i`` is row ``k * B + i`` (so targets are ``index.repeat(copies)``).
+    Global crops cover ``crops.global_scale`` of the image, local ones ``crops.local_scale``; every
+    crop has the pretraining resolution ``s`` (the paper's 112 px, for local crops too). Crop ``k`` of
+    image ``i`` is row ``k B + i`` of its group, so its instance target is ``index.repeat(n)[k B + i]``.
+    ``local=False`` keeps the global group only (pretraining without multi-crop).
 
     Book section: *ViT with 2040 images* "Multi-crop and CutMix".
     """
-    _check_batch(images)
-    if copies < 1 or size < 1:
-        raise ValueError(f"copies and size must be positive, got {copies}, {size}")
-    b, _, h, w = images.shape
-    boxes = random_resized_boxes(copies * b, h, w, scale, ratio, device=images.device)
-    which = torch.arange(b, device=images.device).repeat(copies).to(images.dtype)
-    crops = roi_align(images, torch.cat([which[:, None], boxes.to(images.dtype)], 1), output_size=size,
-                      spatial_scale=1.0, sampling_ratio=2, aligned=True)
-    if hflip:
-        flip = torch.rand(len(crops), 1, 1, 1, device=images.device) < 0.5
-        crops = torch.where(flip, crops.flip(-1), crops)
-    return color_jitter(crops, jitter)
 
+    def __init__(self, crops: Crops, size: int, local: bool = True):
+        self.groups = [(crop_augment(size, crops.global_scale, crops), crops.n_global)]
+        if local and crops.n_local:
+            self.groups.append((crop_augment(size, crops.local_scale, crops), crops.n_local))
 
-def multi_crop(images: torch.Tensor, crops: Crops, size: int, local: bool = True) -> list[torch.Tensor]:
-    r"""The crop groups of one pretraining batch: ``[global (n_g B, C, s, s), local (n_l B, C, s, s)]``.
-
-    Global crops cover ``crops.global_scale`` of the image, local crops ``crops.local_scale``; all are
-    ``size`` pixels (the paper's 112). ``local=False`` gives the global group only (no multi-crop).
-
-    Book section: *ViT with 2040 images* "Multi-crop and CutMix".
-    """
-    groups = [random_resized_crops(images, crops.n_global, size, crops.global_scale, crops.ratio,
-                                   crops.hflip, crops.color_jitter)]
-    if local and crops.n_local:
-        groups.append(random_resized_crops(images, crops.n_local, size, crops.local_scale, crops.ratio,
-                                           crops.hflip, crops.color_jitter))
-    return groups
+    def __call__(self, images: torch.Tensor) -> list[torch.Tensor]:
+        _check_batch(images)
+        return [augment(images.repeat(copies, 1, 1, 1)) for augment, copies in self.groups]
 
 
 def cutmix(images: torch.Tensor, labels: torch.Tensor, num_classes: int, alpha: float = 0.5
@@ -130,8 +76,11 @@ def cutmix(images: torch.Tensor, labels: torch.Tensor, num_classes: int, alpha: 
     Book section: *ViT with 2040 images* "Multi-crop and CutMix".
     """
     _check_batch(images)
-    if labels.shape != (images.shape[0],) or labels.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"labels must be integer (N,) = ({images.shape[0]},), got {labels.dtype} {tuple(labels.shape)}")
+    if not isinstance(labels, torch.Tensor) or labels.shape != (images.shape[0],) or labels.is_floating_point():
+        raise ValueError(f"labels must be an integer tensor of shape ({images.shape[0]},), got "
+                         f"{getattr(labels, 'dtype', type(labels))} {tuple(getattr(labels, 'shape', ()))}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive integer, got {num_classes!r}")
     if alpha <= 0:
         raise ValueError(f"alpha must be positive, got {alpha}")
     if int(labels.min()) < 0 or int(labels.max()) >= num_classes:
@@ -144,8 +93,8 @@ def cutmix(images: torch.Tensor, labels: torch.Tensor, num_classes: int, alpha: 
     cy, cx = int(torch.randint(h, ())), int(torch.randint(w, ()))
     y1, y2 = max(cy - ch // 2, 0), min(cy + ch // 2, h)
     x1, x2 = max(cx - cw // 2, 0), min(cx + cw // 2, w)
-    perm = torch.randperm(m, device=images.device)
-    mixed = images.clone()
+    perm = torch.randperm(m).to(images.device)
+    mixed = images.clone()  # the paper's code pastes in place; a copy keeps the caller's crops intact
     mixed[:, :, y1:y2, x1:x2] = images[perm, :, y1:y2, x1:x2]
     lam = 1 - (y2 - y1) * (x2 - x1) / (h * w)
     targets = lam * F.one_hot(labels.long(), num_classes).to(images.dtype)

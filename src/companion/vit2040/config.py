@@ -14,7 +14,10 @@ from dataclasses import dataclass, field, replace
 
 @dataclass(frozen=True)
 class ViTShape:
-    """The transformer's shape; ``image_size`` is the fine-tuning resolution."""
+    """The transformer's shape; ``image_size`` is the fine-tuning resolution.
+
+    Book section: *ViT with 2040 images* "A ViT from torchvision".
+    """
 
     image_size: int
     patch_size: int
@@ -50,6 +53,8 @@ class Ablation:
     - ``small_resolution``: pretrain at half the fine-tuning resolution (112 px for 224 px);
     - ``multi_crop``: add the local crops to the two global crops in pretraining;
     - ``cutmix``: CutMix inside each crop group in pretraining.
+
+    Book section: *ViT with 2040 images* "Quick run" (the ablation table).
     """
 
     label_smoothing: bool = True
@@ -58,19 +63,23 @@ class Ablation:
     cutmix: bool = True
 
 
-#: The rows of the paper's ablation, in its order: each adds one ingredient to the row above.
-ABLATION_STEPS: tuple[tuple[str, Ablation], ...] = (
-    ("none", Ablation(False, False, False, False)),
-    ("+ label smoothing", Ablation(True, False, False, False)),
-    ("+ small resolution", Ablation(True, True, False, False)),
-    ("+ multi-crop", Ablation(True, True, True, False)),
-    ("+ CutMix", Ablation(True, True, True, True)),
+#: The rows of the paper's ablation, in its order, as (key, label, switches): each row adds one
+#: ingredient to the row above. The keys match ``vit2040/flowers_ablation_<key>`` in paper_numbers.json.
+ABLATION_STEPS: tuple[tuple[str, str, Ablation], ...] = (
+    ("none", "none", Ablation(False, False, False, False)),
+    ("ls", "+ label smoothing", Ablation(True, False, False, False)),
+    ("small_res", "+ small resolution", Ablation(True, True, False, False)),
+    ("multicrop", "+ multi-crop", Ablation(True, True, True, False)),
+    ("cutmix", "+ CutMix", Ablation(True, True, True, True)),
 )
 
 
 @dataclass(frozen=True)
 class Stage:
-    """One training stage (pretraining, fine-tuning or the from-scratch baseline)."""
+    """One training stage (pretraining, fine-tuning or the from-scratch baseline).
+
+    Book section: *ViT with 2040 images* "Full run".
+    """
 
     epochs: int
     batch_size: int
@@ -90,6 +99,8 @@ class Crops:
     """Multi-crop: ``n_global`` crops of ``global_scale`` area and ``n_local`` of ``local_scale``.
 
     All crops have the pretraining resolution (the paper's local crops are 112 px too).
+
+    Book section: *ViT with 2040 images* "Multi-crop and CutMix".
     """
 
     n_global: int = 2
@@ -98,7 +109,8 @@ class Crops:
     local_scale: tuple[float, float] = (0.05, 0.4)
     ratio: tuple[float, float] = (3 / 4, 4 / 3)
     hflip: bool = True
-    color_jitter: float = 0.4  # brightness/contrast/saturation strength; 0 turns it off
+    color: bool = True  # colour jitter (p 0.8) and grayscale (p 0.2); skipped for 1-channel images
+    blur: bool | None = None  # Gaussian blur (p 0.5); None: on from 32 px, as the shared recipe decides
 
     def __post_init__(self):
         if self.n_global < 1 or self.n_local < 0:
@@ -111,7 +123,10 @@ class Crops:
 
 @dataclass(frozen=True)
 class Config:
-    """Everything :func:`companion.vit2040.run` needs."""
+    """Everything :func:`companion.vit2040.run` needs.
+
+    Book section: *ViT with 2040 images* "Quick run" and "Full run".
+    """
 
     mode: str  # "quick" or "full" (where results.write records it)
     dataset: str  # "digits" or "flowers102"
@@ -125,12 +140,14 @@ class Config:
     label_smoothing: float = 0.1
     finetune_mix: bool = True  # fine-tuning: mixup on even epochs, CutMix on odd ones (alpha 0.5)
     finetune_scale: tuple[float, float] = (0.08, 1.0)  # RandomResizedCrop area range in fine-tuning
-    n_train: int | None = None  # digits only: training images (the rest is the test set)
+    per_class: int = 20  # digits only: training images per class (all others are the test set)
     seeds: tuple[int, ...] = (0,)
+    short_baseline: bool = True  # also train from scratch with only the fine-tuning steps
     knn_k: int = 20
     device: str | None = None
     checkpoint_dir: str | None = None  # None: data_root().parent / "checkpoints" / "vit2040" in full mode
     progress: bool = False
+    threads: int | None = None  # CPU threads during the run (quick: 1, faster than 2 on tensors this small)
 
     def __post_init__(self):
         if self.mode not in ("quick", "full"):
@@ -157,26 +174,33 @@ class Config:
 
 
 def quick(**changes) -> Config:
-    """CPU preset: a micro-ViT on scikit-learn's digits (16 px, 2-px patches), seconds per stage."""
+    """CPU preset: a micro-ViT on 200 of scikit-learn's digits (20 per class, as Flowers' 2,040 images
+    are 20 per class), fine-tuned at 12 px with 2-px patches, pretrained at 6 px; seconds per stage.
+
+    Book section: *ViT with 2040 images* "Quick run".
+    """
     cfg = Config(
         mode="quick",
         dataset="digits",
-        shape=ViTShape(image_size=16, patch_size=2, dim=48, layers=3, heads=3, mlp_dim=96, in_channels=1,
+        shape=ViTShape(image_size=12, patch_size=2, dim=32, layers=2, heads=2, mlp_dim=64, in_channels=1,
                        drop_path=0.05),
-        pretrain=Stage(epochs=24, batch_size=50, lr=2e-3, weight_decay=0.05, warmup_epochs=2),
-        finetune=Stage(epochs=16, batch_size=50, lr=2e-3, weight_decay=0.05, warmup_epochs=1),
-        crops=Crops(n_global=2, n_local=2, global_scale=(0.35, 1.0), local_scale=(0.15, 0.5), hflip=False,
-                    color_jitter=0.0),
+        pretrain=Stage(epochs=40, batch_size=50, lr=3e-3, weight_decay=0.05, warmup_epochs=4),
+        finetune=Stage(epochs=20, batch_size=50, lr=4e-3, weight_decay=0.05, warmup_epochs=2),
+        crops=Crops(n_global=2, n_local=2, global_scale=(0.35, 1.0), local_scale=(0.15, 0.5), hflip=False),
         finetune_scale=(0.5, 1.0),
         finetune_mix=False,
-        n_train=500,
+        per_class=20,
         seeds=(0,),
+        threads=1,
     )
     return replace(cfg, **changes)
 
 
 def full(**changes) -> Config:
-    """The paper's schedule on Flowers-102: DeiT-Tiny, 800 epochs at 112 px, then 200 at 224 px."""
+    """The paper's schedule on Flowers-102: DeiT-Tiny, 800 epochs at 112 px, then 200 at 224 px.
+
+    Book section: *ViT with 2040 images* "Full run".
+    """
     cfg = Config(
         mode="full",
         dataset="flowers102",
@@ -190,7 +214,10 @@ def full(**changes) -> Config:
 
 
 def colab(**changes) -> Config:
-    """The paper's recipe shortened for a Colab T4 session: 200 + 100 epochs, no ablation."""
+    """The paper's recipe shortened for a Colab T4 session: 200 + 100 epochs, no ablation.
+
+    Book section: *ViT with 2040 images* "Full run".
+    """
     return full(**{"pretrain": replace(full().pretrain, epochs=200),
                    "finetune": replace(full().finetune, epochs=100), **changes})
 

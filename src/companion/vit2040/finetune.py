@@ -19,9 +19,10 @@ from torch import nn
 from torchvision.models import VisionTransformer
 from torchvision.transforms import v2
 
-from .augment import random_resized_crops
+from .augment import crop_augment
+from .config import Crops
 from .model import check_images
-from .pretrain import as_float
+from .instance import as_float
 
 
 class Supervised:
@@ -33,14 +34,15 @@ class Supervised:
     Book section: *ViT with 2040 images* "Fine-tuning".
     """
 
-    def __init__(self, num_classes: int, size: int, steps_per_epoch: int, scale=(0.08, 1.0), hflip: bool = True,
-                 jitter: float = 0.4, label_smoothing: float = 0.1, mix: bool = True, alpha: float = 0.5):
+    def __init__(self, num_classes: int, size: int, steps_per_epoch: int, scale=(0.08, 1.0), crops: Crops = Crops(),
+                 label_smoothing: float = 0.1, mix: bool = True, alpha: float = 0.5):
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.num_classes, self.size, self.steps_per_epoch = num_classes, size, max(1, steps_per_epoch)
-        self.scale, self.hflip, self.jitter, self.label_smoothing, self.mix = scale, hflip, jitter, label_smoothing, mix
+        self.augment = crop_augment(size, scale, crops)  # crop, flip, colour as in pretraining
+        self.label_smoothing, self.mix = label_smoothing, mix
         self.mixers = (v2.MixUp(alpha=alpha, num_classes=num_classes), v2.CutMix(alpha=alpha, num_classes=num_classes))
         self.step = 0
 
@@ -52,7 +54,7 @@ class Supervised:
 
     def __call__(self, model: nn.Module, batch) -> dict:
         images, labels = batch  # (B, C, H, W), (B,)
-        x = random_resized_crops(as_float(images), 1, self.size, self.scale, hflip=self.hflip, jitter=self.jitter)
+        x = self.augment(as_float(images))
         y = labels
         if self.mix:
             epoch = self.step // self.steps_per_epoch

@@ -20,17 +20,23 @@ from torch import nn
 from torchvision.models import VisionTransformer
 
 from .. import train
-from .augment import cutmix, multi_crop
+from .augment import CropGroups, cutmix
 from .config import Crops
 
 
 def num_instances(model: VisionTransformer) -> int:
-    """The number of classes of the ViT's head: one per training image in pretraining."""
+    """The number of classes of the ViT's head: one per training image in pretraining.
+
+    Book section: *ViT with 2040 images* "Instance discrimination".
+    """
     return model.heads[-1].out_features
 
 
 def as_float(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images (how full runs keep them in memory) -> floats in [0, 1]; floats pass through."""
+    """uint8 images (how full runs keep them in memory) -> floats in [0, 1]; floats pass through.
+
+    Book section: *ViT with 2040 images* "Full run" (images kept as uint8).
+    """
     return images.float().div_(255) if images.dtype == torch.uint8 else images
 
 
@@ -48,14 +54,15 @@ class InstanceDiscrimination:
                  cutmix: bool = True, alpha: float = 0.5):
         if not isinstance(num_instances, int) or num_instances < 2:
             raise ValueError(f"num_instances must be an integer >= 2, got {num_instances!r}")
-        self.n, self.size, self.crops = num_instances, size, crops
-        self.multi_crop, self.cutmix, self.alpha = multi_crop, cutmix, alpha
+        self.n, self.size = num_instances, size
+        self.crop_groups = CropGroups(crops, size, local=multi_crop)
+        self.cutmix, self.alpha = cutmix, alpha
 
     def __call__(self, model: nn.Module, batch) -> dict:
         images, index = batch  # (B, C, H, W), (B,)
         if int(index.max()) >= self.n:
             raise ValueError(f"image index {int(index.max())} but the instance head has {self.n} classes")
-        groups = multi_crop(as_float(images), self.crops, self.size, local=self.multi_crop)
+        groups = self.crop_groups(as_float(images))
         inputs, targets = [], []
         for crops in groups:
             y = index.repeat(len(crops) // len(index))  # crop k of image i is row k * B + i

@@ -1,0 +1,258 @@
+"""The chapter's experiment: instance-discrimination pretraining + fine-tuning vs training from scratch,
+with the same ViT and the same total number of optimizer steps, and the paper's ablation rows.
+
+Book section: *ViT with 2040 images* "Quick run" and "Full run".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import results, train
+from ..runtime import pick_device, seed_everything
+from .config import ABLATION_STEPS, Ablation, Config, Stage
+from .data import Split, digits_split, flowers_split
+from .finetune import Supervised, accuracy
+from .model import build_vit, encoder, resize_vit
+from .instance import InstanceDiscrimination, as_float, pretrain
+
+CHAPTER = "vit2040"
+
+
+@dataclass
+class Result:
+    """What :func:`run` measured (``metrics``, accuracies in percent, as written to results/vit2040.json),
+    plus the first seed's models and training curves for the chapter's figures.
+
+    Book section: *ViT with 2040 images* "Quick run".
+    """
+
+    metrics: dict
+    models: dict = field(default_factory=dict)  # "random init", "pretrained", "fine-tuned", "from scratch"
+    history: dict = field(default_factory=dict)  # stage name -> FitResult.history
+    seconds: dict = field(default_factory=dict)  # stage name -> wall seconds (not recorded: machine-dependent)
+    split: Split | None = None
+
+
+class _Resized(nn.Module):
+    """Feed an encoder images of another size (uint8 or float): converted, then resized to ``size``."""
+
+    def __init__(self, enc: nn.Module, size: int):
+        super().__init__()
+        self.enc, self.size = enc, size
+
+    def forward(self, x):
+        x = as_float(x)
+        if x.shape[-1] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        return self.enc(x)
+
+
+def knn_percent(model: nn.Module, split: Split, k: int) -> float:
+    """Weighted kNN accuracy (%) of the class-token features (shared toolkit ``companion.ssl.evaluate``).
+
+    Book section: *ViT with 2040 images* "Quick run" (kNN of the class token).
+    """
+    from ..ssl.evaluate import extract_features, knn_accuracy
+
+    enc = _Resized(encoder(model), model.image_size)
+    device = next(model.parameters()).device
+    f_tr = extract_features(enc, split.train_x, device=device)
+    f_te = extract_features(enc, split.test_x, device=device)
+    return 100 * knn_accuracy(f_tr, split.train_y, f_te, split.test_y, k=k)
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def stage_steps(stage: Stage, n: int) -> int:
+    """Optimizer steps of ``stage`` on ``n`` images (full batches only, as ``fit`` runs them)."""
+    if n < stage.batch_size:
+        raise ValueError(f"{n} training images are fewer than one batch of {stage.batch_size}")
+    return stage.epochs * (n // stage.batch_size)
+
+
+def _fit_config(config: Config, stage: Stage, n: int, seed: int, ckpt: Path | None, device,
+                steps: int | None = None) -> train.FitConfig:
+    per_epoch = n // stage.batch_size
+    steps = steps or stage_steps(stage, n)
+    return train.FitConfig(
+        steps=steps, batch_size=stage.batch_size, lr=stage.lr, weight_decay=stage.weight_decay,
+        warmup_steps=min(steps, round(stage.warmup_epochs * per_epoch)), schedule="cosine", seed=seed,
+        checkpoint_dir=ckpt, checkpoint_every=max(1, steps // 20) if ckpt else 0, progress=config.progress,
+        device=str(device),
+    )
+
+
+def _checkpoints(config: Config) -> Path | None:
+    if config.checkpoint_dir:
+        return Path(config.checkpoint_dir)
+    if config.mode == "full":
+        from ..data import data_root
+
+        return data_root().parent / "checkpoints" / CHAPTER
+    return None
+
+
+def load_split(config: Config) -> Split:
+    """The data of ``config``: digits (quick) or Flowers-102 (full).
+
+    Book section: *ViT with 2040 images* "Quick run" and "Full run".
+    """
+    if config.dataset == "digits":
+        return digits_split(config.per_class, config.shape.image_size)
+    return flowers_split(train_size=config.shape.image_size * 8 // 7, test_size=config.shape.image_size)
+
+
+def pretrain_stage(config: Config, ablation: Ablation, split: Split, seed: int, device, ckpt: Path | None):
+    """Build a ViT with one class per training image and pretrain it; returns (model, FitResult, seconds).
+
+    Book section: *ViT with 2040 images* "Instance discrimination".
+    """
+    res = config.pretrain_resolution(ablation)
+    seed_everything(seed)
+    model = build_vit(config.shape, len(split.train_x), image_size=res)
+    step = InstanceDiscrimination(len(split.train_x), res, config.crops, multi_crop=ablation.multi_crop,
+                                  cutmix=ablation.cutmix, alpha=config.cutmix_alpha)
+    name = f"pretrain_{res}px" + ("_multicrop" if ablation.multi_crop else "") + ("_cutmix" if ablation.cutmix else "")
+    fc = _fit_config(config, config.pretrain, len(split.train_x), seed, ckpt / name if ckpt else None, device)
+    began = time.perf_counter()
+    fitted = pretrain(model, split.train_x, step, fc)
+    return model, fitted, time.perf_counter() - began
+
+
+def supervised_stage(config: Config, model, ablation: Ablation, split: Split, seed: int, device,
+                     ckpt: Path | None, steps: int | None = None):
+    """Fine-tune ``model`` (or train it from scratch) on the labels; returns (FitResult, seconds).
+
+    Book section: *ViT with 2040 images* "Fine-tuning".
+    """
+    n = len(split.train_x)
+    step = Supervised(split.num_classes, config.shape.image_size, n // config.finetune.batch_size,
+                      scale=config.finetune_scale, crops=config.crops,
+                      label_smoothing=config.label_smoothing if ablation.label_smoothing else 0.0,
+                      mix=config.finetune_mix, alpha=config.cutmix_alpha)
+    fc = _fit_config(config, config.finetune, n, seed, ckpt, device, steps)
+    began = time.perf_counter()
+    fitted = train.fit(model, (split.train_x, split.train_y), step, fc, extra_state=step)
+    return fitted, time.perf_counter() - began
+
+
+def run(config: Config) -> Result:
+    """Pretrain (instance discrimination) + fine-tune vs from scratch, over ``config.seeds``; record it.
+
+    For each seed: every ablation row (or only ``config.ablation`` when ``run_ablation`` is off) is
+    pretrained and fine-tuned (rows differing only in label smoothing share their pretraining), and
+    the same ViT is trained from scratch for as many steps as pretraining and fine-tuning together
+    (and, with ``short_baseline``, for the fine-tuning steps only). Accuracies are on the
+    held-out test images; kNN accuracies of the class token compare random and pretrained features.
+
+    Book section: *ViT with 2040 images* "Quick run".
+    """
+    device = torch.device(config.device) if config.device else pick_device()
+    ckpt_root = _checkpoints(config)
+    if config.run_ablation:
+        steps = ABLATION_STEPS
+    else:  # only the configured recipe, recorded under its ablation row's key when it is one
+        key = next((k for k, _, a in ABLATION_STEPS if a == config.ablation), "recipe")
+        steps = ((key, key, config.ablation),)
+    final_key = steps[-1][0]
+    out = Result(metrics={}, split=None)
+    per_seed: dict[str, list[float]] = {}
+
+    def keep(key, value):
+        per_seed.setdefault(key, []).append(value)
+
+    with _threads(config.threads if device.type == "cpu" else None):
+        split = load_split(config)
+        out.split = split
+        on_device = replace(split, train_x=split.train_x.to(device), train_y=split.train_y.to(device))
+        n = len(split.train_x)
+        budget = {"pretrain": stage_steps(config.pretrain, n), "finetune": stage_steps(config.finetune, n)}
+        budget["scratch"] = budget["pretrain"] + budget["finetune"]  # the same ViT, the same number of steps
+        for seed in config.seeds:
+            # one folder per schedule and seed: another preset never resumes from these checkpoints
+            ckpt = ckpt_root / f"{config.pretrain.epochs}+{config.finetune.epochs}ep_seed{seed}" if ckpt_root else None
+            first = seed == config.seeds[0]
+            pretrained = {}
+            for key, _, ablation in steps:
+                res = config.pretrain_resolution(ablation)
+                pkey = (res, ablation.multi_crop, ablation.cutmix)
+                if pkey not in pretrained:
+                    pretrained[pkey] = pretrain_stage(config, ablation, on_device, seed, device, ckpt)
+                    if first:
+                        out.history[f"pretrain {key}"] = pretrained[pkey][1].history
+                        out.seconds[f"pretrain {key}"] = pretrained[pkey][2]
+                model = resize_vit(pretrained[pkey][0], config.shape.image_size, split.num_classes)
+                fitted, secs = supervised_stage(config, model, ablation, on_device, seed, device,
+                                                ckpt / f"finetune_{key}" if ckpt else None)
+                keep(f"ablation.{key}", 100 * accuracy(model, split.test_x, split.test_y))
+                if first:
+                    out.seconds[f"finetune {key}"] = secs
+            final_ablation = steps[-1][2]
+            final_pre = pretrained[(config.pretrain_resolution(final_ablation), final_ablation.multi_crop,
+                                    final_ablation.cutmix)][0]
+            keep("knn.pretrained", knn_percent(final_pre, split, config.knn_k))
+            seed_everything(seed)
+            random_init = build_vit(config.shape, len(split.train_x),
+                                    image_size=config.pretrain_resolution(final_ablation)).to(device)
+            keep("knn.random_init", knn_percent(random_init, split, config.knn_k))
+
+            seed_everything(seed)
+            scratch = build_vit(config.shape, split.num_classes).to(device)
+            fitted, secs = supervised_stage(config, scratch, final_ablation, on_device, seed, device,
+                                            ckpt / "scratch" if ckpt else None, steps=budget["scratch"])
+            keep("scratch", 100 * accuracy(scratch, split.test_x, split.test_y))
+            keep("knn.scratch", knn_percent(scratch, split, config.knn_k))
+            if config.short_baseline:
+                # the same ViT from scratch with only the fine-tuning steps: what pretraining adds as an init
+                seed_everything(seed)
+                short = build_vit(config.shape, split.num_classes).to(device)
+                supervised_stage(config, short, final_ablation, on_device, seed, device,
+                                 ckpt / "scratch_short" if ckpt else None)
+                keep("scratch_short", 100 * accuracy(short, split.test_x, split.test_y))
+            if first:
+                out.seconds["scratch"] = secs
+                out.history["scratch"] = fitted.history
+                out.models = {
+                    "random init": resize_vit(random_init, config.shape.image_size, split.num_classes),
+                    "pretrained": resize_vit(final_pre, config.shape.image_size, split.num_classes),
+                    "fine-tuned": model,
+                    "from scratch": scratch,
+                }
+
+    mean = {k: sum(v) / len(v) for k, v in per_seed.items()}
+    metrics: dict = {
+        "pretrained_finetuned": mean[f"ablation.{final_key}"],
+        "scratch": mean["scratch"],
+        "gain": mean[f"ablation.{final_key}"] - mean["scratch"],
+        **({"scratch_short": mean["scratch_short"]} if "scratch_short" in mean else {}),
+        "knn": {k.split(".", 1)[1]: v for k, v in mean.items() if k.startswith("knn.")},
+        "seeds": list(config.seeds),
+        "per_seed": per_seed,
+        "budget_steps": budget,
+    }
+    metrics["ablation"] = {k.split(".", 1)[1]: v for k, v in mean.items() if k.startswith("ablation.")}
+    s = config.shape
+    scale = (f"{config.mode}: {split.description}; ViT {s.layers} layers x {s.dim} wide, {s.heads} heads, "
+             f"{s.patch_size}-px patches, fine-tuned at {s.image_size} px; {config.pretrain.epochs} pretraining + "
+             f"{config.finetune.epochs} fine-tuning epochs vs {budget['scratch']} steps from scratch; "
+             f"{len(config.seeds)} seed(s); {device.type}")
+    results.write(CHAPTER, config.mode, metrics, scale)
+    out.metrics = metrics
+    return out
