@@ -312,7 +312,10 @@ def fit(
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=config.steps, initial=start_step, disable=not config.progress or rank != 0, desc="train", leave=False)
+    # TQDM_DISABLE=1 (the book build) must win: an explicit disable=False would override it
+    env_off = os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
+    bar = tqdm(total=config.steps, initial=start_step, disable=not config.progress or rank != 0 or env_off,
+               desc="train", leave=False)
     model.train()
     began = time.perf_counter()
     step = start_step

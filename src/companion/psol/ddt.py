@@ -213,7 +213,7 @@ def map_to_box(projection: torch.Tensor, image_size, threshold: float = 0.0) -> 
     ``image_size``: ``H`` or ``(H, W)`` of the image the box is for. Returns ``(4,)`` xyxy pixels;
     the whole image when no cell is foreground.
 
-    Book section: *PSOL* "From a projection map to a pseudo box".
+    Book section: *PSOL* "Deep descriptor transforming".
     """
     if projection.ndim != 2:
         raise ValueError(f"projection must be one (h, w) map, got shape {tuple(projection.shape)}")
@@ -237,7 +237,7 @@ def ddt_boxes(descriptors: torch.Tensor, labels, image_size, models: dict[int, D
     on the direction of their class. ``image_size``: ``H``, ``(H, W)`` for all images, or an
     ``(N, 2)`` tensor of per-image ``(H, W)``.
 
-    Book section: *PSOL* "From a projection map to a pseudo box".
+    Book section: *PSOL* "Deep descriptor transforming".
     """
     d = _check_descriptors(descriptors)
     labels = _check_labels(labels, len(d))

@@ -102,7 +102,7 @@ def predict_boxes(model: BoxRegressor, images: torch.Tensor, batch_size: int = 1
 
     ``normalize``: ImageNet mean/std first (as the model was trained with).
 
-    Book section: *PSOL* "Localizing held-out images".
+    Book section: *PSOL* "The whole pipeline".
     """
     if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
         raise ValueError("images must be a (N, 3, H, W) tensor")

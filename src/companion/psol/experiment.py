@@ -1,0 +1,436 @@
+"""The PSOL experiment: quick (synthetic scenes, CPU) and full (CUB-200-2011, GPU).
+
+Quick claim measured: does a class-agnostic regressor trained on DDT's noisy pseudo boxes localize
+held-out images better than DDT itself? Baselines: the whole image, CAM from the same quick
+classifier, and (as a ceiling) the same regressor trained on the true boxes.
+
+Book sections: *PSOL* "Quick run" and "Full run".
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import backbones, results, runtime, train
+from ..data import make_scenes
+from . import config as presets
+from .augment import BoxDataset, box_augment
+from .ddt import extract_descriptors, ddt_boxes
+from .encoder import SmallCNN, cam_boxes, cam_maps, class_scores, train_classifier
+from .metrics import hits, localization_metrics
+from .pipeline import psol
+from .regressor import BoxRegressor, predict_boxes, train_regressor
+
+CHAPTER = "psol"
+
+__all__ = ["CHAPTER", "Run", "run", "run_quick", "run_full", "METHODS", "quick_table", "verdict"]
+
+#: Rows of the quick table: result key -> what it is.
+METHODS = {
+    "whole_image": "whole image (baseline)",
+    "cam": "CAM of the quick classifier",
+    "ddt_random": "DDT, random CNN features (the pseudo-box generator)",
+    "ddt_encoder": "DDT, quickly trained encoder features",
+    "psol_regressor": "PSOL regressor on DDT pseudo boxes",
+    "oracle_regressor": "same regressor on the true boxes (ceiling)",
+}
+
+
+@dataclass
+class Run:
+    """The measured ``metrics`` (percent) and, for the chapter's figures, what produced them."""
+
+    metrics: dict
+    scale: str
+    artifacts: dict = field(default_factory=dict, repr=False)
+
+    def __getitem__(self, key):
+        return self.metrics[key]
+
+
+def run(config: presets.PSOLConfig | None = None) -> Run:
+    """Run the preset (``quick()`` by default), record ``results/psol.json``, return the numbers.
+
+    Book section: *PSOL* "Quick run".
+    """
+    cfg = config or presets.quick()
+    if cfg.mode not in ("quick", "full"):
+        raise ValueError(f"config.mode must be 'quick' or 'full', got {cfg.mode!r}")
+    return run_quick(cfg) if cfg.mode == "quick" else run_full(cfg)
+
+
+def _progress(cfg: presets.PSOLConfig) -> bool:
+    # ``TQDM_DISABLE`` (set when the book is built) only changes tqdm's defaults, and an explicit
+    # ``disable=False`` would override it: honour it here so no bar freezes in a built page.
+    return cfg.progress and os.environ.get("TQDM_DISABLE", "").strip().lower() in ("", "0", "false")
+
+
+def _fit_config(cfg: presets.PSOLConfig, steps: int, batch: int, lr: float, optimizer: str, **kw) -> train.FitConfig:
+    return train.FitConfig(steps=steps, batch_size=batch, lr=lr, optimizer=optimizer, seed=cfg.seed,
+                           progress=_progress(cfg), device=cfg.device, **kw)
+
+
+def quick_table(metrics: dict) -> str:
+    """The quick run's held-out numbers as a Markdown table (percent).
+
+    Book section: *PSOL* "Quick run".
+    """
+    lines = ["| method | GT-known Loc | Top-1 Loc | mean IoU x 100 | box area / true area |", "|---|---|---|---|---|"]
+    for key, label in METHODS.items():
+        if key in metrics:
+            m = metrics[key]
+            lines.append(f"| {label} | {m['gt_known_loc']:.1f} | {m['top1_loc']:.1f} | {m['mean_iou']:.1f} | "
+                         f"{m['area_ratio']:.2f} |")
+    lines.append("")
+    lines.append("GT-known and Top-1 Loc in percent, per-class averages; box area / true area is the median ratio.")
+    lines.append("")
+    lines.append(f"Quick classifier top-1 accuracy on the held-out scenes: {metrics['classifier']['top1_acc']:.1f} %. "
+                 f"Pseudo boxes scored against the true boxes on the training scenes (GT-known Loc): random-CNN DDT "
+                 f"{metrics['pseudo_boxes']['ddt_random_train_gt_known']:.1f}, encoder DDT "
+                 f"{metrics['pseudo_boxes']['ddt_encoder_train_gt_known']:.1f}.")
+    return "\n".join(lines)
+
+
+def verdict(metrics: dict) -> str:
+    """The quick claim, answered from the numbers: does the regressor beat the DDT that taught it?
+
+    Book section: *PSOL* "Quick run".
+    """
+    reg, ddt_ = metrics["psol_regressor"]["gt_known_loc"], metrics["ddt_random"]["gt_known_loc"]
+    p = metrics["paired"]
+    lines = [
+        f"Regressor vs its pseudo-box generator (GT-known Loc, held-out): {reg:.1f} vs {ddt_:.1f} -> "
+        + ("the regressor is better." if reg > ddt_ else "the regressor is NOT better."),
+        f"Of {p['n_test']} held-out scenes, the regressor hits {p['regressor_only']} that DDT misses, and misses "
+        f"{p['ddt_only']} that DDT hits.",
+        f"Box looseness (median area / true area): DDT pseudo boxes on the training scenes "
+        f"{metrics['pseudo_boxes']['ddt_random_train_area_ratio']:.2f}, DDT on held-out scenes "
+        f"{metrics['ddt_random']['area_ratio']:.2f}, regressor {metrics['psol_regressor']['area_ratio']:.2f}.",
+    ]
+    if "oracle_regressor" in metrics:
+        o = metrics["oracle_regressor"]["gt_known_loc"]
+        lines.append(f"Same regressor trained on the true boxes: {o:.1f}, so the pseudo boxes cost {o - reg:.1f} points.")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# quick
+
+
+def _area_ratio(pred: torch.Tensor, true: torch.Tensor) -> float:
+    """Median of (predicted box area / true box area): above 1, the boxes are loose."""
+    area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
+    return float((area(pred) / area(true)).median())
+
+
+def run_quick(cfg: presets.PSOLConfig) -> Run:
+    """Synthetic scenes on the CPU: DDT (random CNN and a quickly trained encoder), CAM, the PSOL
+    regressor on DDT pseudo boxes, and the same regressor on true boxes, all on held-out scenes.
+
+    Book section: *PSOL* "Quick run".
+    """
+    runtime.seed_everything(cfg.seed)
+    scenes = make_scenes(cfg.n_train + cfg.n_test, size=cfg.image_size, classes=cfg.classes, seed=cfg.seed,
+                         scale=cfg.object_scale, clutter=cfg.clutter)
+    tr = scenes.subset(torch.arange(cfg.n_train))
+    te = scenes.subset(torch.arange(cfg.n_train, cfg.n_train + cfg.n_test))
+    size = cfg.image_size
+
+    # 1. a small classifier on the scene classes: DDT features, regressor init, class scores
+    torch.manual_seed(cfg.seed)
+    encoder = SmallCNN(cfg.classes, cfg.encoder_widths)
+    train_classifier(encoder, tr.images, tr.labels, _fit_config(
+        cfg, cfg.encoder_steps, cfg.encoder_batch_size, cfg.encoder_lr, "adamw", weight_decay=1e-4,
+        warmup_steps=min(10, cfg.encoder_steps // 10)))
+    scores = class_scores(encoder, te.images)  # (N_test, classes)
+
+    # 2. PSOL on DDT pseudo boxes from a random CNN
+    trunk = backbones.conv_trunk(cfg.ddt_arch, cfg.ddt_stage, init=cfg.ddt_init, seed=cfg.seed)
+    reg_fit = _fit_config(cfg, cfg.regressor_steps, cfg.regressor_batch_size, cfg.regressor_lr, cfg.regressor_optimizer,
+                          weight_decay=cfg.regressor_weight_decay, warmup_steps=min(10, cfg.regressor_steps // 10))
+    out = psol(tr.images, tr.labels, te.images, trunk=trunk, backbone=copy.deepcopy(encoder.trunk(4)),
+               channels=encoder.widths[-1], fit_config=reg_fit, test_labels=te.labels, input_size=cfg.ddt_input_size,
+               sign=cfg.sign, crop_scale=cfg.crop_scale, flip=cfg.flip, loss_weight=cfg.loss_weight,
+               head_lr_mult=cfg.head_lr_mult)
+
+    # 3. DDT on the trained encoder's features (no ImageNet normalisation: it was trained on raw [0, 1])
+    enc_trunk = encoder.trunk(cfg.encoder_stage)
+    d_tr = extract_descriptors(enc_trunk, tr.images, normalize=False)
+    enc_pseudo, _, enc_models = ddt_boxes(d_tr, tr.labels, size, sign=cfg.sign)
+    enc_test, enc_maps, _ = ddt_boxes(extract_descriptors(enc_trunk, te.images, normalize=False), te.labels, size,
+                                      models=enc_models)
+
+    # 4. baselines: CAM of the true class, the whole image, and the regressor trained on true boxes
+    cam = cam_maps(encoder, te.images, te.labels)
+    cam_pred = cam_boxes(cam, size)
+    whole = torch.tensor([[0.0, 0.0, size, size]]).repeat(len(te), 1)
+    boxes_by_method = {
+        "whole_image": whole,
+        "cam": cam_pred,
+        "ddt_random": out.ddt_test_boxes,
+        "ddt_encoder": enc_test,
+        "psol_regressor": out.boxes,
+    }
+    oracle = None
+    if cfg.oracle:
+        oracle = BoxRegressor(copy.deepcopy(encoder.trunk(4)), encoder.widths[-1])
+        from torchvision.transforms import v2
+
+        t = v2.RandomHorizontalFlip(cfg.flip) if cfg.crop_scale is None else box_augment(size, cfg.crop_scale, flip=cfg.flip)
+        train_regressor(oracle, BoxDataset(tr.images, tr.boxes, transform=t), reg_fit, cfg.loss_weight, cfg.head_lr_mult)
+        boxes_by_method["oracle_regressor"] = predict_boxes(oracle, te.images)
+
+    metrics: dict = {}
+    for name, pred in boxes_by_method.items():
+        m = localization_metrics(pred, te.boxes, te.labels, scores, topk=(1,))
+        metrics[name] = {k: m[k] for k in ("gt_known_loc", "top1_loc", "mean_iou")}
+        metrics[name]["area_ratio"] = _area_ratio(pred, te.boxes)
+    metrics["classifier"] = {"top1_acc": localization_metrics(whole, te.boxes, te.labels, scores, topk=(1,))["top1_cls"]}
+    metrics["pseudo_boxes"] = {  # the regressor's training labels, scored against the true boxes
+        "ddt_random_train_gt_known": localization_metrics(out.pseudo_boxes, tr.boxes, tr.labels)["gt_known_loc"],
+        "ddt_encoder_train_gt_known": localization_metrics(enc_pseudo, tr.boxes, tr.labels)["gt_known_loc"],
+        "ddt_random_train_area_ratio": _area_ratio(out.pseudo_boxes, tr.boxes),
+    }
+    h_reg, h_ddt = hits(out.boxes, te.boxes), hits(out.ddt_test_boxes, te.boxes)
+    metrics["paired"] = {"n_test": len(te), "regressor_only": int((h_reg & ~h_ddt).sum()),
+                         "ddt_only": int((h_ddt & ~h_reg).sum()), "both": int((h_reg & h_ddt).sum())}
+    scale = (f"{cfg.n_train} + {cfg.n_test} synthetic {size}-px scenes, {cfg.classes} classes; DDT on a random "
+             f"{cfg.ddt_arch} {cfg.ddt_stage}; small-CNN regressor, {cfg.regressor_steps} steps; CPU")
+    if cfg.write_results:
+        results.write(CHAPTER, "quick", metrics, scale)
+    artifacts = {
+        "config": cfg, "train": tr, "test": te, "encoder": encoder, "trunk": trunk, "psol": out,
+        "encoder_ddt": enc_models, "encoder_test_maps": enc_maps, "cam_maps": cam, "oracle": oracle,
+        "boxes": boxes_by_method, "scores": scores,
+    }
+    return Run(metrics, scale, artifacts)
+
+
+# ----------------------------------------------------------------------------------------------
+# full: CUB-200-2011
+
+
+def _read_rgb(path) -> torch.Tensor:
+    """A CUB image as ``(3, H, W)`` float in [0, 1] (a few CUB images are greyscale)."""
+    from PIL import Image
+    from torchvision.transforms.v2.functional import pil_to_tensor
+
+    with Image.open(path) as im:
+        return pil_to_tensor(im.convert("RGB")).float().div_(255)
+
+
+class _Reader:
+    """``i -> image`` for a list of records (picklable, for DataLoader workers)."""
+
+    def __init__(self, records):
+        self.records = records
+
+    def __call__(self, i: int) -> torch.Tensor:
+        return _read_rgb(self.records[i].path)
+
+
+class _Images(torch.utils.data.Dataset):
+    """CUB records -> ``(image after transform, index)``."""
+
+    def __init__(self, records, transform=None):
+        self.records, self.transform = records, transform
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i):
+        image = _read_rgb(self.records[i].path)
+        return (self.transform(image) if self.transform is not None else image), i
+
+
+class _Labelled(_Images):
+    def __getitem__(self, i):
+        image, _ = super().__getitem__(i)
+        return image, self.records[i].label
+
+
+def _loader(dataset, cfg: presets.PSOLConfig, batch: int, shuffle: bool = False):
+    return torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=shuffle, num_workers=cfg.num_workers,
+                                       pin_memory=torch.cuda.is_available())
+
+
+def _image_size(path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.height, im.width
+
+
+@torch.no_grad()
+def full_ddt(records, cfg: presets.PSOLConfig, device: torch.device, models=None):
+    """DDT boxes (original-image pixels) for CUB records, class by class; fits the models when not given.
+
+    Descriptors are kept for one class at a time (about 30 images), so memory stays small.
+
+    Book section: *PSOL* "Full run".
+    """
+    from torchvision.transforms import v2
+
+    from .ddt import fit_ddt, map_to_box
+
+    trunk = backbones.conv_trunk(cfg.ddt_arch, cfg.ddt_stage, pretrained=cfg.ddt_pretrained, seed=cfg.seed).to(device)
+    s = cfg.ddt_input_size
+    tf = v2.Compose([v2.Resize((s, s), antialias=True),
+                     v2.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
+    order = sorted(range(len(records)), key=lambda i: records[i].label)
+    ordered = [records[i] for i in order]
+    fit_here = models is None
+    models = {} if models is None else models
+    boxes = torch.empty(len(records), 4)
+    from tqdm.auto import tqdm
+
+    buf, idx_buf = [], []
+
+    def flush():
+        if not buf:
+            return
+        d = torch.cat(buf)  # (n, C, h, w)
+        label = ordered[idx_buf[0]].label
+        if fit_here:
+            models[label] = fit_ddt(d, sign=cfg.sign)
+        elif label not in models:
+            raise ValueError(f"no DDT direction for class {label}: it has no training images")
+        maps = models[label].project(d)
+        for j, k in enumerate(idx_buf):
+            boxes[order[k]] = map_to_box(maps[j], _image_size(ordered[k].path))
+        buf.clear()
+        idx_buf.clear()
+
+    for images, idx in tqdm(_loader(_Images(ordered, tf), cfg, 32), desc="DDT", disable=not _progress(cfg)):
+        d = trunk(images.to(device)).float().cpu()
+        for j, k in enumerate(idx.tolist()):
+            if idx_buf and ordered[k].label != ordered[idx_buf[0]].label:
+                flush()
+            buf.append(d[j : j + 1])
+            idx_buf.append(k)
+    flush()
+    return boxes, models
+
+
+class _EvalView(torch.utils.data.Dataset):
+    """Test images resized and centre-cropped like the paper, with boxes moved the same way."""
+
+    def __init__(self, records, boxes_by_name: dict[str, torch.Tensor], cfg: presets.PSOLConfig):
+        from torchvision import tv_tensors
+        from torchvision.transforms import v2
+
+        from .augment import eval_transform
+
+        self.records, self.boxes, self.tv = records, boxes_by_name, tv_tensors
+        self.tf = eval_transform(cfg.eval_crop, cfg.eval_resize)
+        self.norm = v2.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, i):
+        image = _read_rgb(self.records[i].path)
+        h, w = image.shape[-2:]
+        names = list(self.boxes)
+        stacked = torch.stack([self.boxes[n][i] for n in names])  # (M, 4) in original pixels
+        bb = self.tv.BoundingBoxes(stacked, format="XYXY", canvas_size=(h, w))
+        image, bb = self.tf(self.tv.Image(image), bb)
+        return self.norm(image.as_subclass(torch.Tensor)), bb.as_subclass(torch.Tensor), self.records[i].label
+
+
+def run_full(cfg: presets.PSOLConfig) -> Run:
+    """CUB-200-2011: DDT pseudo boxes (VGG16 pool5 at 448 px), a ResNet-50 regressor trained for
+    ``regressor_epochs`` through ``train.fit`` with checkpoints, a fine-tuned ResNet-50 classifier,
+    and GT-known / Top-1 / Top-5 Loc of DDT and of the regressor on the test split.
+
+    Book section: *PSOL* "Full run".
+    """
+    from torchvision import models as tvm
+    from torchvision.transforms import v2
+
+    from ..data import cub200, data_root
+
+    rt = runtime.setup("full", seed=cfg.seed, device=cfg.device, verbose=False)
+    device = rt.device
+    root = Path(cfg.data_root) if cfg.data_root else None
+    records = cub200(root, download=cfg.download)
+    train_recs = [r for r in records if r.is_train][: cfg.limit_train]
+    test_recs = [r for r in records if not r.is_train][: cfg.limit_test]
+    ckpt = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else data_root().parent / "checkpoints" / CHAPTER
+    ckpt.mkdir(parents=True, exist_ok=True)
+
+    # 1. DDT pseudo boxes for the training split (cached: a resumed run skips this)
+    cache = ckpt / "ddt_pseudo_boxes.pt"
+    if cache.exists():
+        saved = torch.load(cache, weights_only=False)
+        pseudo, ddt_models = saved["boxes"], saved["models"]
+    else:
+        pseudo, ddt_models = full_ddt(train_recs, cfg, device)
+        train.atomic_save({"boxes": pseudo, "models": ddt_models}, cache)
+    gt_train = torch.tensor([r.box for r in train_recs])
+    pseudo_quality = localization_metrics(pseudo, gt_train, [r.label for r in train_recs])["gt_known_loc"]
+
+    # 2. the class-agnostic regressor on the pseudo boxes
+    backbone = backbones.conv_trunk(cfg.regressor_arch, None, pretrained=cfg.regressor_pretrained, seed=cfg.seed)
+    reg = BoxRegressor(backbone, backbones.out_channels(backbone))
+    data = BoxDataset(_Reader(train_recs), pseudo,
+                      transform=box_augment(cfg.regressor_size, cfg.crop_scale or (1.0, 1.0), cfg.crop_ratio, cfg.flip),
+                      normalize=True, length=len(train_recs))
+    steps = max(1, cfg.regressor_epochs * (len(train_recs) // cfg.regressor_batch_size))
+    train_regressor(reg, data, _fit_config(
+        cfg, steps, cfg.regressor_batch_size, cfg.regressor_lr, cfg.regressor_optimizer,
+        weight_decay=cfg.regressor_weight_decay, momentum=0.9, schedule="constant",
+        checkpoint_dir=ckpt / "regressor", checkpoint_every=cfg.checkpoint_every, num_workers=cfg.num_workers),
+        cfg.loss_weight, cfg.head_lr_mult)
+
+    # 3. the classifier: ImageNet ResNet-50 fine-tuned on CUB's classes
+    n_classes = 1 + max(r.label for r in records)
+    clf = getattr(tvm, cfg.classifier_arch)(weights="IMAGENET1K_V1" if cfg.classifier_pretrained else None)
+    clf.fc = nn.Linear(clf.fc.in_features, n_classes)
+    train_tf = v2.Compose([v2.RandomResizedCrop(cfg.eval_crop, antialias=True), v2.RandomHorizontalFlip(),
+                           v2.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
+    clf_steps = max(1, cfg.classifier_epochs * (len(train_recs) // cfg.classifier_batch_size))
+    train.fit(clf, _Labelled(train_recs, train_tf),
+              lambda m, b: nn.functional.cross_entropy(m(b[0]), b[1]),
+              _fit_config(cfg, clf_steps, cfg.classifier_batch_size, cfg.classifier_lr, "sgd", momentum=0.9,
+                          weight_decay=1e-4, warmup_steps=min(100, clf_steps // 10),
+                          checkpoint_dir=ckpt / "classifier", checkpoint_every=cfg.checkpoint_every,
+                          num_workers=cfg.num_workers))
+
+    # 4. test: DDT (class's own direction) and the regressor, in the paper's 256 -> 224 view
+    ddt_test, _ = full_ddt(test_recs, cfg, device, models=ddt_models)
+    gt_test = torch.tensor([r.box for r in test_recs])
+    view = _EvalView(test_recs, {"gt": gt_test, "ddt": ddt_test}, cfg)
+    reg.eval().to(device)
+    clf.eval().to(device)
+    gts, ddts, preds, scores, labels = [], [], [], [], []
+    with torch.no_grad():
+        for images, bb, y in _loader(view, cfg, 64):
+            images = images.to(device)
+            xywh = reg(images).float().cpu().clamp(0, 1)
+            s = cfg.eval_crop
+            xyxy = torch.stack([xywh[:, 0], xywh[:, 1], xywh[:, 0] + xywh[:, 2], xywh[:, 1] + xywh[:, 3]], 1) * s
+            preds.append(xyxy.clamp(0, s))
+            scores.append(clf(images).float().softmax(1).cpu())
+            gts.append(bb[:, 0])
+            ddts.append(bb[:, 1])
+            labels.append(y)
+    gts, ddts, preds, scores, labels = map(torch.cat, (gts, ddts, preds, scores, labels))
+    metrics = {
+        "ddt": localization_metrics(ddts, gts, labels, scores, topk=(1, 5)),
+        "psol_regressor": localization_metrics(preds, gts, labels, scores, topk=(1, 5)),
+        "pseudo_boxes": {"ddt_train_gt_known": pseudo_quality},
+    }
+    metrics["classifier"] = {"top1_acc": metrics["ddt"].get("top1_cls"), "top5_acc": metrics["ddt"].get("top5_cls")}
+    scale = (f"CUB-200-2011, {len(train_recs)} train / {len(test_recs)} test images; DDT {cfg.ddt_arch} "
+             f"{cfg.ddt_stage} at {cfg.ddt_input_size} px; {cfg.regressor_arch} regressor {cfg.regressor_epochs} epochs; "
+             f"{cfg.classifier_arch} classifier, single centre crop; {device.type}")
+    if cfg.write_results:
+        results.write(CHAPTER, "full", metrics, scale)
+    return Run(metrics, scale, {"config": asdict(cfg), "pseudo_boxes": pseudo, "regressor": reg, "classifier": clf})

@@ -1,0 +1,74 @@
+"""PSOL in one call: features -> DDT pseudo boxes -> a class-agnostic regressor -> boxes for new images.
+
+Book section: *PSOL* "The whole pipeline".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .. import train
+from .augment import BoxDataset, box_augment
+from .ddt import DDT, ddt_boxes, extract_descriptors
+from .regressor import BoxRegressor, predict_boxes, train_regressor
+
+__all__ = ["PSOLOutput", "psol"]
+
+
+@dataclass
+class PSOLOutput:
+    """What :func:`psol` produced: training pseudo boxes, the DDT models, the trained regressor,
+    its boxes for the new images and, when their labels were given, DDT's boxes for them too."""
+
+    pseudo_boxes: torch.Tensor  # (N_train, 4) xyxy pixels
+    train_maps: torch.Tensor  # (N_train, h, w) DDT projections
+    ddt: dict[int, DDT]
+    regressor: BoxRegressor
+    boxes: torch.Tensor  # (N_test, 4) regressed, xyxy pixels
+    fit: train.FitResult
+    ddt_test_boxes: torch.Tensor | None = None
+    ddt_test_maps: torch.Tensor | None = None
+
+
+def psol(train_images: torch.Tensor, train_labels, test_images: torch.Tensor, *, trunk: nn.Module,
+         backbone: nn.Module, channels: int, fit_config: train.FitConfig, test_labels=None,
+         input_size: int | None = None, normalize: bool = True, sign: str = "norm",
+         crop_scale: tuple[float, float] | None = (0.2, 1.0), flip: float = 0.5, loss_weight: float = 50.0,
+         head_lr_mult: float = 2.0, regressor_normalize: bool = False) -> PSOLOutput:
+    """Run PSOL on in-memory images ``(N, 3, S, S)`` in [0, 1].
+
+    1. ``trunk`` (a feature extractor) gives descriptors; DDT per class gives pseudo boxes
+       (training labels are used only to group images into classes).
+    2. A :class:`BoxRegressor` on ``backbone`` (``channels`` output channels) learns the pseudo
+       boxes with box-aware flips (and random resized crops when ``crop_scale`` is given).
+    3. It predicts a box for every test image, with no class label.
+
+    With ``test_labels`` DDT also boxes the test images (each on its class's direction), the
+    baseline the regressor is compared with.
+
+    Book section: *PSOL* "The whole pipeline".
+    """
+    size = train_images.shape[-1]
+    if train_images.shape[-2] != size or test_images.shape[-2:] != train_images.shape[-2:]:
+        raise ValueError("psol() takes square training and test images of one size; "
+                         f"got {tuple(train_images.shape[-2:])} and {tuple(test_images.shape[-2:])}")
+    d_train = extract_descriptors(trunk, train_images, input_size=input_size, normalize=normalize)
+    pseudo, maps, models = ddt_boxes(d_train, train_labels, size, sign=sign)
+    if crop_scale is None:
+        from torchvision.transforms import v2
+
+        transform = v2.RandomHorizontalFlip(flip)
+    else:
+        transform = box_augment(size, scale=crop_scale, flip=flip)
+    data = BoxDataset(train_images, pseudo, transform=transform, normalize=regressor_normalize)
+    model = BoxRegressor(backbone, channels)
+    result = train_regressor(model, data, fit_config, loss_weight=loss_weight, head_lr_mult=head_lr_mult)
+    boxes = predict_boxes(model, test_images, normalize=regressor_normalize)
+    out = PSOLOutput(pseudo, maps, models, model, boxes, result)
+    if test_labels is not None:
+        d_test = extract_descriptors(trunk, test_images, input_size=input_size, normalize=normalize)
+        out.ddt_test_boxes, out.ddt_test_maps, _ = ddt_boxes(d_test, test_labels, size, models=models)
+    return out

@@ -1,0 +1,109 @@
+"""PSOL experiments: the quick claim on the quick preset, repeatability, and the full pipeline on a
+tiny stand-in for CUB-200-2011 (random weights, no download)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from companion import psol, results
+from companion.data import DatasetMissingError
+
+
+@pytest.mark.slow
+def test_quick_run_measures_the_claim():
+    run = psol.run(psol.quick(progress=False))
+    m = run.metrics
+    whole = m["whole_image"]["gt_known_loc"]
+    # DDT on a random CNN, with the sign convention, localizes far better than the whole image
+    assert m["ddt_random"]["gt_known_loc"] > whole + 30
+    # a regressor that never saw a true box or a class label learns to localize from pseudo boxes
+    assert m["psol_regressor"]["gt_known_loc"] > whole + 30
+    assert m["psol_regressor"]["gt_known_loc"] > m["cam"]["gt_known_loc"] + 20
+    # trained on the true boxes, the same regressor is the ceiling: the pseudo boxes' noise costs accuracy
+    assert m["oracle_regressor"]["gt_known_loc"] > m["psol_regressor"]["gt_known_loc"]
+    p = m["paired"]
+    assert p["n_test"] == 200 and p["both"] + p["regressor_only"] <= 200
+    stored = results.read("psol")["quick"]["metrics"]
+    assert stored["psol_regressor"]["gt_known_loc"] == pytest.approx(m["psol_regressor"]["gt_known_loc"])
+
+
+def test_quick_run_repeats_exactly_with_a_seed():
+    small = psol.quick(n_train=96, n_test=32, encoder_steps=3, regressor_steps=3, oracle=False, progress=False,
+                       write_results=False)
+    first = psol.run(small)
+    a, b = first.metrics, psol.run(small).metrics
+    assert a == b
+    assert set(a) >= {"whole_image", "cam", "ddt_random", "ddt_encoder", "psol_regressor", "classifier", "paired"}
+    # the chapter's explorable figure draws from the run's artifacts
+    from companion.psol.figures import DDTExplorer
+
+    explorer = DDTExplorer(first, fit_per_class=4)
+    pmap, box = explorer.ddt("random layer2", 64, 0)
+    assert pmap.shape == (8, 8) and box.shape == (4,)
+    assert explorer.draw(1, "encoder stage 2", 128).axes
+    with pytest.raises(ValueError, match="source must be one of"):
+        explorer.ddt("imagenet", 64, 0)
+
+
+def _fake_cub(root, classes=2, per_split=3, size=(48, 64)):
+    """A folder laid out like CUB_200_2011 with small random JPEGs and one box per image."""
+    from PIL import Image
+
+    folder = root / "CUB_200_2011"
+    rng = np.random.default_rng(0)
+    lines = {"images.txt": [], "image_class_labels.txt": [], "train_test_split.txt": [], "bounding_boxes.txt": []}
+    i = 0
+    for c in range(classes):
+        for split in (1, 0):
+            for _ in range(per_split):
+                i += 1
+                rel = f"{c + 1:03d}.class{c}/img{i}.jpg"
+                (folder / "images" / rel).parent.mkdir(parents=True, exist_ok=True)
+                h, w = size
+                Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(folder / "images" / rel)
+                lines["images.txt"].append(f"{i} {rel}")
+                lines["image_class_labels.txt"].append(f"{i} {c + 1}")
+                lines["train_test_split.txt"].append(f"{i} {split}")
+                lines["bounding_boxes.txt"].append(f"{i} 8.0 6.0 30.0 20.0")
+    for name, rows in lines.items():
+        (folder / name).write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.mark.slow
+def test_full_pipeline_on_a_tiny_cub_stand_in(tmp_path):
+    root = _fake_cub(tmp_path / "data")
+    cfg = psol.full(data_root=str(root), download=False, ddt_pretrained=False, regressor_pretrained=False,
+                    classifier_pretrained=False, ddt_input_size=64, regressor_size=32, regressor_epochs=1,
+                    regressor_batch_size=2, classifier_epochs=1, classifier_batch_size=2, eval_resize=40,
+                    eval_crop=32, num_workers=0, checkpoint_dir=str(tmp_path / "ckpt"), progress=False)
+    run = psol.run(cfg)
+    m = run.metrics
+    for method in ("ddt", "psol_regressor"):
+        assert {"gt_known_loc", "top1_loc", "mean_iou"} <= set(m[method])
+        assert 0 <= m[method]["gt_known_loc"] <= 100
+    assert (tmp_path / "ckpt" / "ddt_pseudo_boxes.pt").exists()
+    assert (tmp_path / "ckpt" / "regressor" / "last.pt").exists()
+    assert (tmp_path / "ckpt" / "classifier" / "last.pt").exists()
+    saved = json.loads((results.results_dir() / "psol.json").read_text())
+    assert "full" in saved and saved["full"]["scale"].startswith("CUB-200-2011")
+    # the pseudo boxes lie inside their images (48 x 64)
+    pseudo = run.artifacts["pseudo_boxes"]
+    assert pseudo.shape == (6, 4) and pseudo[:, 2].max() <= 64 and pseudo[:, 3].max() <= 48
+
+
+def test_full_run_without_cub_says_what_to_fetch(tmp_path):
+    cfg = psol.full(data_root=str(tmp_path), download=False, checkpoint_dir=str(tmp_path / "ckpt"))
+    with pytest.raises(DatasetMissingError, match="CUB"):
+        psol.run(cfg)
+
+
+def test_command_line_and_bad_mode(capsys):
+    from companion.psol.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "--preset" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="mode"):
+        psol.run(psol.quick(mode="medium"))
