@@ -273,7 +273,8 @@ def fit(
         optimizer, lambda s: lr_factor(s, config.steps, config.warmup_steps, config.schedule, config.min_lr_ratio)
     )
     use_amp = (device.type == "cuda") if config.amp is None else (config.amp and device.type == "cuda")
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    # bf16 only where the hardware has it (Ampere and newer); a T4 reports bf16 "supported" by emulation
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
 
     result = FitResult()

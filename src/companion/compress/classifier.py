@@ -114,31 +114,39 @@ def minilm_path() -> str:
 
 @contextmanager
 def _quiet_transformers():
-    """Silence the 'newly initialized head' report: the head is new on purpose."""
+    """Silence the 'newly initialized head' report (the head is new on purpose) and the loading bar."""
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
+    bar = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
+        if bar:
+            hf_logging.enable_progress_bar()
 
 
 def load_token_classifier(name_or_path: str = "minilm", trainable_layers: int | None = None,
-                          freeze_embeddings: bool = False, seed: int = 0):
+                          freeze_embeddings: bool = False, num_layers: int | None = None, seed: int = 0):
     """``(tokenizer, model)``: a pretrained encoder with a fresh 2-way token-classification head.
 
     ``name_or_path="minilm"`` loads the packaged all-MiniLM-L6-v2 offline (no download); any other
     value goes to ``AutoModelForTokenClassification.from_pretrained`` (e.g.
     ``"FacebookAI/xlm-roberta-large"``, LLMLingua-2's model, or ``"bert-base-multilingual-cased"``,
     its small variant). ``trainable_layers=k`` freezes everything below the top ``k`` encoder layers
-    (embeddings included), which is how the quick run fits in seconds; ``seed`` fixes the new head.
+    (embeddings included) and ``num_layers=n`` keeps only the first ``n`` blocks, which is how the
+    quick run fits in seconds; ``seed`` fixes the new head.
 
     Book section: *EFPC* "Quick run".
     """
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
+    for name, value in (("trainable_layers", trainable_layers), ("num_layers", num_layers)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
     path = minilm_path() if name_or_path == "minilm" else name_or_path
     if name_or_path == "minilm":
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -149,6 +157,11 @@ def load_token_classifier(name_or_path: str = "minilm", trainable_layers: int | 
     if not tokenizer.is_fast:
         raise TypeError(f"{name_or_path!r} has no fast tokenizer; word alignment needs word_ids()")
     layers = encoder_layers(model)
+    if num_layers is not None:
+        if not 1 <= num_layers <= len(layers):
+            raise ValueError(f"num_layers must be in [1, {len(layers)}], got {num_layers}")
+        del layers[num_layers:]
+        model.config.num_hidden_layers = num_layers
     if trainable_layers is not None:
         if not 0 <= trainable_layers <= len(layers):
             raise ValueError(f"trainable_layers must be in [0, {len(layers)}], got {trainable_layers}")
@@ -166,3 +179,100 @@ def encoder_layers(model) -> torch.nn.ModuleList:
         return model.base_model.encoder.layer
     except AttributeError as err:
         raise TypeError(f"{type(model).__name__} has no base_model.encoder.layer; freeze layers yourself") from err
+
+
+# ----------------------------------------------------------------------------------------------
+# Training only the top of the encoder: its frozen lower layers run once per input, not per step.
+
+
+def _additive_mask(attention_mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``(B, T)`` 1/0 mask -> ``(B, 1, 1, T)`` additive mask (0 where attended, very negative elsewhere)."""
+    return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+class TopLayers(torch.nn.Module):
+    """The trainable top of a token classifier: encoder blocks ``start..`` plus the head.
+
+    It shares its parameters with ``model``, so training it trains ``model`` in place. Its input is
+    what the frozen blocks below ``start`` output (see :func:`frozen_features`); with those blocks
+    frozen the result equals the full model's forward pass, at a fraction of the cost per step.
+
+    Book section: *EFPC* "Quick run".
+    """
+
+    def __init__(self, model, start: int):
+        super().__init__()
+        layers = encoder_layers(model)
+        if not 0 <= start < len(layers):
+            raise ValueError(f"start must be in [0, {len(layers)}), got {start}")
+        self.layers = torch.nn.ModuleList(layers[start:])
+        self.dropout = getattr(model, "dropout", torch.nn.Identity())
+        self.classifier = model.classifier
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """``hidden`` ``(B, T, H)``, ``attention_mask`` ``(B, T)`` -> logits ``(B, T, 2)``."""
+        mask = _additive_mask(attention_mask, hidden.dtype)
+        for layer in self.layers:
+            out = layer(hidden, mask)
+            hidden = out[0] if isinstance(out, tuple) else out  # transformers 4 returns a tuple
+        return self.classifier(self.dropout(hidden))
+
+
+def frozen_layer_count(model) -> int:
+    """How many bottom encoder blocks have no trainable parameter (0 when the embeddings train)."""
+    if any(p.requires_grad for p in model.base_model.embeddings.parameters()):
+        return 0
+    count = 0
+    for layer in encoder_layers(model):
+        if any(p.requires_grad for p in layer.parameters()):
+            break
+        count += 1
+    return count
+
+
+def frozen_features(model, features: Sequence[dict], start: int, batch_size: int = 32,
+                    pad_id: int = 0) -> list[torch.Tensor]:
+    """Outputs of the frozen bottom ``start`` blocks for each encoded example: a list of ``(T_i, H)``.
+
+    Run once, in eval mode and under ``torch.inference_mode`` (no dropout in frozen blocks).
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out: list[torch.Tensor] = []
+    try:
+        for b in range(0, len(features), batch_size):
+            part = features[b : b + batch_size]
+            batch = pad_batch([{k: f[k] for k in MODEL_INPUTS if k in f} for f in part], pad_id)
+            with torch.inference_mode():
+                hs = model.base_model(**{k: v.to(device) for k, v in batch.items()}, output_hidden_states=True).hidden_states
+            h = hs[start].float().cpu()  # (B, T, H): hidden_states[0] is the embeddings' output
+            out.extend(h[i, : len(f["input_ids"])].clone() for i, f in enumerate(part))
+    finally:
+        model.train(was_training)
+    return out
+
+
+def pad_hidden_batch(items: Sequence[dict]) -> dict[str, torch.Tensor]:
+    """Pad ``{"hidden": (T, H), "labels": (T,)}`` items to ``hidden (B, T, H)``, ``attention_mask``, ``labels``."""
+    length = max(len(it["hidden"]) for it in items)
+    size = items[0]["hidden"].shape[-1]
+    hidden = torch.zeros(len(items), length, size)
+    mask = torch.zeros(len(items), length, dtype=torch.long)
+    labels = torch.full((len(items), length), IGNORE, dtype=torch.long)
+    for i, it in enumerate(items):
+        t = len(it["hidden"])
+        hidden[i, :t] = it["hidden"]
+        mask[i, :t] = 1
+        labels[i, :t] = torch.as_tensor(it["labels"])
+    return {"hidden": hidden, "attention_mask": mask, "labels": labels}
+
+
+def top_layers_step(top: TopLayers, batch: dict) -> dict:
+    """:func:`token_classification_step` for :class:`TopLayers` on cached features."""
+    logits = top(batch["hidden"], batch["attention_mask"])  # (B, T, 2)
+    labels = batch["labels"]
+    loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE)
+    counted = labels != IGNORE
+    accuracy = (logits.argmax(-1)[counted] == labels[counted]).float().mean()
+    return {"loss": loss, "token_acc": accuracy.detach()}

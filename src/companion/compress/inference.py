@@ -185,45 +185,61 @@ class Compressor:
         """Keep probability of every prompt word ``(n,)`` and the chunks it was scored in.
 
         The instruction (if any) is prepended to every chunk and takes room from the window.
-        Chunks are scored in batches under ``torch.inference_mode``.
         """
-        words = list(words)
-        n = len(words)
-        if n == 0:
-            return np.zeros(0), []
-        lengths = [len(ids) for ids in self.tokenizer(words, add_special_tokens=False)["input_ids"]]
-        room = self.max_length - self._special_count(instruction is not None)
-        if instruction is not None:
-            room -= len(self.tokenizer(list(instruction), is_split_into_words=True, add_special_tokens=False)["input_ids"])
-        chunks = chunk_words(lengths, room, words)
-        probs = np.zeros(n)
-        scored = np.zeros(n, dtype=bool)
+        return self.score_prompts([words], [instruction])[0]
+
+    def score_prompts(self, prompts: Sequence[Sequence[str]],
+                      instructions: Sequence[Sequence[str] | None] | None = None
+                      ) -> list[tuple[np.ndarray, list[tuple[int, int]]]]:
+        """:meth:`word_probabilities` for many prompts at once: all their chunks go through the
+        model together, ``batch_size`` chunks per forward pass under ``torch.inference_mode``
+        (chunks of similar length share a batch, so little is padding).
+        """
+        instructions = [None] * len(prompts) if instructions is None else list(instructions)
+        if len(instructions) != len(prompts):
+            raise ValueError(f"{len(prompts)} prompts but {len(instructions)} instructions")
+        jobs = []  # (prompt index, start, end)
+        results = []
+        for k, (words, instruction) in enumerate(zip(prompts, instructions)):
+            words = list(words)
+            if not words:
+                results.append((np.zeros(0), []))
+                continue
+            lengths = [len(ids) for ids in self.tokenizer(words, add_special_tokens=False)["input_ids"]]
+            room = self.max_length - self._special_count(instruction is not None)
+            if instruction is not None:
+                room -= len(self.tokenizer(list(instruction), is_split_into_words=True, add_special_tokens=False)["input_ids"])
+            chunks = chunk_words(lengths, room, words)
+            jobs.extend((k, s, e, sum(lengths[s:e])) for s, e in chunks)
+            results.append((np.zeros(len(words)), chunks))
+        prompts = [list(w) for w in prompts]
+        jobs.sort(key=lambda j: j[3])
         self.model.eval()
         pad_id = self.tokenizer.pad_token_id or 0
-        for b in range(0, len(chunks), self.batch_size):
-            part = chunks[b : b + self.batch_size]
-            feats = [encode_words(self.tokenizer, words[s:e], instruction=instruction, max_length=self.max_length) for s, e in part]
+        for b in range(0, len(jobs), self.batch_size):
+            part = jobs[b : b + self.batch_size]
+            feats = [encode_words(self.tokenizer, prompts[k][s:e], instruction=instructions[k], max_length=self.max_length)
+                     for k, s, e, _ in part]
             batch = pad_batch(feats, pad_id)
             with torch.inference_mode():
-                inputs = {k: batch[k].to(self.device) for k in MODEL_INPUTS if k in batch}
+                inputs = {key: batch[key].to(self.device) for key in MODEL_INPUTS if key in batch}
                 p = self.model(**inputs).logits.float().softmax(-1)[..., 1].cpu().numpy()  # (B, T)
             index = batch["word_index"].numpy()  # (B, T), -1 outside the prompt
-            for row, (s, _) in enumerate(part):
+            for row, (k, s, e, _) in enumerate(part):
+                probs = results[k][0]
                 valid = index[row] >= 0
-                w = index[row][valid] + s
+                w = index[row][valid]  # word position inside the chunk, one per sub-token
                 tok_p = p[row][valid]
                 if self.aggregation == "mean":
-                    sums = np.bincount(w, weights=tok_p, minlength=n)
-                    counts = np.bincount(w, minlength=n)
-                    hit = counts > 0
-                    probs[hit] = sums[hit] / counts[hit]
-                    scored |= hit
+                    sums = np.bincount(w, weights=tok_p, minlength=e - s)
+                    counts = np.bincount(w, minlength=e - s)
+                    probs[s:e] = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
                 else:
-                    first = np.r_[True, w[1:] != w[:-1]]
-                    probs[w[first]] = tok_p[first]
-                    scored[w[first]] = True
-        probs[~scored] = 0.0  # words the tokenizer maps to nothing (rare symbols)
-        return probs, chunks
+                    first = np.r_[True, w[1:] != w[:-1]] if len(w) else np.zeros(0, dtype=bool)
+                    chunk = np.zeros(e - s)  # words the tokenizer maps to nothing (rare symbols) stay 0
+                    chunk[w[first]] = tok_p[first]
+                    probs[s:e] = chunk
+        return results
 
     def compress(self, prompt: str, rate: float = 0.5, *, target_tokens: int | None = None,
                  instruction: str | None = None, force_tokens: Sequence[str] = (), force_digits: bool = False,

@@ -21,7 +21,7 @@ WORD_PATTERN = re.compile(r"\d+(?:[.,]\d+)*|\w+(?:['’-]\w+)*|[^\w\s]")
 SENTENCE_ENDS = frozenset({".", "!", "?"})
 
 _NO_SPACE_BEFORE = frozenset(".,;:!?)]}%")
-_NO_SPACE_AFTER = frozenset("([{")
+_NO_SPACE_AFTER = frozenset("([{$")
 
 #: Function words; the quick corpus's task-agnostic rule drops them (a stand-in for GPT-4's choices).
 STOPWORDS = frozenset(
@@ -79,7 +79,8 @@ def tokenizer_counter(tokenizer) -> TokenCounter:
 
     def count(word: str) -> int:
         if word not in cache:
-            cache[word] = max(1, len(tokenizer.tokenize(word)))
+            # with a leading space, as the word sits inside a text (matters for byte-level BPE)
+            cache[word] = max(1, len(tokenizer.tokenize(" " + word)))
         return cache[word]
 
     return count

@@ -49,7 +49,7 @@ def episode_accuracy(probabilities: torch.Tensor, labels: torch.Tensor) -> torch
         raise ValueError(f"scores must be (episodes, queries, ways), got shape {tuple(probabilities.shape)}")
     if labels.shape != probabilities.shape[:2]:
         raise ValueError(f"labels {tuple(labels.shape)} do not match scores {tuple(probabilities.shape)}")
-    return (probabilities.argmax(-1) == labels.to(probabilities.device)).float().mean(1).mul(100).cpu()
+    return (probabilities.argmax(-1) == labels.to(probabilities.device)).double().mean(1).mul(100).cpu()
 
 
 def worst_k_mean(accuracies, k: int) -> float:

@@ -1,0 +1,18 @@
+"""EFPC (Cao et al., 2025): one prompt compressor for task-aware and task-agnostic compression.
+
+It builds on the LLMLingua-2 toolkit in :mod:`companion.compress` and adds selective instruction
+prepending (:mod:`.method`), the quick corpus (:mod:`.corpus`), the experiment (:mod:`.experiment`,
+:mod:`.full`) and the chapter's figures (:mod:`.figures`).
+
+Book chapter: *EFPC*.
+"""
+
+from . import config
+from .corpus import Corpus, Example, make_corpus
+from .experiment import METHODS, QuickOutcome, evaluate_quick, rate_label, run, run_quick
+from .method import EncodedExamples, LabelledPrompt, SelectivePrependDataset, encode_examples, train_compressor
+
+__all__ = [
+    "config", "Corpus", "Example", "make_corpus", "METHODS", "QuickOutcome", "evaluate_quick", "rate_label", "run",
+    "run_quick", "EncodedExamples", "LabelledPrompt", "SelectivePrependDataset", "encode_examples", "train_compressor",
+]

@@ -1,0 +1,326 @@
+"""The full run: EFPC and LLMLingua-2 compressors trained on MeetingBank-LLMCompressed, judged on
+LongBench single-document QA by a small instruction-tuned LLM answering from the compressed prompt.
+
+Data (downloaded to ``COMPANION_DATA``, default ``~/.cache/companion/data``, from the Hugging Face hub):
+
+- ``microsoft/MeetingBank-LLMCompressed``: meeting transcripts cut into chunks with GPT-4's
+  compressions; labels come from :func:`~companion.compress.align.align_words` and the quality filter.
+- ``rajpurkar/squad`` (train): the task-aware data this book adds in place of EFPC's GPT-4
+  compressions given the question, which were not released. A passage's labels keep the content
+  words of the sentence holding the answer, the quick corpus's rule. ``aware_fraction`` sets how
+  many are added relative to MeetingBank's chunks (the paper reports 1% and 10% additional data).
+- ``THUDM/LongBench`` (``data.zip``): NarrativeQA, Qasper and MultiFieldQA-en (the English
+  single-document QA tasks), scored with the token F1 LongBench uses for them.
+
+``datasets`` (for the first two) is an extra dependency of the full run: ``pip install datasets``.
+
+Book section: *EFPC* "Full run".
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import re
+import string
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import results
+from ..compress.align import align_words, quality_filter
+from ..compress.classifier import load_token_classifier
+from ..compress.inference import Compressor
+from ..compress.words import SENTENCE_ENDS, is_content_word, split_words, tokenizer_counter
+from ..data import DatasetMissingError, data_root
+from ..runtime import seed_everything
+from .config import EFPCConfig
+from .method import LabelledPrompt, encode_examples, train_compressor
+
+CHAPTER = "efpc"
+LONGBENCH_REPO = "THUDM/LongBench"
+SINGLE_DOC_TASKS = ("narrativeqa", "qasper", "multifieldqa_en")
+
+
+def hf_cache() -> Path:
+    """Where the full run's downloads go: ``data_root() / "huggingface"``."""
+    return data_root() / "huggingface"
+
+
+def require_datasets():
+    """Import Hugging Face ``datasets`` or say how to get it."""
+    try:
+        import datasets
+    except ImportError as err:
+        raise ImportError("the EFPC full run reads MeetingBank-LLMCompressed and SQuAD with Hugging Face "
+                          "`datasets`: pip install datasets") from err
+    return datasets
+
+
+def _load_hub_dataset(name: str, split: str):
+    datasets = require_datasets()
+    try:
+        return datasets.load_dataset(name, split=split, cache_dir=str(hf_cache()))
+    except Exception as err:  # offline, no such dataset, hub errors: one clear message
+        raise DatasetMissingError(
+            f"could not load {name!r} (split {split!r}) from the Hugging Face hub: {err}. The full run needs the "
+            f"internet once; the files are then cached under {hf_cache()} (set COMPANION_DATA to move it)."
+        ) from err
+
+
+# ---------------------------------------------------------------------------------------------
+# Training data
+
+
+def meetingbank_examples(records: Iterable[dict], window: int = 400, quantile: float = 90.0,
+                         limit: int | None = None) -> list[LabelledPrompt]:
+    """LLMLingua-2's training set from MeetingBank-LLMCompressed records.
+
+    Every (original chunk, GPT-4 compression) pair in ``prompt_list`` / ``compressed_prompt_list``
+    (or the whole ``prompt`` / ``compressed_prompt``) is aligned into word labels; pairs in the top
+    decile of variation rate or alignment gap are dropped.
+
+    Book section: *EFPC* "Where the labels come from".
+    """
+    words, alignments = [], []
+    for rec in records:
+        pairs = list(zip(rec.get("prompt_list") or [rec["prompt"]], rec.get("compressed_prompt_list") or [rec["compressed_prompt"]]))
+        for original, compressed in pairs:
+            o, c = split_words(original), split_words(compressed)
+            if not o or not c:
+                continue
+            words.append(o)
+            alignments.append(align_words(o, c, window))
+        if limit is not None and len(words) >= limit:
+            break
+    keep = quality_filter(alignments, quantile)
+    return [LabelledPrompt(words[i], agnostic=alignments[i].labels) for i in keep]
+
+
+def answer_sentence_labels(context: str, answer_start: int) -> tuple[list[str], list[int]]:
+    """Words of ``context`` and task-aware labels: the content words of the sentence holding the answer.
+
+    ``answer_start`` is a character offset (SQuAD's ``answer_start``).
+    """
+    words = split_words(context)
+    before = len(split_words(context[:answer_start]))
+    if before >= len(words):
+        raise ValueError(f"answer_start {answer_start} lies beyond the context's last word")
+    start = before
+    while start > 0 and words[start - 1] not in SENTENCE_ENDS:
+        start -= 1
+    end = before
+    while end < len(words) and words[end] not in SENTENCE_ENDS:
+        end += 1
+    labels = [int(start <= i <= end and is_content_word(w)) for i, w in enumerate(words)]
+    return words, labels
+
+
+def squad_examples(records: Sequence[dict], n: int, seed: int = 0) -> list[LabelledPrompt]:
+    """``n`` task-aware training prompts from SQuAD records (``context``, ``question``, ``answers``)."""
+    order = list(range(len(records)))
+    random.Random(seed).shuffle(order)
+    out = []
+    for i in order[: max(0, n)]:
+        rec = records[i]
+        words, labels = answer_sentence_labels(rec["context"], int(rec["answers"]["answer_start"][0]))
+        out.append(LabelledPrompt(words, aware=labels, question=rec["question"]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# LongBench
+
+
+def load_longbench(tasks: Sequence[str] = SINGLE_DOC_TASKS, archive: str | Path | None = None) -> list[dict]:
+    """LongBench examples of ``tasks``: dicts with ``task``, ``id``, ``context``, ``question``, ``answers``.
+
+    Reads ``data/<task>.jsonl`` from LongBench's ``data.zip`` (downloaded from the hub unless
+    ``archive`` points at a local copy).
+    """
+    if archive is None:
+        try:
+            from huggingface_hub import hf_hub_download
+
+            archive = hf_hub_download(LONGBENCH_REPO, "data.zip", repo_type="dataset", cache_dir=str(hf_cache()))
+        except Exception as err:
+            raise DatasetMissingError(
+                f"could not download LongBench's data.zip from the hub ({LONGBENCH_REPO}): {err}. Fetch "
+                f"https://huggingface.co/datasets/{LONGBENCH_REPO}/resolve/main/data.zip and pass its path as archive."
+            ) from err
+    out = []
+    with zipfile.ZipFile(archive) as zf:
+        names = {Path(n).stem: n for n in zf.namelist() if n.endswith(".jsonl") and "_e.jsonl" not in n}
+        for task in tasks:
+            if task not in names:
+                raise ValueError(f"LongBench has no task {task!r}; single-document QA is {SINGLE_DOC_TASKS}")
+            with zf.open(names[task]) as f:
+                for line in f:
+                    rec = json.loads(line)
+                    out.append({"task": task, "id": rec["_id"], "context": rec["context"],
+                                "question": rec["input"], "answers": list(rec["answers"])})
+    return out
+
+
+def normalize_answer(text: str) -> list[str]:
+    """Lower-case, drop punctuation and the articles a/an/the, split on whitespace (SQuAD-style)."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return text.split()
+
+
+def qa_f1(prediction: str, answers: Sequence[str]) -> float:
+    """Token F1 between a prediction and the best-matching reference answer (LongBench's QA metric), in [0, 1]."""
+    pred = normalize_answer(prediction)
+    best = 0.0
+    for answer in answers:
+        ref = normalize_answer(answer)
+        common = sum((Counter(pred) & Counter(ref)).values())
+        if common:
+            p, r = common / len(pred), common / len(ref)
+            best = max(best, 2 * p * r / (p + r))
+    return best
+
+
+_PROMPT = ("Read the {kind} below and answer the question as briefly as you can, with a short phrase if "
+           "possible. Give no explanation.{extra}\n\n{kind_title}:\n{context}\n\nQuestion: {question}\nAnswer:")
+_KINDS = {
+    "narrativeqa": ("story", ""),
+    "qasper": ("scientific article",
+               ' If the article does not answer the question, write "unanswerable"; answer a yes/no question with "yes" or "no".'),
+    "multifieldqa_en": ("document", ""),
+}
+
+
+def qa_prompt(task: str, context: str, question: str) -> str:
+    """The instruction given to the answering LLM (this book's wording)."""
+    kind, extra = _KINDS.get(task, ("document", ""))
+    return _PROMPT.format(kind=kind, kind_title=kind.capitalize(), extra=extra, context=context, question=question)
+
+
+class Answerer:
+    """A small instruction-tuned causal LLM answering from a (compressed) context, greedy decoding."""
+
+    def __init__(self, name: str, device: torch.device, max_new_tokens: int = 64):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(name)
+        dtype = torch.float16 if device.type == "cuda" else torch.float32
+        self.model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype).to(device).eval()
+        self.device, self.max_new_tokens = device, max_new_tokens
+
+    def __call__(self, prompt: str) -> str:
+        messages = [{"role": "user", "content": prompt}]
+        ids = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                                 return_dict=True).to(self.device)
+        with torch.inference_mode():
+            out = self.model.generate(**ids, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                      pad_token_id=self.tokenizer.eos_token_id)
+        text = self.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+        return text.strip().split("\n")[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+def _checkpoints(config: EFPCConfig) -> Path:
+    return Path(config.checkpoint_dir) if config.checkpoint_dir else data_root().parent / "checkpoints" / CHAPTER
+
+
+def run_full(config: EFPCConfig) -> dict:
+    """Train EFPC and LLMLingua-2 compressors, compress LongBench single-doc QA, let an LLM answer, score F1.
+
+    Training resumes from ``<checkpoints>/efpc`` and ``<checkpoints>/llmlingua2``; answers are
+    appended to ``<checkpoints>/predictions.jsonl`` so an interrupted evaluation continues where it
+    stopped. Records ``results/efpc.json`` (mode ``full``) and returns the metrics.
+
+    Book section: *EFPC* "Full run".
+    """
+    seed_everything(config.seed)
+    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    ckpt = _checkpoints(config)
+    meeting = meetingbank_examples(_load_hub_dataset(config.meetingbank, "train"), config.alignment_window)
+    n_aware = int(round(config.aware_fraction * len(meeting)))
+    squad = squad_examples(_load_hub_dataset(config.qa_dataset, "train"), n_aware, config.seed) if n_aware else []
+    tokenizer, base = load_token_classifier(config.model, trainable_layers=config.trainable_layers,
+                                            num_layers=config.num_layers, seed=config.seed)
+    efpc_model, ll2_model = copy.deepcopy(base), base
+    run_config = copy.copy(config)
+    run_config.checkpoint_dir = str(ckpt)
+    run_config.device = str(device)
+    from .experiment import fit_config
+
+    began = time.perf_counter()
+    train_compressor(ll2_model, tokenizer, encode_examples(meeting, tokenizer, config.max_length), 0.0,
+                     fit_config(run_config, "llmlingua2"))
+    train_compressor(efpc_model, tokenizer, encode_examples(meeting + squad, tokenizer, config.max_length),
+                     config.p_prepend, fit_config(run_config, "efpc"))
+    train_seconds = time.perf_counter() - began
+    if device.type == "cuda":
+        efpc_model.half()
+        ll2_model.half()
+    compressors = {"efpc": Compressor(efpc_model, tokenizer, config.max_length, config.aggregation, device=device),
+                   "llmlingua2": Compressor(ll2_model, tokenizer, config.max_length, config.aggregation, device=device)}
+    answerer = Answerer(config.llm, device, config.max_new_tokens)
+    counter = tokenizer_counter(answerer.tokenizer)  # rates in the answering LLM's tokens
+    data = load_longbench(config.longbench_tasks)
+    if config.eval_per_task is not None:
+        by_task: dict[str, list] = {}
+        for ex in data:
+            by_task.setdefault(ex["task"], []).append(ex)
+        data = [ex for exs in by_task.values() for ex in exs[: config.eval_per_task]]
+    methods = {  # name -> (compressor, whether the question is prepended)
+        "efpc_task_aware": ("efpc", True), "efpc_task_agnostic": ("efpc", False), "llmlingua2": ("llmlingua2", False),
+    }
+    rate = config.rates[0]
+    pred_path = ckpt / "predictions.jsonl"
+    done = {}
+    if pred_path.exists():
+        for line in pred_path.read_text().splitlines():
+            r = json.loads(line)
+            done[(r["method"], r["id"], r["rate"])] = r
+    from tqdm.auto import tqdm
+
+    pred_path.parent.mkdir(parents=True, exist_ok=True)
+    with pred_path.open("a") as log:
+        for ex in tqdm(data, desc="LongBench", disable=not config.progress):
+            for method, (which, aware) in methods.items():
+                if (method, ex["id"], rate) in done:
+                    continue
+                t0 = time.perf_counter()
+                comp = compressors[which].compress(ex["context"], rate, instruction=ex["question"] if aware else None,
+                                                   force_tokens=config.force_tokens, counter=counter)
+                seconds = time.perf_counter() - t0
+                answer = answerer(qa_prompt(ex["task"], comp.text, ex["question"]))
+                rec = {"method": method, "id": ex["id"], "task": ex["task"], "rate": rate, "prediction": answer,
+                       "f1": qa_f1(answer, ex["answers"]), "achieved_rate": comp.rate, "seconds": seconds}
+                done[(method, ex["id"], rate)] = rec
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+    metrics: dict = {}
+    for method in methods:
+        recs = [done[(method, ex["id"], rate)] for ex in data]
+        per_task = {t: 100 * float(np.mean([r["f1"] for r in recs if r["task"] == t])) for t in config.longbench_tasks}
+        metrics[method] = {
+            **{f"f1_{t}": v for t, v in per_task.items()},
+            "singledoc_f1": float(np.mean(list(per_task.values()))),
+            "achieved_rate": 100 * float(np.mean([r["achieved_rate"] for r in recs])),
+            "seconds_per_prompt": float(np.mean([r["seconds"] for r in recs])),
+        }
+    base_f1 = metrics["llmlingua2"]["singledoc_f1"]
+    metrics["relative_f1_gain"] = 100 * (metrics["efpc_task_aware"]["singledoc_f1"] - base_f1) / max(base_f1, 1e-9)
+    metrics.update({"train_seconds": train_seconds, "n_meetingbank": len(meeting), "n_task_aware": len(squad),
+                    "rate": rate, "n_eval": len(data)})
+    scale = (f"full: {config.model} on {len(meeting)} MeetingBank chunks (+{len(squad)} SQuAD task-aware), "
+             f"{config.steps} steps x {config.batch_size}; LongBench {', '.join(config.longbench_tasks)} "
+             f"({len(data)} questions) at {1 / rate:.3g}x, answered by {config.llm}; {device.type}")
+    results.write(CHAPTER, "full", metrics, scale)
+    return metrics

@@ -1,0 +1,204 @@
+"""EFPC: the quick corpus, selective prepending, training through fit, the full-run data helpers,
+figures, presets, and (slow) the quick claim."""
+
+import io
+import json
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from companion.compress import Compressor, IGNORE, load_token_classifier, split_words
+from companion.efpc import config as presets
+from companion.efpc import full
+from companion.efpc.corpus import make_corpus
+from companion.efpc.figures import draw_side_by_side
+from companion.efpc.method import LabelledPrompt, SelectivePrependDataset, encode_examples, train_compressor
+from companion.train import FitConfig
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return make_corpus(n_train=12, n_test=6, seed=3)
+
+
+# --- corpus --------------------------------------------------------------------------------------
+
+def test_corpus_is_deterministic_and_held_out(corpus):
+    again = make_corpus(n_train=12, n_test=6, seed=3)
+    assert [e.passage for e in again.train] == [e.passage for e in corpus.train]
+    assert make_corpus(n_train=12, n_test=6, seed=4).train[0].passage != corpus.train[0].passage
+    assert not {e.town for e in corpus.train} & {e.town for e in corpus.test}
+
+
+def test_corpus_labels_follow_their_rules(corpus):
+    for e in corpus.train + corpus.test:
+        words, aware, agnostic = np.array(e.words), np.array(e.aware, bool), np.array(e.agnostic, bool)
+        assert len(words) == len(aware) == len(agnostic) == len(e.sentence_of)
+        assert aware.any() and not (aware & ~agnostic).any()  # task-aware keeps a subset of the agnostic words
+        assert set(np.array(e.sentence_of)[aware]) == {e.answer_sentence}
+        answer = split_words(e.answer)
+        kept = list(words[aware])
+        assert any(kept[i : i + len(answer)] == answer for i in range(len(kept)))  # the answer is labelled keep
+        assert e.question.endswith("?") and e.town in e.passage
+
+
+def test_corpus_bad_arguments():
+    with pytest.raises(ValueError, match="n_train"):
+        make_corpus(n_train=0)
+    with pytest.raises(ValueError, match="n_facts"):
+        make_corpus(n_facts=20)
+
+
+# --- selective prepending ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_model():
+    return load_token_classifier("minilm", trainable_layers=1, num_layers=2, seed=0)
+
+
+def test_prepending_probability_and_masking(corpus, small_model):
+    tok, _ = small_model
+    encoded = encode_examples(corpus.train, tok)
+    torch.manual_seed(0)
+    for p, expected in ((0.0, 0.0), (1.0, 1.0)):
+        data = SelectivePrependDataset(encoded, p)
+        assert np.mean([data[i] is encoded.prepended[i] for i in range(len(data))]) == expected
+    data = SelectivePrependDataset(encoded, 0.5)
+    share = np.mean([data[i % len(data)] is encoded.prepended[i % len(data)] for i in range(2000)])
+    assert 0.45 < share < 0.55
+    for e, item in zip(corpus.train, encoded.prepended):
+        q = len(tok(split_words(e.question), is_split_into_words=True, add_special_tokens=False)["input_ids"])
+        assert all(label == IGNORE for label in item["labels"][: q + 2])  # [CLS] question [SEP]
+        assert [label for label in item["labels"] if label != IGNORE] == \
+            [e.aware[w] for w in item["word_index"] if w >= 0]
+    with pytest.raises(ValueError, match="p"):
+        SelectivePrependDataset(encoded, 1.5)
+
+
+def test_examples_with_one_kind_of_labels(small_model):
+    tok, _ = small_model
+    examples = [LabelledPrompt(["Paris", "is", "big", "."], agnostic=[1, 0, 1, 0]),
+                LabelledPrompt(["Rome", "is", "old", "."], aware=[1, 0, 0, 0], question="Which city?")]
+    encoded = encode_examples(examples, tok)
+    assert encoded.prepended[0] is None and encoded.plain[1] is None
+    assert len(SelectivePrependDataset(encoded, 0.0)) == 1  # LLMLingua-2 uses only the task-agnostic one
+    mixed = SelectivePrependDataset(encoded, 0.5)
+    assert mixed[0] is encoded.plain[0] and mixed[1] is encoded.prepended[1]
+    with pytest.raises(ValueError, match="every example"):
+        encode_examples([LabelledPrompt(["x"])], tok)
+
+
+def test_training_resumes_exactly(corpus, small_model, tmp_path):
+    tok, base = small_model
+    import copy
+
+    encoded = encode_examples(corpus.train, tok, model=base)
+    assert encoded.start == 1 and "hidden" in encoded.plain[0]
+    # constant schedule: a run stopped at step 2 has the same learning rates as the full one
+    cfg = dict(steps=4, batch_size=4, lr=1e-3, schedule="constant", progress=False)
+    straight = copy.deepcopy(base)
+    train_compressor(straight, tok, encoded, 0.5, FitConfig(**cfg))
+    resumed = copy.deepcopy(base)
+    train_compressor(resumed, tok, encoded, 0.5, FitConfig(**{**cfg, "steps": 2}, checkpoint_dir=tmp_path))
+    again = copy.deepcopy(base)
+    result = train_compressor(again, tok, encoded, 0.5, FitConfig(**cfg, checkpoint_dir=tmp_path))
+    assert result.resumed_from == 2
+    for a, b in zip(straight.parameters(), again.parameters()):
+        assert torch.equal(a, b)
+    changed = any(not torch.equal(a, b) for a, b in zip(straight.parameters(), base.parameters()))
+    assert changed
+    unfrozen = copy.deepcopy(base).requires_grad_(True)
+    with pytest.raises(ValueError, match="frozen"):
+        train_compressor(unfrozen, tok, encoded, 0.5, FitConfig(**cfg))
+
+
+# --- full-run helpers (no download) -------------------------------------------------------------
+
+def test_meetingbank_pairs_become_filtered_labels():
+    good = {"prompt_list": ["We approved the budget for the park today."] * 18,
+            "compressed_prompt_list": ["approved budget park"] * 18}
+    bad = {"prompt": "We approved the budget.", "compressed_prompt": "Council okayed spending plans"}
+    examples = full.meetingbank_examples([good, bad])
+    assert len(examples) == 18
+    assert examples[0].words[examples[0].agnostic.index(1)] == "approved"
+    assert sum(examples[0].agnostic) == 3 and examples[0].aware is None
+
+
+def test_squad_labels_keep_the_answer_sentence():
+    context = "Paris is big. The Eiffel Tower opened in 1889. It is tall."
+    words, labels = full.answer_sentence_labels(context, context.index("1889"))
+    assert [w for w, k in zip(words, labels) if k] == ["Eiffel", "Tower", "opened", "1889"]
+    records = [{"context": context, "question": "When did it open?", "answers": {"answer_start": [context.index("1889")]}}]
+    (ex,) = full.squad_examples(records, 5)
+    assert ex.agnostic is None and ex.question == "When did it open?"
+
+
+def test_longbench_reader_and_qa_f1(tmp_path):
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        rec = {"_id": "a1", "context": "Long text.", "input": "Who?", "answers": ["Clara Finch"]}
+        zf.writestr("data/qasper.jsonl", json.dumps(rec) + "\n")
+        zf.writestr("data/qasper_e.jsonl", json.dumps(rec) + "\n")
+    data = full.load_longbench(["qasper"], archive)
+    assert data == [{"task": "qasper", "id": "a1", "context": "Long text.", "question": "Who?", "answers": ["Clara Finch"]}]
+    with pytest.raises(ValueError, match="no task"):
+        full.load_longbench(["narrativeqa"], archive)
+    assert full.qa_f1("Clara Finch.", ["clara finch"]) == 1.0
+    assert full.qa_f1("The mayor Clara", ["Clara Finch", "nobody"]) == pytest.approx(0.5)
+    assert full.qa_f1("no", ["yes"]) == 0.0
+    assert "Question: Who?" in full.qa_prompt("qasper", "ctx", "Who?")
+
+
+def test_full_run_says_which_dependency_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "datasets", None)
+    with pytest.raises(ImportError, match="pip install datasets"):
+        full.require_datasets()
+
+
+# --- presets and figures -------------------------------------------------------------------------
+
+def test_presets():
+    q, f = presets.quick(), presets.full()
+    assert q.mode == "quick" and q.model == "minilm" and q.rates == (0.5, 0.25, 0.125)
+    assert f.mode == "full" and "xlm-roberta" in f.model and f.trainable_layers is None
+    with pytest.raises(ValueError, match="p_prepend"):
+        presets.quick(p_prepend=2.0)
+    with pytest.raises(ValueError, match="rate"):
+        presets.quick(rates=(0.5, 0.0))
+
+
+def test_side_by_side_figure(corpus):
+    import matplotlib.figure
+
+    e = corpus.test[0]
+    n = len(e.words)
+    fig = draw_side_by_side(e.words, [("a", np.linspace(0, 1, n), np.arange(n) % 2 == 0), ("b", np.ones(n), np.ones(n, bool))])
+    assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 2
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    with pytest.raises(ValueError, match="differ in length"):
+        draw_side_by_side(e.words, [("a", np.ones(n - 1), np.ones(n, bool))])
+
+
+# --- the quick claim -----------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_quick_claim_instruction_keeps_what_the_question_needs():
+    from companion.efpc import experiment
+
+    out = experiment.run(presets.quick(progress=False))
+    m4 = out.metrics["4x"]
+    aware, agnostic, ll2 = m4["efpc_task_aware"], m4["efpc_task_agnostic"], m4["llmlingua2"]
+    # the paper's claim, at 4x: with the question the same model keeps what the question needs
+    assert aware["f1_aware"] > agnostic["f1_aware"] + 5 and aware["f1_aware"] > ll2["f1_aware"] + 5
+    assert aware["answer_retention"] > max(agnostic["answer_retention"], ll2["answer_retention"]) + 5
+    # trained compressors beat the naive baselines, and every method hits the rate
+    for name in ("efpc_task_agnostic", "llmlingua2"):
+        assert m4[name]["f1_agnostic"] > m4["random"]["f1_agnostic"] + 20
+    for r in out.rates:
+        target = 100 / float(r[:-1])
+        assert all(abs(m["rate"] - target) < 3 for m in out.metrics[r].values() if isinstance(m, dict))
+    assert isinstance(out.efpc, Compressor)
