@@ -9,7 +9,7 @@ py=${PYTHON:-python3}
 run() {  # name, then the script's arguments
   local name=$1; shift
   echo "== $name $*"
-  timeout 300 $py "benchmarks/$name.py" --device "$device" --out "$outdir/parts/$name.json" "$@" >"$outdir/parts/$name.log" 2>&1
+  timeout ${BENCH_TIMEOUT:-300} $py "benchmarks/$name.py" --device "$device" --out "$outdir/parts/$name.json" "$@" >"$outdir/parts/$name.log" 2>&1
   echo "   exit $? ($(tail -c 300 "$outdir/parts/$name.log" | tr '\n' ' ' | cut -c1-200))"
 }
 run full_path_smoke --steps 40

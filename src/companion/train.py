@@ -142,9 +142,9 @@ def rng_state() -> dict:
 def set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())  # RNG states are CPU byte tensors, wherever the checkpoint was mapped
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
@@ -281,7 +281,7 @@ def fit(
     start_step = 0
     ckpt_dir = Path(config.checkpoint_dir) if config.checkpoint_dir else None
     if ckpt_dir is not None and config.resume:
-        ckpt = load_checkpoint(ckpt_dir, map_location=device)
+        ckpt = load_checkpoint(ckpt_dir, map_location="cpu")  # load_state_dict moves tensors to the model's device
         if ckpt is not None:
             core.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])

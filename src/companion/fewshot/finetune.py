@@ -310,6 +310,7 @@ class EpisodeFineTuner:
             steps=m.steps, batch_size=nk, lr=m.lr, optimizer="sgd", momentum=m.momentum,
             weight_decay=m.weight_decay, schedule="constant", seed=seed, progress=False,
             log_every=m.steps, device=str(self.device),
+            amp=False,  # per-run batch norm in the batched episodes needs float32 statistics; the runs are small
         )
         result = train.fit(model, (xs.to(self.device), ys.to(self.device)), step, config)
 
