@@ -9,10 +9,14 @@ from .fake_quant import (
     CONVENTIONS, MAX_BITS, MIN_BITS, MinMaxObserver, act_qparams, check_bits, fake_quant_act,
     fake_quant_weight, round_ste, sqnr_db, weight_grid, weight_scale,
 )
-from .model import ACTIVATIONS, SUPPORTED, WEIGHTED, BitSampler, QuantizedModel, check_supported, layer_sqnr
+from .model import (
+    ACTIVATIONS, SUPPORTED, WEIGHTED, BitSampler, QuantizedModel, activation_sqnr, check_supported, compare_activations,
+    layer_sqnr,
+)
 
 __all__ = [
     "CONVENTIONS", "MAX_BITS", "MIN_BITS", "MinMaxObserver", "act_qparams", "check_bits", "fake_quant_act",
     "fake_quant_weight", "round_ste", "sqnr_db", "weight_grid", "weight_scale",
-    "ACTIVATIONS", "SUPPORTED", "WEIGHTED", "BitSampler", "QuantizedModel", "check_supported", "layer_sqnr",
+    "ACTIVATIONS", "SUPPORTED", "WEIGHTED", "BitSampler", "QuantizedModel", "activation_sqnr", "check_supported",
+    "compare_activations", "layer_sqnr",
 ]

@@ -66,9 +66,35 @@ def check_convention(convention: str) -> str:
     return convention
 
 
+class _RoundSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return torch.round(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+def clamp_ste(q: torch.Tensor, qmin: float, qmax: float) -> torch.Tensor:
+    """``clamp(q, qmin, qmax)`` whose gradient is 1 on the closed range ``[qmin, qmax]`` and 0 outside.
+
+    ``torch.clamp`` passes no gradient at the end points themselves; PyTorch's fake-quant kernels
+    (and the STE) count the end points as inside, so values that land exactly on the first or last
+    grid point keep their gradient.
+    """
+    inside = (q >= qmin) & (q <= qmax)
+    return torch.where(inside, q, q.detach().clamp(qmin, qmax))
+
+
 def round_ste(x: torch.Tensor) -> torch.Tensor:
-    r"""$\lfloor x \rceil$ forward (round half to even, like PyTorch's kernels), identity gradient backward."""
-    return x + (torch.round(x) - x).detach()
+    r"""$\lfloor x \rceil$ forward (round half to even, like PyTorch's kernels), identity gradient backward.
+
+    A custom autograd function rather than ``x + (round(x) - x).detach()``: that trick can leave the
+    result a float ulp away from the integer, and a clamp at the range's edge then drops its gradient.
+    Book section: *SSQL* "Fake quantization".
+    """
+    return _RoundSTE.apply(x)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -122,10 +148,14 @@ def fake_quant_weight(weight: torch.Tensor, bits, convention: str = "ssql", deta
     if detach_scale:
         scale = scale.detach()
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # all-zero channel: w/s = 0 stays 0
+    if not (torch.is_grad_enabled() and weight.requires_grad):
+        # inference: PyTorch's fused kernel, identical values (tested), one pass
+        zeros = torch.zeros(len(scale), dtype=torch.int32, device=weight.device)
+        return torch.fake_quantize_per_channel_affine(weight, scale.float(), zeros, 0, qmin, qmax).to(weight.dtype)
     shape = (-1,) + (1,) * (weight.dim() - 1)
     s = scale.reshape(shape)
     # x * (1/s), as PyTorch's kernels do, so ties round the same way
-    q = torch.clamp(round_ste(weight * (1.0 / s)), qmin, qmax)
+    q = clamp_ste(round_ste(weight * (1.0 / s)), qmin, qmax)
     return q * s
 
 
@@ -175,8 +205,19 @@ def fake_quant_act(x: torch.Tensor, bits, lo, hi, convention: str = "ssql") -> t
         return x
     scale, zero = scale.to(x.device), zero.to(x.device)
     xf = x.float()
-    q = torch.clamp(round_ste(xf * (1.0 / scale)) + zero, 0, 2**bits - 1)
-    return ((q - zero) * scale).to(x.dtype)
+    if 0 <= zero <= 2**bits - 1:
+        # PyTorch's fused kernel computes exactly what _act_grid does (same rounding, same STE
+        # gradient; the tests check both) in one pass; it needs the zero-point inside [0, 2^b - 1]
+        out = torch.fake_quantize_per_tensor_affine(xf, scale.reshape(1), zero.reshape(1).int(), 0, 2**bits - 1)
+    else:
+        out = _act_grid(xf, scale, zero, bits)
+    return out.to(x.dtype)
+
+
+def _act_grid(x: torch.Tensor, scale: torch.Tensor, zero: torch.Tensor, bits: int) -> torch.Tensor:
+    r"""$s\,(\mathrm{clamp}(\lfloor x/s\rceil + z, 0, 2^b-1) - z)$ with the straight-through gradient."""
+    q = clamp_ste(round_ste(x * (1.0 / scale)) + zero, 0, 2**bits - 1)
+    return (q - zero) * scale
 
 
 class MinMaxObserver:

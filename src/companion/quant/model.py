@@ -219,6 +219,12 @@ class QuantizedModel(nn.Module):
         with self._hooks(self._quantize_output):
             return functional_call(self.model, weights, args, kwargs, strict=False)
 
+    def map(self, inputs) -> list:
+        """``[self(x) for x in inputs]``, quantizing the weights once for all of them (SSQL's two views)."""
+        weights = self.quantized_weights()
+        with self._hooks(self._quantize_output):
+            return [functional_call(self.model, weights, (x,), strict=False) for x in inputs]
+
     def extra_repr(self) -> str:
         return (f"w_bits={self.w_bits}, a_bits={self.a_bits}, convention={self.convention!r}, "
                 f"first={self.first}, overrides={self.overrides}")
@@ -236,13 +242,50 @@ def layer_sqnr(qmodel: QuantizedModel) -> dict[str, float]:
     return {k.removesuffix(".weight"): sqnr_db(params[k], w) for k, w in qmodel.quantized_weights().items()}
 
 
+@torch.no_grad()
+def compare_activations(qmodel: QuantizedModel, x: torch.Tensor) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """``{point: (full_precision, quantized)}`` outputs of every activation point on the batch ``x``.
+
+    The quantized pass uses the observers' current ranges (calibrate first).
+    Book section: *SSQL* "What quantization does to a network".
+    """
+    fp: dict[str, torch.Tensor] = {}
+    q: dict[str, torch.Tensor] = {}
+
+    def keep_fp(point, out):
+        fp[point] = out.detach().clone()
+
+    def keep_q(point, out):
+        y = qmodel._quantize_output(point, out)
+        q[point] = y.detach().clone()
+        return y
+
+    with qmodel._hooks(keep_fp):
+        qmodel.model(x)
+    weights = qmodel.quantized_weights()
+    with qmodel._hooks(keep_q):
+        functional_call(qmodel.model, weights, (x,), strict=False)
+    return {p: (fp[p], q[p]) for p in fp if p in q}
+
+
+def activation_sqnr(qmodel: QuantizedModel, x: torch.Tensor) -> dict[str, float]:
+    """SQNR (dB) of every activation point's output, quantized model vs full precision, on ``x``.
+
+    Unlike :func:`layer_sqnr` this includes the error carried in from earlier layers, so it shows
+    how quantization noise accumulates with depth. Book section: *SSQL* "What quantization does to a network".
+    """
+    from .fake_quant import sqnr_db
+
+    return {p: sqnr_db(a, b) for p, (a, b) in compare_activations(qmodel, x).items()}
+
+
 class BitSampler(nn.Module):
     """Draws ``(w_bits, a_bits)`` uniformly from inclusive ranges, from its own generator.
 
     The generator's state lives in a buffer, so it is saved in checkpoints (exact resume) and, under
     DistributedDataParallel, broadcast from rank 0 (every rank uses the same bits; the SSQL code's
     per-process ``random.choice`` stays in sync only by accident).
-    Book section: *SSQL* "The SSQL step".
+    Book section: *SSQL* "The SimSiam loss with a quantized branch".
     """
 
     def __init__(self, w_range: tuple[int, int] = (2, 8), a_range: tuple[int, int] = (4, 8), seed: int = 0):

@@ -1,0 +1,137 @@
+"""Presets of the SSQL experiment: ``quick()`` (CPU seconds, scikit-learn digits), ``full()`` (CIFAR-10,
+ResNet-18, 200 epochs) and ``paper()`` (the paper's 400 epochs).
+
+Book section: *SSQL* "Quick run" and "Full run".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from ..quant import check_bits
+
+#: "random" is the reference without pretraining: the same initial encoder, evaluated as it is
+METHODS = ("simsiam", "ssql", "random")
+
+
+@dataclass
+class SSQLConfig:
+    """Everything :func:`companion.ssql.run` needs.
+
+    Pretraining (both methods get the same budget: the same steps, batch and schedule):
+    ``encoder``/``encoder_kwargs`` (a :func:`companion.ssl.build_encoder` name), ``proj_dim``,
+    ``pred_dim``, ``proj_layers``, ``steps`` or ``epochs``, ``batch_size``, ``lr``, ``weight_decay``,
+    ``resolution``, ``blur`` (the toolkit's augmentation otherwise), ``w_range``/``a_range``
+    (SSQL's per-step bit ranges, inclusive).
+    Evaluation: every ``(w, a)`` in ``grid_w x grid_a`` with a kNN probe; the pairs in ``linear_pairs``
+    also with a linear probe; 0 means full precision. ``calibration_images`` images calibrate PTQ;
+    the first ``eval_train`` training images are the probes' training set.
+    """
+
+    mode: str = "quick"
+    dataset: str = "digits"  # "digits" (quick) or "cifar10" (full)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    methods: tuple[str, ...] = ("simsiam", "ssql", "random")
+    n_train: int | None = 1200  # digits: the rest is the test split
+    eval_train: int | None = 600  # training images in the kNN bank / linear-probe set (None: all)
+    resolution: int = 8
+    encoder: str = "tiny"
+    encoder_kwargs: dict = field(default_factory=lambda: {"width": 16, "stem_stride": 1})
+    proj_dim: int = 128
+    pred_dim: int = 32
+    proj_layers: int = 2
+    steps: int | None = 80
+    epochs: int | None = None
+    batch_size: int = 64
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    blur: bool = False
+    w_range: tuple[int, int] = (2, 8)
+    a_range: tuple[int, int] = (4, 8)
+    grid_w: tuple[int, ...] = (2, 3, 4, 8, 0)
+    grid_a: tuple[int, ...] = (2, 4, 0)
+    linear_pairs: tuple[tuple[int, int], ...] = ((2, 4), (4, 4), (0, 0))
+    calibration_images: int = 256
+    knn_k: int = 20
+    linear_epochs: int = 15
+    convention: str = "ssql"
+    amp: bool | None = None
+    device: str | None = "cpu"
+    threads: int | None = 1  # CPU threads during the run (None: leave torch's setting); tiny tensors gain nothing from more
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0
+    progress: bool = False
+    num_workers: int = 0
+    record: bool = True
+
+    def __post_init__(self):
+        if self.mode not in ("quick", "full"):
+            raise ValueError(f"mode must be 'quick' or 'full', got {self.mode!r}")
+        if self.dataset not in ("digits", "cifar10"):
+            raise ValueError(f"dataset must be 'digits' or 'cifar10', got {self.dataset!r}")
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("give exactly one of steps or epochs")
+        if not self.seeds:
+            raise ValueError("seeds is empty")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown or not self.methods:
+            raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {self.methods!r}")
+        for b in (*self.grid_w, *self.grid_a, *self.w_range, *self.a_range, *(x for p in self.linear_pairs for x in p)):
+            check_bits(b)
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
+        if not self.grid_w or not self.grid_a:
+            raise ValueError("grid_w and grid_a need at least one bit-width each")
+
+    def pairs(self) -> list[tuple[int, int]]:
+        """Every ``(w, a)`` evaluated: the grid, then the linear-probe pairs not already in it."""
+        grid = [(w, a) for w in self.grid_w for a in self.grid_a]
+        return grid + [p for p in self.linear_pairs if p not in grid]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def replace(self, **changes) -> "SSQLConfig":
+        return replace(self, **changes)
+
+
+def quick(**overrides) -> SSQLConfig:
+    """CPU seconds: scikit-learn's 8x8 digits (1,200 pretraining images, 597 test), a four-layer CNN
+    (width 16), 80 steps of batch 64 per method and seed, three seeds, plus the same encoders without
+    pretraining as a reference; kNN (bank: 600 training images) over a 5 x 3 (w, a) grid, a linear
+    probe at 2w4f, 4w4f and FP.
+    """
+    return SSQLConfig(**overrides)
+
+
+def full(**overrides) -> SSQLConfig:
+    """CIFAR-10, ResNet-18 with the small-image stem, batch 512, 200 epochs, SGD lr 0.05 momentum 0.9,
+    weight decay 5e-4, cosine schedule (the SSQL code's CIFAR recipe, at half its epochs), 2048-d
+    projector and predictor hidden width, checkpoints every 500 steps; PTQ at w, a in
+    {2, 3, 4, 5, 6, 8, FP} with kNN, and a linear probe at 2w4f, 4w4f, 8w8f and FP. One seed.
+    """
+    from ..data import data_root
+
+    base = dict(
+        mode="full", dataset="cifar10", seeds=(0,), methods=("simsiam", "ssql"), n_train=None, resolution=32, encoder="resnet18_small",
+        encoder_kwargs={}, proj_dim=2048, pred_dim=2048, proj_layers=3, steps=None, epochs=200, batch_size=512,
+        lr=0.05, weight_decay=5e-4, blur=False,
+        grid_w=(2, 3, 4, 5, 6, 8, 0), grid_a=(4, 8, 0), linear_pairs=((2, 4), (4, 4), (8, 8), (0, 0)),
+        calibration_images=1024, eval_train=None, knn_k=200, linear_epochs=100, device=None,
+        checkpoint_dir=str(data_root().parent / "checkpoints" / "ssql"), checkpoint_every=500, progress=True,
+        num_workers=4, threads=None,
+    )
+    base.update(overrides)
+    return SSQLConfig(**base)
+
+
+def paper(**overrides) -> SSQLConfig:
+    """:func:`full` with the paper's 400 pretraining epochs (checkpoints in their own folder)."""
+    from ..data import data_root
+
+    base = dict(epochs=400, checkpoint_dir=str(data_root().parent / "checkpoints" / "ssql-400"))
+    base.update(overrides)
+    return full(**base)
+
+
+PRESETS = {"quick": quick, "full": full, "paper": paper}

@@ -1,0 +1,254 @@
+"""The SSQL experiment: pretrain SimSiam and SSQL with the same budget, then post-training-quantize
+each encoder over a grid of ``(w, a)`` bit-widths and probe it.
+
+Quick mode: scikit-learn's digits on the CPU, three seeds, in seconds. Full mode: CIFAR-10 and a
+ResNet-18 through :func:`companion.ssl.pretrain` (so :func:`companion.train.fit`: progress bars, AMP,
+atomic checkpoints that resume after a disconnect).
+
+Book section: *SSQL* "Quick run" and "Full run".
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import results
+from ..ssl import PretrainConfig, build_encoder, pretrain
+from ..ssl.methods import SimSiam
+from .config import SSQLConfig
+from .evaluate import pair_name, ptq_grid
+from .method import SSQL
+
+CHAPTER = "ssql"
+
+
+@dataclass
+class Split:
+    """Train and test images ``(N, C, H, W)`` in [0, 1] with labels."""
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    description: str
+
+
+def load_data(config: SSQLConfig) -> Split:
+    """Digits (quick; a seeded 1,200 / 597 split) or CIFAR-10 (full; the official 50k / 10k split).
+
+    Book section: *SSQL* "Quick run".
+    """
+    if config.dataset == "digits":
+        from ..data import load_digits_images
+
+        x, y = load_digits_images()  # (1797, 1, 8, 8)
+        if config.resolution != x.shape[-1]:
+            x = torch.nn.functional.interpolate(x, size=config.resolution, mode="bilinear", align_corners=False).clamp(0, 1)
+        n_train = config.n_train
+        if not isinstance(n_train, int) or not 0 < n_train < len(x):
+            raise ValueError(f"n_train must be an integer in [1, {len(x) - 1}] for digits, got {n_train!r}")
+        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+        tr, te = perm[:n_train], perm[n_train:]
+        return Split(x[tr], y[tr], x[te], y[te],
+                     f"scikit-learn digits at {config.resolution} px, {n_train} train / {len(te)} test")
+    from ..data import torchvision_dataset
+
+    def tensors(split):
+        ds = torchvision_dataset("cifar10", split)
+        x = torch.from_numpy(np.asarray(ds.data)).permute(0, 3, 1, 2).float().div_(255)  # (N, 3, 32, 32)
+        return x, torch.as_tensor(ds.targets)
+
+    tx, ty = tensors("train")
+    vx, vy = tensors("test")
+    if config.n_train is not None:
+        tx, ty = tx[: config.n_train], ty[: config.n_train]
+    return Split(tx, ty, vx, vy, f"CIFAR-10, {len(tx)} train / {len(vx)} test")
+
+
+def build_method(name: str, config: SSQLConfig, in_channels: int, seed: int) -> nn.Module:
+    """SimSiam or SSQL around a fresh encoder; the same ``seed`` gives both the same initial weights.
+
+    Book section: *SSQL* "The SimSiam loss with a quantized branch".
+    """
+    torch.manual_seed(seed)
+    encoder = build_encoder(config.encoder, in_channels=in_channels, **config.encoder_kwargs)
+    heads = dict(proj_dim=config.proj_dim, pred_dim=config.pred_dim, proj_layers=config.proj_layers)
+    if name == "simsiam":
+        return SimSiam(encoder, **heads)
+    if name == "ssql":
+        return SSQL(encoder, **heads, w_range=config.w_range, a_range=config.a_range, convention=config.convention, seed=seed)
+    raise ValueError(f"unknown method {name!r}; choose 'simsiam' or 'ssql'")
+
+
+def pretrain_config(name: str, config: SSQLConfig, seed: int) -> PretrainConfig:
+    """The toolkit's :class:`~companion.ssl.PretrainConfig` for one method and seed (same budget for both)."""
+    ckpt = None
+    if config.checkpoint_dir:
+        ckpt = str(Path(config.checkpoint_dir) / f"{name}-seed{seed}")
+    # ``method`` only names the recipe here: pretrain() receives the ready SimSiam or SSQL module
+    return PretrainConfig(
+        method="simsiam", encoder=config.encoder, encoder_kwargs=config.encoder_kwargs, resolution=config.resolution,
+        blur=config.blur, steps=config.steps, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+        weight_decay=config.weight_decay, optimizer="sgd", seed=seed, amp=config.amp,
+        gpu_augment=True if config.mode == "quick" else None, num_workers=config.num_workers, checkpoint_dir=ckpt,
+        checkpoint_every=config.checkpoint_every, progress=config.progress, device=config.device,
+        log_every=1 if config.mode == "quick" else 10,
+    )
+
+
+@dataclass
+class SSQLResult:
+    """What :func:`run` returns: the recorded metrics, per-seed numbers, and the seed-0 encoders."""
+
+    metrics: dict
+    per_seed: dict
+    encoders: dict = field(default_factory=dict)
+    histories: dict = field(default_factory=dict)
+    data: Split | None = None
+    config: SSQLConfig | None = None
+
+    def value(self, method: str, probe: str, pair: str) -> float | None:
+        """Mean over seeds of ``probe`` (``knn``, ``linear``, ``feature_sqnr``) at ``pair`` (e.g. ``"2w4f"``)."""
+        return self.metrics["mean"].get(method, {}).get(probe, {}).get(pair)
+
+    def table(self, probe: str = "knn", method: str | None = None, digits: int = 1) -> str:
+        """Markdown table, rows = weight bits, columns = activation bits, of one method's mean ``probe``,
+        or (``method=None``) of SSQL minus SimSiam. Book section: *SSQL* "Quick run"."""
+        cfg = self.config
+        label = lambda b: "FP" if b == 0 else str(b)  # noqa: E731
+        title = method or "SSQL − SimSiam"
+        lines = [f"| {title} ({probe}), w \\ a | " + " | ".join(label(a) for a in cfg.grid_a) + " |",
+                 "|---|" + "---|" * len(cfg.grid_a)]
+        for w in cfg.grid_w:
+            cells = []
+            for a in cfg.grid_a:
+                pair = pair_name(w, a)
+                if method is None:
+                    s, b = self.value("ssql", probe, pair), self.value("simsiam", probe, pair)
+                    cells.append("" if s is None or b is None else f"{s - b:+.{digits}f}")
+                else:
+                    v = self.value(method, probe, pair)
+                    cells.append("" if v is None else f"{v:.{digits}f}")
+            lines.append(f"| **{label(w)}** | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def summary(self, pairs=None, digits: int = 1) -> str:
+        """Markdown: for each method, kNN and linear accuracy (mean ± std over seeds) and feature SQNR at
+        ``pairs`` (default: the config's linear-probe pairs)."""
+        pairs = pairs or [pair_name(w, a) for w, a in self.config.linear_pairs]
+        lines = ["| method | probe | " + " | ".join(pairs) + " |", "|---|---|" + "---|" * len(pairs)]
+        for m in self.metrics["mean"]:
+            for probe in ("knn", "linear", "feature_sqnr"):
+                cells = []
+                for p in pairs:
+                    v = self.value(m, probe, p)
+                    sd = self.metrics["std"][m][probe].get(p)
+                    cells.append("—" if v is None else f"{v:.{digits}f} ± {sd:.{digits}f}")
+                name = {"knn": "kNN acc. (%)", "linear": "linear acc. (%)", "feature_sqnr": "feature SQNR (dB)"}[probe]
+                lines.append(f"| {m} | {name} | " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
+    def verdict(self, low=("2w4f", "4w4f"), probe: str = "knn") -> str:
+        """The quick claim, checked: SSQL minus SimSiam at low bit-widths and at FP (paired over seeds),
+        and the accuracy each loses from FP. A difference within one standard deviation of the
+        per-seed differences is called "within seed noise". Book section: *SSQL* "Quick run"."""
+        d, sd = self.metrics.get(f"diff_{probe}"), self.metrics.get(f"diff_{probe}_std")
+        if not d:
+            return "needs both SimSiam and SSQL runs"
+        n = len(self.metrics["seeds"])
+        lines = []
+        for p in (*low, "FP"):
+            if p not in d:
+                continue
+            m, s = d[p], sd[p]
+            where = "SSQL ahead" if m > s else ("SimSiam ahead" if m < -s else "within seed noise")
+            lines.append(f"{probe}, SSQL − SimSiam at {p}: {m:+.1f} ± {s:.1f} points "
+                         f"(mean ± std over {n} paired seeds): {where}")
+        if probe == "knn":
+            drops = self.metrics["drop_knn"]
+            for p in low:
+                if p in drops.get("simsiam", {}) and p in drops.get("ssql", {}):
+                    lines.append(f"accuracy lost from FP to {p}: SimSiam {drops['simsiam'][p]:.1f}, "
+                                 f"SSQL {drops['ssql'][p]:.1f} points")
+        return "\n".join(lines)
+
+
+def _mean_std(values: list[dict]) -> tuple[dict, dict]:
+    keys = values[0].keys()
+    mean = {k: float(np.mean([v[k] for v in values])) for k in keys}
+    std = {k: float(np.std([v[k] for v in values])) for k in keys}
+    return mean, std
+
+
+def run(config: SSQLConfig | None = None) -> SSQLResult:
+    """Pretrain each method for each seed, evaluate the PTQ grid, average over seeds, record.
+
+    Seeds pair the runs: for one seed every method starts from the same encoder weights and sees
+    the same batches, so per-seed differences (``diff_*``) are less noisy than differences of means.
+    Records ``results/ssql.json`` (percent accuracies) under the config's mode unless
+    ``config.record`` is False. Book section: *SSQL* "Quick run".
+    """
+    from .config import quick
+
+    config = config or quick()
+    previous_threads = torch.get_num_threads()
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    try:
+        return _run(config)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(config: SSQLConfig) -> SSQLResult:
+    data = load_data(config)
+    bank = slice(0, config.eval_train)
+    per_seed: dict = {m: [] for m in config.methods}
+    cpu: dict = {m: [] for m in config.methods if m != "random"}
+    wall: dict = {m: [] for m in cpu}
+    encoders, histories = {}, {}
+    for seed in config.seeds:
+        for name in config.methods:
+            method = build_method("simsiam" if name == "random" else name, config, data.train_x.shape[1], seed)
+            if name != "random":
+                began = time.process_time()
+                method, fit = pretrain(method, None, data.train_x, pretrain_config(name, config, seed))
+                cpu[name].append(time.process_time() - began)
+                wall[name].append(fit.seconds)
+                if seed == config.seeds[0]:
+                    histories[name] = fit.history
+            method.eval()
+            scores = ptq_grid(method.encoder, data.train_x[bank], data.train_y[bank], data.test_x, data.test_y,
+                              config.pairs(), linear_pairs=config.linear_pairs, calibration_images=config.calibration_images,
+                              convention=config.convention, knn_k=config.knn_k, linear_epochs=config.linear_epochs)
+            per_seed[name].append(scores)
+            if seed == config.seeds[0]:
+                encoders[name] = method.encoder.cpu()
+    mean, std = {}, {}
+    for name, runs in per_seed.items():
+        mean[name], std[name] = {}, {}
+        for key in runs[0]:
+            mean[name][key], std[name][key] = _mean_std([r[key] for r in runs])
+    metrics = {"mean": mean, "std": std, "seeds": list(config.seeds),
+               "pretrain_cpu_seconds": {m: float(np.mean(s)) for m, s in cpu.items()},
+               # wall time of this call: a run resumed from a checkpoint counts only the steps it trained
+               "pretrain_wall_seconds": {m: float(np.mean(s)) for m, s in wall.items()}}
+    # the accuracy quantization costs, FP minus the pair (smaller is better)
+    metrics["drop_knn"] = {m: {k: mean[m]["knn"]["FP"] - v for k, v in mean[m]["knn"].items() if k != "FP"}
+                           for m in config.methods if "FP" in mean[m]["knn"]}
+    if "ssql" in per_seed and "simsiam" in per_seed:
+        for probe in ("knn", "linear"):
+            diffs = [{k: s[probe][k] - b[probe][k] for k in s[probe]} for s, b in zip(per_seed["ssql"], per_seed["simsiam"])]
+            metrics[f"diff_{probe}"], metrics[f"diff_{probe}_std"] = _mean_std(diffs) if diffs[0] else ({}, {})
+    if config.record:
+        scale = (f"{data.description}; {config.encoder} encoder; "
+                 f"{config.steps or config.epochs} {'steps' if config.steps else 'epochs'} of batch {config.batch_size} per method; "
+                 f"mean of {len(config.seeds)} seed(s); {'CPU' if config.device == 'cpu' else 'GPU'}")
+        results.write(CHAPTER, config.mode, metrics, scale)
+    return SSQLResult(metrics, per_seed, encoders, histories, data, config)

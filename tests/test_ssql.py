@@ -1,0 +1,184 @@
+"""SSQL: the training step (one weight copy, the loss's two halves, bit sampling), PTQ evaluation,
+the presets, and the experiment end to end on quick data."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from companion import ssql
+from companion.quant import BitSampler
+from companion.ssl import SimSiam, build_encoder, pretrain
+from companion.ssl.evaluate import extract_features, knn_accuracy
+from companion.ssql import SSQL, at_bits, pair_name, ptq_grid
+from companion.ssql.experiment import build_method, load_data, pretrain_config
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """These models are tiny: a second thread only adds synchronisation."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+
+def _ssql(seed=0, **kw):
+    torch.manual_seed(seed)
+    return SSQL(build_encoder("tiny", in_channels=1, width=8), proj_dim=32, pred_dim=8, proj_layers=2, **kw)
+
+
+def _views(n=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, 1, 8, 8, generator=g), torch.rand(n, 1, 8, 8, generator=g)
+
+
+def test_ssql_starts_from_simsiams_weights_and_adds_only_the_sampler():
+    cfg = ssql.config.quick()
+    a, b = build_method("simsiam", cfg, 1, seed=3), build_method("ssql", cfg, 1, seed=3)
+    assert isinstance(a, SimSiam) and isinstance(b, SSQL)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert set(sb) - set(sa) == {"sampler.rng_state"}
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_step_mixes_fp_and_quantized_halves_and_trains_one_weight_copy():
+    model = _ssql(bits=(2, 4))
+    v1, v2 = _views()
+    out = model(v1, v2)
+    assert torch.isfinite(out["loss"])
+    torch.testing.assert_close(out["loss"].detach(), 0.5 * (out["loss_fp"] + out["loss_q"]))
+    assert (out["w_bits"], out["a_bits"]) == (2.0, 4.0)
+    out["loss"].backward()
+    encoder_params = list(model.encoder.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in encoder_params)
+    # nothing was duplicated: the module holds exactly SimSiam's parameters
+    assert len(list(model.parameters())) == len(list(model.encoder.parameters())) + len(
+        list(model.projector.parameters())) + len(list(model.predictor.parameters()))
+
+
+def test_quantized_branch_drifts_more_at_two_bits_than_at_eight():
+    v1, v2 = _views(32, seed=1)
+    gaps = {}
+    for bits in ((8, 8), (2, 4)):
+        model = _ssql(seed=1, bits=bits)
+        with torch.no_grad():
+            out = model(v1, v2)
+        gaps[bits] = abs(float(out["loss_q"] - out["loss_fp"]))
+    assert gaps[(8, 8)] < 1e-3
+    assert gaps[(2, 4)] > 10 * gaps[(8, 8)]
+
+
+def test_bits_are_drawn_from_the_papers_ranges_and_saved():
+    model = _ssql(seed=0)
+    assert (model.sampler.w_range, model.sampler.a_range) == ((2, 8), (4, 8))
+    v1, v2 = _views(8)
+    seen = set()
+    with torch.no_grad():
+        for _ in range(40):
+            out = model(v1, v2)
+            seen.add((int(out["w_bits"]), int(out["a_bits"])))
+    assert all(2 <= w <= 8 and 4 <= a <= 8 for w, a in seen) and len(seen) > 10
+    state = model.state_dict()["sampler.rng_state"]
+    fresh = BitSampler(seed=0)
+    fresh.rng_state.copy_(state)
+    assert fresh() == model.sampler()
+
+
+def test_unsupported_encoder_is_refused_at_construction():
+    from companion.ssl import vit_encoder
+
+    with pytest.raises(TypeError, match="cannot quantize"):
+        SSQL(vit_encoder(image_size=8, patch_size=4, num_layers=1, num_heads=1, hidden_dim=8, mlp_dim=8, in_channels=1),
+             proj_dim=16, pred_dim=4, proj_layers=2)
+
+
+def test_pretrain_through_the_toolkit_lowers_the_loss():
+    x = torch.rand(128, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    cfg = ssql.config.quick(steps=24)
+    model, fit = pretrain(build_method("ssql", cfg, 1, 0), None, x, pretrain_config("ssql", cfg, 0))
+    losses = [h["loss"] for h in fit.history]
+    assert fit.steps == 24 and all(math.isfinite(v) for v in losses)
+    assert sum(losses[-6:]) / 6 < sum(losses[:6]) / 6
+    assert {"loss_fp", "loss_q", "w_bits", "a_bits"} <= set(fit.history[0])
+
+
+def test_pair_names_and_full_precision_pair():
+    assert pair_name(2, 4) == "2w4f" and pair_name(0, 0) == "FP" and pair_name(None, 8) == "FPw8f"
+    assert pair_name(4, 0) == "4wFPf"
+    enc = build_encoder("tiny", in_channels=1, width=8)
+    assert at_bits(enc, 0, None, torch.rand(4, 1, 8, 8)) is enc
+    with pytest.raises(ValueError, match="calibration"):
+        at_bits(enc, 4, 4, torch.rand(0, 1, 8, 8))
+    with pytest.raises(ValueError, match=r"\[1, 16\]"):
+        pair_name(17, 4)
+
+
+def test_ptq_grid_scores_and_bad_inputs():
+    torch.manual_seed(0)
+    enc = build_encoder("tiny", in_channels=1, width=8).eval()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(90, 1, 8, 8, generator=g), torch.arange(90) % 3
+    out = ptq_grid(enc, x[:60], y[:60], x[60:], y[60:], [(0, 0), (8, 8), (2, 2)], linear_pairs=[(0, 0)],
+                   calibration_images=32, linear_epochs=2, knn_k=5)
+    fp = 100 * knn_accuracy(extract_features(enc, x[:60]), y[:60], extract_features(enc, x[60:]), y[60:], k=5)
+    assert out["knn"]["FP"] == pytest.approx(fp)
+    assert set(out["knn"]) == {"FP", "8w8f", "2w2f"} and set(out["linear"]) == {"FP"}
+    assert out["feature_sqnr"]["8w8f"] > out["feature_sqnr"]["2w2f"] + 10 and "FP" not in out["feature_sqnr"]
+    with pytest.raises(ValueError, match="empty"):
+        ptq_grid(enc, x, y, x, y, [])
+    with pytest.raises(ValueError, match="calibration_images"):
+        ptq_grid(enc, x, y, x, y, [(4, 4)], calibration_images=0)
+    with pytest.raises(ValueError, match="labels"):
+        ptq_grid(enc, x, y[:5], x, y, [(4, 4)])
+    with pytest.raises(TypeError, match="integer"):
+        ptq_grid(enc, x, y, x, y, [(4.5, 4)])
+
+
+def test_config_presets_and_validation():
+    q, f, p = ssql.config.quick(), ssql.config.full(), ssql.config.paper()
+    assert q.dataset == "digits" and q.device == "cpu" and len(q.seeds) >= 3
+    assert f.dataset == "cifar10" and f.encoder == "resnet18_small" and f.epochs == 200 and f.checkpoint_dir
+    assert p.epochs == 400 and p.checkpoint_dir != f.checkpoint_dir
+    assert {(2, 4), (4, 4), (8, 8), (0, 0)} <= set(f.pairs())
+    assert (f.w_range, f.a_range) == ((2, 8), (4, 8))
+    with pytest.raises(ValueError, match="mode"):
+        ssql.config.quick(mode="fast")
+    with pytest.raises(ValueError, match="exactly one"):
+        ssql.config.quick(epochs=3)
+    with pytest.raises(ValueError, match=r"\[1, 16\]"):
+        ssql.config.quick(grid_w=(2, 32))
+    with pytest.raises(ValueError, match="methods"):
+        ssql.config.quick(methods=("byol",))
+    with pytest.raises(ValueError, match="n_train"):
+        load_data(ssql.config.quick(n_train=5000))
+
+
+def test_run_is_repeatable_and_records(tmp_path, monkeypatch):
+    monkeypatch.setenv("COMPANION_RESULTS", str(tmp_path))
+    cfg = ssql.config.quick(steps=3, seeds=(0,), grid_w=(2, 0), grid_a=(4, 0), linear_pairs=((0, 0),),
+                            methods=("simsiam", "ssql"), eval_train=200, linear_epochs=2)
+    a = ssql.run(cfg)
+    b = ssql.run(cfg.replace(record=False))
+    assert a.metrics["mean"] == b.metrics["mean"]
+    saved = json.loads((tmp_path / "ssql.json").read_text())
+    assert saved["quick"]["metrics"]["mean"]["ssql"]["knn"]["2w4f"] == pytest.approx(a.value("ssql", "knn", "2w4f"))
+    assert "diff_knn" in saved["quick"]["metrics"] and "digits" in saved["quick"]["scale"]
+    assert "| **2** |" in a.table("knn", "ssql") and "SSQL − SimSiam at 2w4f" in a.verdict()
+
+
+@pytest.mark.slow
+def test_quick_experiment_measures_what_the_chapter_reports(tmp_path, monkeypatch):
+    """The quick preset (one seed to keep it short): encoders learn, and quantization effects show."""
+    monkeypatch.setenv("COMPANION_RESULTS", str(tmp_path))
+    res = ssql.run(ssql.config.quick(seeds=(0,)))
+    for m in ("simsiam", "ssql", "random"):
+        knn = res.metrics["mean"][m]["knn"]
+        assert knn["FP"] > 50  # ten classes: far above chance
+        # 2-bit activations cost far more than 2-bit weights (the mechanism the chapter discusses)
+        assert knn["FPw2f"] < knn["2wFPf"] - 5
+        sq = res.metrics["mean"][m]["feature_sqnr"]
+        assert sq["2w4f"] < sq["4w4f"] < sq["8wFPf"]
+    gap = ssql.plots.branch_gap(res)
+    assert gap[2] > max(abs(gap[b]) for b in (6, 7, 8))
