@@ -1,0 +1,340 @@
+"""The experiment: kNN accuracy against training wall time for the single-branch ablation (baseline
+instance discrimination, + feature calibration, + SqrtKL, + the gradient bank update) and SimSiam at the
+same budget, with the untrained encoder as the floor.
+
+Book section: *Efficient SSL* "Quick run".
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from .. import results
+from ..runtime import seed_everything
+from ..ssl.augment import GPUAugment
+from ..ssl.encoders import build_encoder
+from ..ssl.evaluate import extract_features, knn_accuracy
+from ..ssl.methods import SimSiam
+from ..train import FitConfig, fit, load_checkpoint
+from .config import VARIANTS, EffSSLConfig
+from .model import SingleBranchID
+
+CHAPTER = "effssl"
+
+
+def _sync(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
+
+
+def load_data(config: EffSSLConfig, dataset: str):
+    """``(train, train_labels, test, test_labels)`` as tensors: images ``(N, 3, H, W)`` float in [0, 1]."""
+    if dataset == "scenes":
+        from ..data import make_scenes
+
+        scenes = make_scenes(config.n_train + config.n_test, size=config.resolution, classes=config.classes,
+                             seed=config.data_seed, scale=tuple(config.scale), clutter=config.clutter,
+                             background_styles=config.background_styles,
+                             class_background=0.0)
+        n = config.n_train
+        return scenes.images[:n], scenes.labels[:n], scenes.images[n:], scenes.labels[n:]
+    if dataset == "digits":
+        from ..data import load_digits_images
+
+        x, y = load_digits_images(size=config.resolution)
+        g = torch.Generator().manual_seed(config.data_seed)
+        perm = torch.randperm(len(y), generator=g)
+        tr, te = perm[:config.n_train], perm[config.n_train:config.n_train + config.n_test]
+        return x[tr], y[tr], x[te], y[te]
+    if dataset in ("cifar10", "cifar100"):
+        from ..data import torchvision_dataset
+
+        out = []
+        for split in ("train", "test"):
+            ds = torchvision_dataset(dataset, split)
+            out += [torch.from_numpy(ds.data).permute(0, 3, 1, 2).float().div_(255), torch.tensor(ds.targets)]
+        return tuple(out)
+    raise ValueError(f"dataset must be 'scenes', 'digits', 'cifar10' or 'cifar100', got {dataset!r}")
+
+
+class Curve:
+    """Training wall time (evaluation excluded) and kNN accuracy at chosen steps.
+
+    ``state_dict``/``load_state_dict`` let a resumed run continue the clock and the curve.
+    """
+
+    def __init__(self, evaluate, eval_steps, device):
+        self.evaluate, self.eval_steps, self.device = evaluate, set(eval_steps), device
+        self.elapsed, self.points, self._mark = 0.0, [], None
+
+    def start(self) -> None:
+        _sync(self.device)
+        self._mark = time.perf_counter()
+
+    def tick(self) -> None:
+        _sync(self.device)
+        now = time.perf_counter()
+        if self._mark is not None:
+            self.elapsed += now - self._mark
+        self._mark = now
+
+    def on_step(self, step: int, encoder: nn.Module) -> None:
+        self.tick()
+        if step in self.eval_steps:
+            self.points.append((step, self.elapsed, self.evaluate(encoder)))
+            self.start()  # evaluation time is not training time
+
+    def state_dict(self) -> dict:
+        return {"elapsed": self.elapsed, "points": list(self.points)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.elapsed, self.points = float(state["elapsed"]), [tuple(p) for p in state["points"]]
+
+    def as_dict(self) -> dict:
+        return {"steps": [p[0] for p in self.points], "seconds": [p[1] for p in self.points],
+                "knn": [p[2] for p in self.points]}
+
+
+class Tracked(nn.Module):
+    """A method plus its :class:`Curve`: ``forward`` passes through, ``on_step`` updates the method (bank,
+    EMA) and then the curve; the curve rides in the ``state_dict`` (extra state), so checkpoints keep it."""
+
+    def __init__(self, method: nn.Module, curve: Curve):
+        super().__init__()
+        self.method, self.curve = method, curve
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.method.encoder
+
+    def forward(self, *args):
+        return self.method(*args)
+
+    def on_step(self, step: int, total_steps: int) -> None:
+        self.method.on_step(step, total_steps)
+        self.curve.on_step(step + 1, self.method.encoder)
+
+    def get_extra_state(self):
+        return self.curve.state_dict()
+
+    def set_extra_state(self, state) -> None:
+        self.curve.load_state_dict(state)
+
+
+def knn_percent(encoder: nn.Module, data, config: EffSSLConfig, device) -> float:
+    """kNN accuracy (%) of the encoder's (backbone) features: train images as the labelled set, test as queries."""
+    train, train_y, test, test_y = data
+    f_train = extract_features(encoder, train, batch_size=512, device=device)
+    f_test = extract_features(encoder, test, batch_size=512, device=device)
+    return 100.0 * knn_accuracy(f_train, train_y, f_test, test_y, k=config.knn_k, temperature=config.knn_temperature)
+
+
+def bank_knn_percent(model: SingleBranchID, data, config: EffSSLConfig, device) -> float:
+    """kNN accuracy (%) with the memory bank as the labelled set: no pass over the training images at all,
+    only the test images go through the network (encoder + head).
+
+    Book section: *Efficient SSL* "Feature calibration".
+    """
+    _, train_y, test, test_y = data
+    f_test = extract_features(nn.Sequential(model.encoder, model.head), test, batch_size=512, device=device)
+    return 100.0 * knn_accuracy(model.bank.weight.float().cpu(), train_y, f_test, test_y, k=config.knn_k,
+                                temperature=config.knn_temperature)
+
+
+def augmentation(config: EffSSLConfig) -> GPUAugment:
+    """The one-view augmentation shared by every method: random resized crop, colour jitter, grayscale, flip."""
+    return GPUAugment(config.resolution, scale=tuple(config.crop_scale), blur=config.blur)
+
+
+def total_steps(config: EffSSLConfig, n_train: int) -> int:
+    return config.steps if config.steps is not None else config.epochs * (n_train // config.batch_size)
+
+
+def eval_steps(total: int, points: int) -> list[int]:
+    """``points`` steps spread evenly over ``1..total``, the last one at ``total``."""
+    return sorted({max(1, round(total * k / points)) for k in range(1, points + 1)})
+
+
+def build_variant(config: EffSSLConfig, variant: str, n_train: int, channels: int = 3) -> SingleBranchID:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; choose from {tuple(VARIANTS)}")
+    v = VARIANTS[variant]
+    seed_everything(config.seed)  # every variant starts from the same encoder weights
+    encoder = build_encoder(config.encoder, in_channels=channels, **config.encoder_kwargs)
+    return SingleBranchID(
+        encoder, n_train, dim=config.dim, hidden=config.hidden, head_layers=config.head_layers,
+        temperature=config.temperature, negatives=config.negatives, update=v["update"], momentum=config.bank_momentum,
+        bank_step=config.bank_step, sqrt_weight=config.sqrt_weight if v["sqrt"] else 0.0,
+        sqrt_temperature=config.sqrt_temperature, cutmix_alpha=config.cutmix_alpha, seed=config.seed,
+    )
+
+
+def _checkpoint(config: EffSSLConfig, dataset: str, name: str) -> str | None:
+    return f"{config.checkpoint_dir}/{dataset}/{name}_seed{config.seed}" if config.checkpoint_dir else None
+
+
+def train_variant(config: EffSSLConfig, variant: str, data, dataset: str, device) -> tuple[SingleBranchID, Curve, int]:
+    """Train one single-branch variant through :func:`companion.train.fit`; returns ``(model, curve, steps)``.
+
+    The clock starts before feature calibration, which counts as training time.
+    """
+    train = data[0]
+    n = len(train)
+    model = build_variant(config, variant, n, channels=train.shape[1]).to(device)
+    steps = total_steps(config, n)
+    curve = Curve(lambda enc: knn_percent(enc, data, config, device), eval_steps(steps, config.eval_points), device)
+    tracked = Tracked(model, curve)
+    aug = augmentation(config)
+    x = train.to(device)
+    ckpt = _checkpoint(config, dataset, variant)
+    curve.start()
+    if VARIANTS[variant]["calibrate"] and (ckpt is None or load_checkpoint(ckpt) is None):
+        seed_everything(config.seed)
+        model.calibrate_(x, batch_size=config.batch_size, transform=aug)
+    fit_cfg = FitConfig(
+        steps=steps, batch_size=config.batch_size, lr=config.lr, optimizer=config.optimizer,
+        weight_decay=config.weight_decay, seed=config.seed, checkpoint_dir=ckpt, checkpoint_every=config.checkpoint_every,
+        progress=config.progress, device=str(device),
+    )
+    result = fit(tracked, (x, torch.arange(n, device=device)), lambda m, b: m(aug(b[0]), b[1]), fit_cfg,
+                 after_step=lambda core, step: core.on_step(step, steps))
+    return model, curve, result.steps
+
+
+def _simsiam(config: EffSSLConfig, channels: int = 3) -> SimSiam:
+    seed_everything(config.seed)  # the same encoder weights as every single-branch variant
+    return SimSiam(build_encoder(config.encoder, in_channels=channels, **config.encoder_kwargs), **config.simsiam_kwargs)
+
+
+def _simsiam_fit(config: EffSSLConfig, tracked: nn.Module, train: torch.Tensor, device, steps: int, checkpoint: str | None,
+                 time_budget: float | None = None):
+    """SimSiam's two views of every image through :func:`companion.train.fit`, with the same augmentation,
+    batch size and optimizer as the single-branch runs."""
+    aug = augmentation(config)
+    cfg = FitConfig(
+        steps=steps, batch_size=config.batch_size, lr=config.simsiam_lr or config.lr, optimizer=config.optimizer,
+        weight_decay=config.weight_decay if config.simsiam_weight_decay is None else config.simsiam_weight_decay,
+        seed=config.seed, checkpoint_dir=checkpoint,
+        checkpoint_every=config.checkpoint_every, progress=config.progress, time_budget_s=time_budget, device=str(device),
+    )
+    return fit(tracked, (train.to(device),), lambda m, b: m(aug(b[0]), aug(b[0])), cfg,
+               after_step=lambda core, step: core.on_step(step, steps))
+
+
+def train_simsiam(config: EffSSLConfig, data, dataset: str, device, steps: int, time_budget: float | None = None):
+    """SimSiam from :mod:`companion.ssl` (same encoder, augmentation, batch size) for ``steps`` steps;
+    returns ``(method, curve, steps_done)``."""
+    method = _simsiam(config, data[0].shape[1])
+    curve = Curve(lambda enc: knn_percent(enc, data, config, device), eval_steps(steps, config.eval_points), device)
+    curve.start()
+    result = _simsiam_fit(config, Tracked(method, curve), data[0], device, steps, _checkpoint(config, dataset, "simsiam"),
+                          time_budget)
+    if result.stopped_early and (not curve.points or curve.points[-1][0] != result.steps):
+        curve.points.append((result.steps, curve.elapsed, knn_percent(method.encoder, data, config, device)))
+    return method, curve, result.steps
+
+
+def simsiam_seconds_per_step(config: EffSSLConfig, data, device, probe_steps: int = 30) -> float:
+    """Wall seconds of one SimSiam step, timed over the second half of a short run (warm-up excluded)."""
+    half = probe_steps // 2
+    curve = Curve(lambda enc: 0.0, [half, probe_steps], device)
+    curve.start()
+    _simsiam_fit(config, Tracked(_simsiam(config, data[0].shape[1]), curve), data[0], device, probe_steps, None)
+    (_, t1, _), (_, t2, _) = curve.points
+    return (t2 - t1) / (probe_steps - half)
+
+
+def _mean(values: list) -> float:
+    return float(sum(values) / len(values))
+
+
+def _std(values: list) -> float:
+    m = _mean(values)
+    return float((sum((v - m) ** 2 for v in values) / len(values)) ** 0.5)
+
+
+def _aggregate(per_seed: list[dict]) -> dict:
+    """Mean over seeds (and the spread of the kNN accuracy); curves averaged point by point."""
+    out = {k: _mean([r[k] for r in per_seed]) for k in per_seed[0] if k != "curve"}
+    out["knn_std"] = _std([r["knn"] for r in per_seed])
+    out["knn_per_seed"] = [r["knn"] for r in per_seed]
+    if "curve" in per_seed[0]:
+        curves = [r["curve"] for r in per_seed]
+        if all(c["steps"] == curves[0]["steps"] for c in curves):
+            out["curve"] = {"steps": curves[0]["steps"],
+                            **{k: [_mean(v) for v in zip(*[c[k] for c in curves])] for k in ("seconds", "knn")}}
+        else:  # time-budgeted runs stop at different steps: keep the first seed's curve
+            out["curve"] = curves[0]
+    return out
+
+
+def run_dataset(config: EffSSLConfig, dataset: str, device) -> dict:
+    """Every method of ``config`` on one dataset, for every seed; returns ``{method: aggregated numbers}``."""
+    data = load_data(config, dataset)
+    n, channels = len(data[0]), data[0].shape[1]
+    per: dict[str, list] = {}
+    for seed in config.seeds:
+        cfg = config.replace(seed=seed)
+        seed_everything(seed)
+        floor = build_encoder(cfg.encoder, in_channels=channels, **cfg.encoder_kwargs).to(device)
+        per.setdefault("untrained", []).append({"knn": knn_percent(floor, data, cfg, device), "steps": 0, "seconds": 0.0})
+        single_seconds = None
+        for variant in [m for m in cfg.methods if m in VARIANTS]:
+            model, curve, steps = train_variant(cfg, variant, data, dataset, device)
+            per.setdefault(variant, []).append({
+                "knn": curve.points[-1][2], "bank_knn": bank_knn_percent(model, data, cfg, device), "steps": steps,
+                "seconds": curve.elapsed, "images_per_s": steps * cfg.batch_size / max(curve.elapsed, 1e-9),
+                "curve": curve.as_dict(),
+            })
+            single_seconds = curve.elapsed
+        if "simsiam" in cfg.methods:
+            single = total_steps(cfg, n)
+            budget = None
+            if cfg.simsiam_budget == "passes":
+                steps = max(1, single // 2)  # two views per step: the same number of encoder passes
+            else:
+                if single_seconds is None:
+                    raise ValueError("simsiam_budget='time' needs a single-branch method to time first")
+                # the step count fills the single-branch run's time with a complete learning-rate schedule;
+                # the time cap (20% slack, evaluation time counts towards it) only guards against a bad estimate
+                ckpt_dir = _checkpoint(cfg, dataset, "simsiam")
+                ckpt = load_checkpoint(ckpt_dir) if ckpt_dir else None
+                if ckpt is not None:  # resuming: keep the step count (and schedule) the run started with
+                    steps = int(ckpt["config"]["steps"])
+                else:
+                    steps = max(1, int(single_seconds / simsiam_seconds_per_step(cfg, data, device)))
+                budget = 1.2 * single_seconds
+            _, curve, done = train_simsiam(cfg, data, dataset, device, steps, time_budget=budget)
+            per.setdefault("simsiam", []).append({
+                "knn": curve.points[-1][2], "steps": done, "seconds": curve.elapsed,
+                "images_per_s": done * cfg.batch_size / max(curve.elapsed, 1e-9), "curve": curve.as_dict(),
+            })
+    return {method: _aggregate(rows) for method, rows in per.items()}
+
+
+def run(config: EffSSLConfig | None = None, record: bool = True) -> dict:
+    """Train every method on every dataset of ``config`` for every seed; record and return the numbers.
+
+    Returns ``{dataset: {method: {"knn", "knn_std", "bank_knn", "steps", "seconds", "images_per_s", "curve"}},
+    "settings": {...}}``, accuracies in percent, means over ``config.seeds``. The wall time excludes the kNN
+    evaluations along the way and includes feature calibration. Book section: *Efficient SSL* "Quick run".
+    """
+    from .config import quick
+
+    config = config or quick()
+    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    out: dict = {dataset: run_dataset(config, dataset, device) for dataset in config.datasets}
+    out["settings"] = {"batch_size": config.batch_size, "encoder": config.encoder, "device": str(device),
+                       "simsiam_budget": config.simsiam_budget, "seeds": list(config.seeds)}
+    if record:
+        mode = config.mode
+        steps_txt = f"{config.steps} steps" if config.steps is not None else f"{config.epochs} epochs"
+        scale = (f"{mode}: {', '.join(config.datasets)} at {config.resolution} px, {config.encoder} encoder, "
+                 f"{steps_txt} of {config.batch_size} images (SimSiam: same "
+                 f"{'number of encoder passes' if config.simsiam_budget == 'passes' else 'wall time'}), kNN (k={config.knn_k}), "
+                 f"mean of {len(config.seeds)} seed(s), {device}")
+        results.write(CHAPTER, mode, out, scale=scale)
+    return out
