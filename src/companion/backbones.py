@@ -23,7 +23,7 @@ _VGG_CUTS = {"conv3": 16, "conv4": 23, "conv5": 30, "pool5": 31}
 
 
 def _init_(model: nn.Module, init: str, generator: torch.Generator) -> None:
-    """Re-initialize conv/linear weights in place: U(-0.1, 0.1), N(0, 0.01^2) or Xavier-uniform."""
+    """Re-initialize conv/linear weights in place: U(-0.1, 0.1), N(0, 0.1^2) (the official gauss_resnet50) or Xavier-uniform."""
     if init == "default":
         return
     for m in model.modules():
@@ -33,7 +33,7 @@ def _init_(model: nn.Module, init: str, generator: torch.Generator) -> None:
                 if init == "uniform":
                     w.copy_(torch.rand(w.shape, generator=generator) * 0.2 - 0.1)
                 elif init == "gaussian":
-                    w.copy_(torch.randn(w.shape, generator=generator) * 0.01)
+                    w.copy_(torch.randn(w.shape, generator=generator) * 0.1)
                 elif init == "xavier":
                     bound = (6.0 / (nn.init._calculate_fan_in_and_fan_out(w)[0] + nn.init._calculate_fan_in_and_fan_out(w)[1])) ** 0.5
                     w.copy_((torch.rand(w.shape, generator=generator) * 2 - 1) * bound)

@@ -1,0 +1,366 @@
+"""The Tobias experiment: random-CNN boxes against baselines, and MoCo v2 with and without the swap.
+
+``run(config.quick())`` takes seconds on a CPU (synthetic scenes); ``run(config.full())`` is the GPU
+job (CUB-200-2011 test CorLoc, MoCo v2 on 10k STL-10 images). Numbers go to ``results/tobias.json``
+in percent.
+
+Book section: *Tobias* "Quick run" and "Full run".
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .. import results
+from ..backbones import conv_trunk
+from ..data import make_scenes
+from . import config as config_mod
+from .localize import activation_map, localize
+from .metrics import (
+    SIZE_BINS,
+    best_centred_fraction,
+    box_area_fraction,
+    centred_boxes,
+    localization_scores,
+    random_boxes,
+    whole_image_boxes,
+)
+from .scenes import off_centre_scenes
+from .swap import cell_scores
+
+CHAPTER = "tobias"
+
+
+def _device(cfg) -> torch.device:
+    if cfg.device:
+        return torch.device(cfg.device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _checkpoint_root(cfg) -> Path:
+    if cfg.checkpoint_dir:
+        return Path(cfg.checkpoint_dir)
+    from ..data import data_root
+
+    return data_root().parent / "checkpoints" / CHAPTER
+
+
+def _mean_std(values) -> tuple[float, float]:
+    a = np.asarray(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def _summary(per_seed: list[dict]) -> dict:
+    out = {}
+    for key in per_seed[0]:
+        out[f"{key}_mean"], out[f"{key}_std"] = _mean_std([s[key] for s in per_seed])
+    out["per_seed"] = per_seed
+    return out
+
+
+# ----------------------------------------------------------------------------------- localization
+
+
+def run_localization(cfg: config_mod.LocalizationConfig, device: torch.device | None = None, verbose: bool = True) -> dict:
+    """Random CNN vs whole-image, best centred and random boxes on synthetic scenes, by object size.
+
+    Returns CorLoc and mean IoU (percent, per-class averages) for each, the random CNN's mean and
+    standard deviation over ``cfg.seeds``, the same broken down by :data:`SIZE_BINS` (with the median
+    ratio of predicted to true box area), and the
+    random CNN on scenes as ``make_scenes`` frames them (``framed``).
+    Book section: *Tobias* "Quick run".
+    """
+    device = device or torch.device("cpu")
+    kw = dict(classes=cfg.classes, scale=cfg.scale, clutter=cfg.clutter)
+    scenes = off_centre_scenes(cfg.n_scenes, cfg.image_size, cfg.canvas, seed=cfg.scene_seed, **kw)
+    n, size = len(scenes), cfg.image_size
+    gts, labels = scenes.boxes, scenes.labels
+    bins = _bin_index(gts, size)
+
+    per_seed, ious, ratios = [], [], []
+    gt_area = box_area_fraction(gts, size, size)
+    for seed in cfg.seeds:
+        trunk = conv_trunk(cfg.arch, cfg.stage, init=cfg.init, seed=seed).to(device)
+        res = localize(trunk, scenes.images, cfg.threshold, cfg.batch_size)
+        per_seed.append(localization_scores(res.boxes, gts, labels))
+        ious.append(_ious(res.boxes, gts))
+        ratios.append(box_area_fraction(res.boxes, size, size) / gt_area)  # predicted / true box area
+    out = {"random_cnn": _summary(per_seed)}
+    fraction, _ = best_centred_fraction(gts, size, size)
+    baselines = {
+        "whole": whole_image_boxes(n, size, size),
+        "centred": centred_boxes(n, size, size, fraction),
+        "random": random_boxes(n, size, size, seed=cfg.scene_seed),
+    }
+    for name, boxes in baselines.items():
+        out[name] = localization_scores(boxes, gts, labels)
+    out["centred"]["fraction"] = fraction
+
+    by_size = {}
+    cnn_iou = torch.stack(ious).mean(0)  # (N,) mean over seeds
+    cnn_hit = torch.stack([(i > 0.5).float() for i in ious]).mean(0)
+    ratio = torch.stack(ratios)  # (seeds, N)
+    base_iou = {base: _ious(baselines[base], gts) for base in ("whole", "centred")}
+    for b, (name, _, _) in enumerate(SIZE_BINS):
+        sel = bins == b
+        if not sel.any():
+            continue
+        row = {"n": int(sel.sum()), "random_cnn_miou": 100 * float(cnn_iou[sel].mean()),
+               "random_cnn_corloc": 100 * float(cnn_hit[sel].mean()),
+               "random_cnn_area_ratio": float(ratio[:, sel].median())}
+        for base, bi in base_iou.items():
+            row[f"{base}_miou"] = 100 * float(bi[sel].mean())
+            row[f"{base}_corloc"] = 100 * float((bi[sel] > 0.5).float().mean())
+        by_size[name] = row
+    out["by_size"] = by_size
+
+    if cfg.framed_seeds:
+        # same object sizes in pixels as the off-centre scenes: the scale is relative to the image side
+        zoom = cfg.canvas / cfg.image_size
+        framed_scale = (min(0.9, cfg.scale[0] * zoom), min(0.9, cfg.scale[1] * zoom))
+        framed = make_scenes(cfg.n_scenes, size=size, seed=cfg.scene_seed, **{**kw, "scale": framed_scale})
+        rows = []
+        for seed in cfg.framed_seeds:
+            trunk = conv_trunk(cfg.arch, cfg.stage, init=cfg.init, seed=seed).to(device)
+            rows.append(localization_scores(localize(trunk, framed.images, cfg.threshold, cfg.batch_size).boxes,
+                                            framed.boxes, framed.labels))
+        f_frac, _ = best_centred_fraction(framed.boxes, size, size)
+        out["framed"] = {
+            "random_cnn": _summary(rows),
+            "centred": {**localization_scores(centred_boxes(n, size, size, f_frac), framed.boxes, framed.labels),
+                        "fraction": f_frac},
+            "whole": localization_scores(whole_image_boxes(n, size, size), framed.boxes, framed.labels),
+        }
+    if verbose:
+        r = out["random_cnn"]
+        print(f"random CNN: CorLoc {r['corloc_mean']:.1f} ± {r['corloc_std']:.1f}, mIoU {r['miou_mean']:.1f} ± "
+              f"{r['miou_std']:.1f} | centred {out['centred']['miou']:.1f} | whole {out['whole']['miou']:.1f} | "
+              f"random {out['random']['miou']:.1f} (mIoU)", flush=True)
+    return out
+
+
+def _ious(pred, gts) -> torch.Tensor:
+    from ..boxes import best_iou
+
+    return best_iou(pred, gts)
+
+
+def _bin_index(gts, size: int) -> torch.Tensor:
+    area = box_area_fraction(gts, size, size)
+    idx = torch.zeros(len(area), dtype=torch.long)
+    for b, (_, lo, hi) in enumerate(SIZE_BINS):
+        idx[(area >= lo) & (area < hi)] = b
+    return idx
+
+
+# ------------------------------------------------------------------------------------------- CUB
+
+
+def _trunk(arch: str, init: str, seed: int, pretrained: bool):
+    try:
+        return conv_trunk(arch, None, init=init, seed=seed, pretrained=pretrained)
+    except Exception as e:  # only the pretrained weights need the network
+        if not pretrained:
+            raise
+        import torch.hub
+
+        raise RuntimeError(
+            f"torchvision's ImageNet weights for {arch} could not be loaded ({type(e).__name__}: {e}). They are "
+            f"downloaded once into {torch.hub.get_dir()}/checkpoints; fetch them there on a machine with a "
+            "network, or drop the pretrained model from CUBConfig.models."
+        ) from e
+
+
+def run_cub(cfg: config_mod.CUBConfig, device: torch.device, verbose: bool = True) -> dict:
+    """CorLoc and mean IoU on the CUB-200-2011 test split for every model of ``cfg.models`` (one pass
+    over the images), and the whole-image / best centred-box baselines. Downloads CUB (1.1 GB) and,
+    for the pretrained model, torchvision's ImageNet ResNet-50 weights.
+    Book section: *Tobias* "Full run".
+    """
+    from torch.utils.data import DataLoader
+    from tqdm.auto import tqdm
+
+    from ..data import cub200
+    from .cub import CUBLocalization
+
+    records = [r for r in cub200() if not r.is_train]
+    if cfg.limit:
+        records = records[: cfg.limit]
+    data = CUBLocalization(records, cfg.image_size)
+    loader = DataLoader(data, batch_size=cfg.batch_size, num_workers=cfg.num_workers, shuffle=False,
+                        pin_memory=device.type == "cuda")
+    trunks = {name: _trunk(arch, init, seed, pre).to(device) for name, arch, init, seed, pre in cfg.models}
+    boxes = {name: [] for name in trunks}
+    gts, labels = [], []
+    began = time.perf_counter()
+    for images, box, label in tqdm(loader, desc="CUB test", leave=False):
+        x = images.to(device, non_blocking=True).float() / 255.0
+        for name, trunk in trunks.items():
+            boxes[name].append(localize(trunk, x).boxes)
+        gts.append(box)
+        labels.append(label)
+    gts, labels = torch.cat(gts), torch.cat(labels)
+    size = cfg.image_size
+    out = {name: localization_scores(torch.cat(b), gts, labels) for name, b in boxes.items()}
+    randoms = [out[name] for name, _, _, _, pre in cfg.models if not pre and name.startswith("random_resnet50_seed")]
+    if randoms:
+        out["random_resnet50"] = {k: v for k, v in _summary(randoms).items() if k != "per_seed"}
+    fraction, _ = best_centred_fraction(gts, size, size)
+    out["centred"] = {**localization_scores(centred_boxes(len(gts), size, size, fraction), gts, labels), "fraction": fraction}
+    out["whole"] = localization_scores(whole_image_boxes(len(gts), size, size), gts, labels)
+    out["n_images"] = len(gts)
+    out["seconds"] = time.perf_counter() - began
+    if verbose:
+        for name in trunks:
+            print(f"CUB test, {name}: CorLoc {out[name]['corloc']:.1f}, mIoU {out[name]['miou']:.1f}", flush=True)
+        print(f"CUB test, centred box ({fraction:.2f}): CorLoc {out['centred']['corloc']:.1f}", flush=True)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- SSL
+
+
+def ssl_data(cfg: config_mod.SSLConfig) -> dict:
+    """Pretraining images and labelled train/test images for the probes, as float tensors in [0, 1].
+
+    Scenes: ``n_train`` pretraining scenes (also the probes' training set) and ``n_test`` held-out
+    scenes; backgrounds vary independently of the class. STL-10: a seeded ``n_train`` subset of the
+    unlabeled split; the probes use the labeled train (5,000) and test (8,000) splits.
+    """
+    if cfg.dataset == "scenes":
+        kw = dict(size=cfg.image_size, classes=cfg.classes, scale=cfg.scale, class_background=0.0)
+        train = make_scenes(cfg.n_train, seed=cfg.data_seed, **kw)
+        test = make_scenes(cfg.n_test, seed=cfg.data_seed + 1000, **kw)
+        return {"pretrain": train.images, "train": (train.images, train.labels, train.backgrounds),
+                "test": (test.images, test.labels, test.backgrounds)}
+    if cfg.dataset == "stl10":
+        from ..data import torchvision_dataset
+
+        unlabeled = torchvision_dataset("stl10", split="unlabeled")
+        g = torch.Generator().manual_seed(cfg.data_seed)
+        idx = torch.randperm(len(unlabeled.data), generator=g)[: cfg.n_train].sort().values.numpy()
+        as_float = lambda a: torch.from_numpy(np.ascontiguousarray(a)).float() / 255.0  # noqa: E731  (N, 3, 96, 96)
+        train = torchvision_dataset("stl10", split="train")
+        test = torchvision_dataset("stl10", split="test")
+        return {"pretrain": as_float(unlabeled.data[idx]),
+                "train": (as_float(train.data), torch.as_tensor(train.labels).long(), None),
+                "test": (as_float(test.data), torch.as_tensor(test.labels).long(), None)}
+    raise ValueError(f"unknown SSL dataset {cfg.dataset!r}; choose 'scenes' or 'stl10'")
+
+
+def swap_scores(images: torch.Tensor, cfg: config_mod.SSLConfig, device: torch.device, batch_size: int = 128) -> torch.Tensor:
+    """The ``(N, g, g)`` cell scores of a random ``cfg.mask_arch`` for every pretraining image (once)."""
+    trunk = conv_trunk(cfg.mask_arch, cfg.mask_stage, seed=cfg.mask_seed).to(device)
+    out = []
+    for chunk in images.split(batch_size):
+        x = chunk.to(device)
+        if cfg.mask_size is not None and x.shape[-1] != cfg.mask_size:
+            x = F.interpolate(x, size=(cfg.mask_size, cfg.mask_size), mode="bilinear", align_corners=False).clamp(0, 1)
+        out.append(cell_scores(activation_map(trunk, x, batch_size=batch_size), cfg.grid))
+    return torch.cat(out)
+
+
+def _evaluate(encoder, data: dict, resolution: int, cfg: config_mod.SSLConfig, device, seed: int) -> dict:
+    from ..ssl.pretrain import cpu_threads
+
+    with cpu_threads(cfg.pretrain.num_threads if torch.device(device).type == "cpu" else None):
+        return _evaluate_features(encoder, data, resolution, cfg, device, seed)
+
+
+def _evaluate_features(encoder, data: dict, resolution: int, cfg: config_mod.SSLConfig, device, seed: int) -> dict:
+    from ..ssl.evaluate import extract_features, knn_accuracy, linear_probe
+
+    def feats(x):
+        if x.shape[-1] != resolution:
+            x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+        return extract_features(encoder, x, device=device)
+
+    (xtr, ytr, btr), (xte, yte, bte) = data["train"], data["test"]
+    ftr, fte = feats(xtr), feats(xte)
+    out = {"knn": 100 * knn_accuracy(ftr, ytr, fte, yte, k=cfg.knn_k)}
+    if btr is not None:  # how much the features know about the background (lower: more invariant)
+        out["background_knn"] = 100 * knn_accuracy(ftr, btr, fte, bte, k=cfg.knn_k)
+    if cfg.linear_epochs:
+        out["linear"] = 100 * linear_probe(ftr, ytr, fte, yte, epochs=cfg.linear_epochs, seed=seed, device=device)
+    return out
+
+
+def run_ssl(cfg: config_mod.SSLConfig, device: torch.device, checkpoint_root: Path | None = None, verbose: bool = True) -> dict:
+    """MoCo v2 (``cfg.pretrain``) with ``p = 0`` (baseline) and ``p = cfg.p`` (Tobias), same seeds, same
+    code; kNN (and linear) accuracy of each, and of the untrained encoder as a floor.
+    Book section: *Tobias* "Background swap inside MoCo v2".
+    """
+    from ..ssl.encoders import build_encoder
+    from .pretraining import pretrain_with_swap
+
+    data = ssl_data(cfg)
+    scores = swap_scores(data["pretrain"], cfg, device)
+    res = cfg.pretrain.resolution
+    out = {}
+    torch.manual_seed(cfg.seeds[0])
+    untrained = build_encoder(cfg.pretrain.encoder, in_channels=3, **cfg.pretrain.encoder_kwargs).to(device)
+    out["untrained"] = _evaluate(untrained, data, res, cfg, device, cfg.seeds[0])
+    for arm, p in (("baseline", 0.0), ("tobias", cfg.p)):
+        rows = []
+        for seed in cfg.seeds:
+            pre = replace(cfg.pretrain, seed=seed, device=str(device))
+            if checkpoint_root is not None and pre.checkpoint_dir is not None:
+                pre = replace(pre, checkpoint_dir=str(checkpoint_root / f"moco_{cfg.dataset}_{arm}_seed{seed}"))
+            began = time.perf_counter()
+            model, fit_result = pretrain_with_swap(data["pretrain"], scores, pre, p=p, grid=cfg.grid)
+            row = _evaluate(model.encoder, data, res, cfg, device, seed)
+            row["final_loss"] = fit_result.last("loss")
+            rows.append(row)
+            if verbose:
+                print(f"MoCo v2 {arm} (p={p}) seed {seed}: kNN {row['knn']:.1f}% "
+                      f"({fit_result.steps} steps, {time.perf_counter() - began:.0f} s)", flush=True)
+        out[arm] = _summary(rows)
+    out["p"] = cfg.p
+    out["steps"] = cfg.pretrain.steps if cfg.pretrain.steps is not None else None
+    return out
+
+
+# ------------------------------------------------------------------------------------------- run
+
+
+def scale_of(cfg, device: torch.device | None = None) -> str:
+    """What was run, in words, for the "paper vs this book" table."""
+    parts = []
+    if cfg.localization is not None:
+        c = cfg.localization
+        parts.append(f"{c.n_scenes} synthetic scenes at {c.image_size} px, random {c.arch} cut after "
+                     f"{c.stage or 'its last stage'}, {len(c.seeds)} initialization seeds")
+    if cfg.cub is not None:
+        parts.append(f"CUB-200-2011 test ({cfg.cub.limit or 5794} images) at {cfg.cub.image_size} px")
+    if cfg.ssl is not None:
+        s = cfg.ssl
+        what = f"{s.n_train} scenes at {s.image_size} px" if s.dataset == "scenes" else f"{s.n_train} STL-10 unlabeled images"
+        length = f"{s.pretrain.steps} steps" if s.pretrain.steps else f"{s.pretrain.epochs} epochs"
+        seeds = f"{len(s.seeds)} seed{'s' if len(s.seeds) > 1 else ''} per arm"
+        parts.append(f"MoCo v2 ({s.pretrain.encoder} encoder, {s.pretrain.resolution} px, {length}) on {what}, {seeds}")
+    where = {"cpu": "CPU", "cuda": "GPU", "mps": "Apple GPU"}.get(device.type, device.type) if device else None
+    return "; ".join(parts) + (f"; on {where}" if where else "")
+
+
+def run(cfg=None, verbose: bool = True) -> dict:
+    """Run the preset (default: quick), record it with :func:`companion.results.write`, return the metrics.
+
+    Book section: *Tobias* "Quick run" and "Full run".
+    """
+    cfg = cfg or config_mod.quick()
+    device = _device(cfg)
+    metrics: dict = {}
+    if cfg.localization is not None:
+        metrics["localization"] = run_localization(cfg.localization, device, verbose)
+    if cfg.cub is not None:
+        metrics["cub"] = run_cub(cfg.cub, device, verbose)
+    if cfg.ssl is not None:
+        metrics["ssl"] = run_ssl(cfg.ssl, device, _checkpoint_root(cfg), verbose)
+    results.write(CHAPTER, cfg.mode, metrics, scale_of(cfg, device))
+    return metrics

@@ -1,0 +1,180 @@
+"""Tobias: the SSL wrapper, the CUB loader, the presets and the quick claim."""
+
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from companion import results
+from companion.ssl import PretrainConfig
+from companion.tobias import config, experiment, foreground_cells
+from companion.tobias.pretraining import TobiasTwoViewDataset, pretrain_with_swap
+from companion.tobias.swap import to_patches
+
+
+def _identity(x):
+    return x
+
+
+def test_two_view_dataset_alters_only_the_query():
+    g = torch.Generator().manual_seed(0)
+    images = torch.rand(6, 3, 16, 16, generator=g)
+    scores = torch.rand(6, 4, 4, generator=g)
+    plain = TobiasTwoViewDataset(images, scores, _identity, p=0.0)
+    q, k, i = plain[2]
+    assert i == 2 and torch.equal(q, images[2]) and torch.equal(k, images[2])
+    always = TobiasTwoViewDataset(images, scores, _identity, p=1.0)
+    torch.manual_seed(0)
+    q, k, _ = always[2]
+    assert torch.equal(k, images[2])  # the key view is always the original
+    assert not torch.equal(q, images[2])
+    fg = foreground_cells(scores)[2]
+    assert torch.equal(to_patches(q[None])[0][fg], to_patches(images[2:3])[0][fg])
+
+
+def test_two_view_dataset_checks_its_inputs():
+    images = torch.rand(4, 3, 16, 16)
+    with pytest.raises(ValueError, match="one grid per image"):
+        TobiasTwoViewDataset(images, torch.rand(3, 4, 4), _identity)
+    with pytest.raises(ValueError, match="probability"):
+        TobiasTwoViewDataset(images, torch.rand(4, 4, 4), _identity, p=-0.1)
+    with pytest.raises(ValueError, match="empty"):
+        TobiasTwoViewDataset(images[:0], torch.rand(0, 4, 4), _identity)
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_pretrain_with_swap_runs_both_paths(batched):
+    images = torch.rand(32, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    scores = torch.rand(32, 4, 4)
+    cfg = PretrainConfig.quick(method="moco", steps=2, batch_size=8, resolution=16, gpu_augment=batched,
+                               method_kwargs={"queue_size": 16, "dim": 16})
+    model, fit = pretrain_with_swap(images, scores, cfg, p=0.5)
+    assert fit.steps == 2 and torch.isfinite(torch.tensor(fit.last("loss")))
+    assert model.encoder(images[:2]).shape[0] == 2
+    with pytest.raises(ValueError, match="scores"):
+        pretrain_with_swap(images, scores[:5], cfg)
+
+
+def test_cub_loader_squashes_and_rescales_boxes(tmp_path):
+    from PIL import Image
+
+    from companion.data.datasets import CUBRecord
+    from companion.tobias.cub import CUBLocalization
+
+    rgb, gray = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    Image.new("RGB", (200, 100)).save(rgb)  # 200 wide, 100 high
+    Image.new("L", (50, 50)).save(gray)
+    data = CUBLocalization([CUBRecord(rgb, 3, (20.0, 10.0, 120.0, 60.0), False),
+                            CUBRecord(gray, 1, (0.0, 0.0, 25.0, 50.0), False)], size=64)
+    image, box, label = data[0]
+    assert image.shape == (3, 64, 64) and image.dtype == torch.uint8 and label == 3
+    torch.testing.assert_close(box, torch.tensor([6.4, 6.4, 38.4, 38.4]))
+    assert data[1][0].shape == (3, 64, 64)  # grayscale files come out as RGB
+    with pytest.raises(ValueError, match="no CUB records"):
+        CUBLocalization([])
+
+
+def test_presets():
+    q, f = config.quick(), config.full()
+    assert q.mode == "quick" and q.localization.n_scenes >= 200 and len(q.localization.seeds) >= 3
+    assert f.cub is not None and f.ssl.dataset == "stl10" and f.ssl.n_train == 10_000
+    assert f.ssl.pretrain.method_kwargs["queue_size"] < f.ssl.n_train
+    with pytest.raises(ValueError, match="mode"):
+        config.Config(mode="medium", ssl=config.SSLConfig())
+    with pytest.raises(ValueError, match="nothing to run"):
+        config.Config(mode="quick")
+
+
+def test_main_runs_a_small_ssl_experiment_and_records_it(monkeypatch, capsys):
+    from companion.tobias import __main__ as cli
+
+    small = config.quick()
+    small.localization = None
+    small.ssl.n_train, small.ssl.n_test, small.ssl.seeds, small.ssl.linear_epochs = 64, 32, (0,), 5
+    small.ssl.pretrain = small.ssl.pretrain.replace(steps=2, batch_size=16, method_kwargs={"queue_size": 32, "dim": 16})
+    monkeypatch.setattr(config, "quick", lambda: small)
+    metrics = cli.main(["--preset", "quick"])
+    ssl = metrics["ssl"]
+    for arm in ("baseline", "tobias"):
+        assert 0.0 <= ssl[arm]["knn_mean"] <= 100.0 and "linear_mean" in ssl[arm]
+    recorded = results.read("tobias")
+    assert recorded["quick"]["metrics"]["ssl"]["p"] == pytest.approx(0.3)
+    assert "MoCo v2" in recorded["quick"]["scale"]
+    json.dumps(recorded)
+
+
+@pytest.mark.slow
+def test_quick_claim_random_cnn_beats_whole_image_and_centred_box():
+    """The paper's claim at small scale: an untrained CNN's box beats boxes that ignore the image.
+
+    The centred box gets its best size chosen on the evaluation scenes themselves, which favours it.
+    """
+    cfg = replace(config.quick().localization, framed_seeds=())
+    out = experiment.run_localization(cfg, verbose=False)
+    cnn = out["random_cnn"]
+    assert cnn["miou_mean"] > out["centred"]["miou"]
+    assert cnn["miou_mean"] > out["whole"]["miou"] + 5
+    assert cnn["miou_mean"] > out["random"]["miou"] + 20
+    # the map is coarse: small objects are its weak spot
+    assert out["by_size"]["small"]["random_cnn_miou"] < out["by_size"]["large"]["random_cnn_miou"]
+
+
+def test_localization_run_is_seeded():
+    cfg = replace(config.quick().localization, n_scenes=8, image_size=64, canvas=80, seeds=(0, 1), framed_seeds=(0,))
+    first, second = (experiment.run_localization(cfg, verbose=False) for _ in range(2))
+    assert first == second
+    assert set(first) >= {"random_cnn", "whole", "centred", "random", "by_size", "framed"}
+    assert len(first["random_cnn"]["per_seed"]) == 2
+
+
+def _fake_cub(root, n=4):
+    from PIL import Image
+
+    folder = root / "CUB_200_2011"
+    (folder / "images" / "001.Bird").mkdir(parents=True)
+    lines = {"images.txt": [], "image_class_labels.txt": [], "train_test_split.txt": [], "bounding_boxes.txt": []}
+    for i in range(1, n + 1):
+        Image.new("RGB", (120, 80), (40 * i, 90, 160)).save(folder / "images" / "001.Bird" / f"{i}.jpg")
+        lines["images.txt"].append(f"{i} 001.Bird/{i}.jpg")
+        lines["image_class_labels.txt"].append(f"{i} {1 + i % 2}")
+        lines["train_test_split.txt"].append(f"{i} {int(i == 1)}")  # image 1 is a training image
+        lines["bounding_boxes.txt"].append(f"{i} 10.0 10.0 60.0 40.0")
+    for name, rows in lines.items():
+        (folder / name).write_text("\n".join(rows) + "\n")
+
+
+def test_cub_run_on_a_tiny_fake_copy(tmp_path, monkeypatch):
+    _fake_cub(tmp_path)
+    monkeypatch.setenv("COMPANION_DATA", str(tmp_path))
+    cfg = config.CUBConfig(models=(("random_resnet18_seed0", "resnet18", "default", 0, False),
+                                   ("random_resnet18_seed1", "resnet18", "default", 1, False)),
+                           image_size=64, batch_size=2, num_workers=0)
+    out = experiment.run_cub(cfg, torch.device("cpu"), verbose=False)
+    assert out["n_images"] == 3  # the test split only
+    assert {"random_resnet18_seed0", "random_resnet18_seed1", "centred", "whole"} <= set(out)
+    assert 0.0 <= out["random_resnet18_seed0"]["corloc"] <= 100.0
+
+
+def test_full_ssl_path_with_a_stand_in_for_stl10(tmp_path, monkeypatch):
+    """The STL-10 branch (subset, masks at another size, checkpoints, linear probe) on fake arrays."""
+    import numpy as np
+
+    import companion.data as data
+
+    class Fake:
+        def __init__(self, n, seed):
+            rng = np.random.default_rng(seed)
+            self.data = rng.integers(0, 256, (n, 3, 32, 32), dtype=np.uint8)
+            self.labels = rng.integers(0, 3, n)
+
+    monkeypatch.setattr(data, "torchvision_dataset", lambda name, split="train", **kw: Fake(40 if split == "unlabeled" else 24, len(split)))
+    pre = PretrainConfig.quick(method="moco", steps=2, batch_size=8, resolution=32, method_kwargs={"queue_size": 16, "dim": 16},
+                               checkpoint_dir=str(tmp_path / "unused"))
+    cfg = config.SSLConfig(dataset="stl10", n_train=16, mask_arch="resnet18", mask_stage=None, mask_size=64, seeds=(0,),
+                           pretrain=pre, knn_k=5, linear_epochs=2)
+    out = experiment.run_ssl(cfg, torch.device("cpu"), checkpoint_root=tmp_path / "ckpt", verbose=False)
+    assert "background_knn" not in out["untrained"] and "linear_mean" in out["tobias"]
+    assert (tmp_path / "ckpt" / "moco_stl10_tobias_seed0" / "last.pt").exists()
+    with pytest.raises(ValueError, match="unknown SSL dataset"):
+        experiment.ssl_data(config.SSLConfig(dataset="imagenet"))
