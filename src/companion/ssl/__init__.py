@@ -15,12 +15,13 @@ from .evaluate import embedding_std, extract_features, knn_accuracy, knn_predict
 from .heads import mlp, predictor, projector
 from .losses import byol_loss, info_nce, negative_cosine, nt_xent, simsiam_loss
 from .methods import BYOL, METHODS, SimCLR, SimSiam, MoCo
-from .pretrain import PretrainConfig, pretrain
+from . import pretrain  # a callable module: ssl.pretrain(...) runs pretrain.pretrain(...)
+from .pretrain import PretrainConfig
 
 __all__ = [
-    "augment", "data", "ema", "encoders", "evaluate", "heads", "losses", "methods",
+    "augment", "data", "ema", "pretrain", "encoders", "evaluate", "heads", "losses", "methods",
     "GPUAugment", "MultiCrop", "TwoViews", "ssl_augment", "TwoViewDataset", "cosine_momentum", "ema_update_",
     "TinyCNN", "build_encoder", "resnet", "vit_encoder", "embedding_std", "extract_features", "knn_accuracy",
     "knn_predict", "linear_probe", "mlp", "predictor", "projector", "byol_loss", "info_nce", "negative_cosine",
-    "nt_xent", "simsiam_loss", "BYOL", "METHODS", "SimCLR", "SimSiam", "MoCo", "PretrainConfig", "pretrain",
+    "nt_xent", "simsiam_loss", "BYOL", "METHODS", "SimCLR", "SimSiam", "MoCo", "PretrainConfig",
 ]

@@ -74,7 +74,7 @@ class CheckImage(nn.Module):
 def ssl_augment(
     resolution: int, *, blur: bool | None = None, channels: int = 3, scale: tuple[float, float] = (0.2, 1.0),
     jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.1), p_jitter: float = 0.8, p_gray: float = 0.2,
-    p_blur: float = 0.5,
+    p_blur: float = 0.5, p_flip: float = 0.5,
 ) -> v2.Compose:
     """The MoCo v2 / SimSiam augmentation ("aug-plus") for one view, output ``(C, resolution, resolution)``:
 
@@ -82,7 +82,8 @@ def ssl_augment(
     GaussianBlur(sigma 0.1-2, kernel ~10% of the side) p 0.5 -> horizontal flip.
 
     ``blur=None`` turns blur on from 32 px (SimSiam's CIFAR recipe has none; the ImageNet one has it).
-    Colour jitter and grayscale are skipped for ``channels=1``. Input: float ``(C, H, W)`` in [0, 1]
+    Colour jitter and grayscale are skipped for ``channels=1``; ``p_flip=0`` drops the flip (digits).
+    Input: float ``(C, H, W)`` in [0, 1]
     (PIL images and uint8 tensors are converted). Book section: *S3L* "Small resolution, small architecture".
     """
     resolution = _check_resolution(resolution)
@@ -99,7 +100,8 @@ def ssl_augment(
         steps += [v2.RandomApply([v2.ColorJitter(*jitter)], p=p_jitter), v2.RandomGrayscale(p=p_gray)]
     if blur:
         steps.append(v2.RandomApply([v2.GaussianBlur(blur_kernel_size(resolution), sigma=(0.1, 2.0))], p=p_blur))
-    steps.append(v2.RandomHorizontalFlip())
+    if p_flip > 0:
+        steps.append(v2.RandomHorizontalFlip(p=p_flip))
     return v2.Compose(steps)
 
 
@@ -189,7 +191,8 @@ class GPUAugment(nn.Module):
 
     - random resized crop: a box per image (area ``scale``, aspect ``ratio``, as torchvision samples it,
       up to 10 tries then the whole image) resampled to ``resolution`` with ``torchvision.ops.roi_align``
-      (bilinear, averaging 2x2 samples per output pixel, which also softens aliasing when shrinking);
+      (bilinear; when a crop is larger than the output, several samples per output pixel are averaged,
+      which softens aliasing like an antialiased resize);
     - colour jitter with probability ``p_jitter``: brightness, contrast, saturation, hue, in that fixed
       order (torchvision shuffles the order per image; a fixed order keeps it batched);
     - grayscale with ``p_gray``; Gaussian blur with ``p_blur`` (per-image sigma in [0.1, 2], separable
@@ -271,17 +274,32 @@ class GPUAugment(nn.Module):
             raise ValueError("GPUAugment got an empty batch")
         if min(h, w) < MIN_RESOLUTION:
             raise ValueError(f"images of {h}x{w} px are too small to crop; need at least {MIN_RESOLUTION} px a side")
-        prm = {k: v.to(x.device, non_blocking=True) for k, v in self.sample(n, h, w, generator).items()}
+        cpu = self.sample(n, h, w, generator)
+        hue_any = bool((cpu["hue"][cpu["jitter"]] != 0).any())  # decided on the CPU: no device sync
+        # one host-to-device copy for all parameters
+        keys = list(cpu)
+        packed = torch.cat([cpu[k].float().reshape(n, -1) for k in keys], 1).to(x.device, non_blocking=True)
+        prm, col = {}, 0
+        for k in keys:
+            width = cpu[k].reshape(n, -1).shape[1]
+            v = packed[:, col : col + width].reshape(cpu[k].shape)
+            prm[k] = v.bool() if cpu[k].dtype == torch.bool else v
+            col += width
+        prm["hue_any"] = hue_any
         dtype = x.dtype
-        x = x.float()
+        with torch.autocast(x.device.type, enabled=False):  # augment in float32 even inside a mixed-precision step
+            return self._apply(x.float(), prm, n, c).to(dtype)
+
+    def _apply(self, x: torch.Tensor, prm: dict, n: int, c: int) -> torch.Tensor:
         rois = torch.cat([torch.arange(n, device=x.device, dtype=x.dtype).unsqueeze(1), prm["boxes"].to(x.dtype)], 1)  # (N, 5)
-        out = roi_align(x, rois, output_size=self.resolution, spatial_scale=1.0, sampling_ratio=2, aligned=True)  # (N, C, r, r)
+        # sampling_ratio=-1: ceil(crop / output) bilinear samples per output pixel, averaged (area-like when shrinking)
+        out = roi_align(x, rois, output_size=self.resolution, spatial_scale=1.0, sampling_ratio=-1, aligned=True)  # (N, C, r, r)
         out = torch.where(prm["flip"].view(n, 1, 1, 1), out.flip(-1), out)
         if c == 3:
             out = self._colour(out, prm)
         if self.p_blur > 0:
             out = self._blur(out, prm)
-        return out.clamp_(0, 1).to(dtype)
+        return out.clamp_(0, 1)
 
     def _colour(self, x: torch.Tensor, prm: dict) -> torch.Tensor:
         n = len(x)
@@ -294,7 +312,7 @@ class GPUAugment(nn.Module):
         sf = view(prm["saturation"], 1.0)
         x = (sf * x + (1 - sf) * _gray(x)).clamp(0, 1)
         hf = view(prm["hue"], 0.0)
-        if bool((hf != 0).any()):
+        if prm["hue_any"]:
             hsv = rgb_to_hsv(x)
             hsv = torch.cat([(hsv[:, :1] + hf) % 1.0, hsv[:, 1:]], 1)
             x = torch.where(on.view(n, 1, 1, 1), hsv_to_rgb(hsv), x)

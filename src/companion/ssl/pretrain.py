@@ -10,6 +10,9 @@ Book sections: *S3L* "MoCo v2 on the target data", *SSQL* "The SimSiam loss with
 
 from __future__ import annotations
 
+import sys
+import types
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -31,6 +34,15 @@ def default_checkpoint_dir(name: str = "ssl") -> Path:
     return data_root().parent / "checkpoints" / name
 
 
+#: Heads small enough for CPU seconds, used by :meth:`PretrainConfig.quick` unless ``method_kwargs`` is given.
+QUICK_HEADS = {
+    "simsiam": {"proj_dim": 256, "pred_dim": 64, "proj_layers": 2},
+    "byol": {"proj_dim": 64, "hidden": 256},
+    "moco": {"dim": 64},
+    "simclr": {"dim": 64},
+}
+
+
 @dataclass
 class PretrainConfig:
     """Everything :func:`pretrain` needs. ``steps=None`` means ``epochs`` passes over the data.
@@ -47,6 +59,7 @@ class PretrainConfig:
     method_kwargs: dict = field(default_factory=dict)
     resolution: int = 32
     blur: bool | None = None
+    augment: dict = field(default_factory=dict)  # more keyword arguments of ssl_augment / GPUAugment (scale, p_flip, ...)
     steps: int | None = None
     epochs: int | None = None
     batch_size: int = 512
@@ -66,6 +79,7 @@ class PretrainConfig:
     log_every: int = 1
     time_budget_s: float | None = None
     device: str | None = None
+    num_threads: int | None = None  # CPU threads while training (None: unchanged); tiny models run fastest on 1
 
     def __post_init__(self):
         if self.steps is None and self.epochs is None:
@@ -75,13 +89,14 @@ class PretrainConfig:
 
     @classmethod
     def quick(cls, **overrides) -> "PretrainConfig":
-        """CPU seconds: a tiny CNN, 32 px, batched augmentation, small heads, a few hundred steps at most."""
+        """CPU seconds: a TinyCNN (width 16, stride-2 stem) at 32 px, batched augmentation on the CPU,
+        one thread, small heads (:data:`QUICK_HEADS`), 60 steps of batch 64 unless overridden."""
         base = dict(
             encoder="tiny", encoder_kwargs={"width": 16, "stem_stride": 2}, resolution=32, steps=60, batch_size=64,
-            lr=0.05, weight_decay=5e-4, optimizer="sgd", gpu_augment=True, progress=False, device="cpu",
-            method_kwargs={},
+            lr=0.05, weight_decay=5e-4, optimizer="sgd", gpu_augment=True, progress=False, device="cpu", num_threads=1,
         )
         base.update(overrides)
+        base.setdefault("method_kwargs", dict(QUICK_HEADS.get(base.get("method", "simsiam"), {})))
         return cls(**base)
 
     @classmethod
@@ -111,6 +126,26 @@ class PretrainConfig:
         return replace(self, **changes)
 
 
+@contextmanager
+def cpu_threads(n: int | None):
+    """Run the block with ``n`` intra-op CPU threads, then restore the previous setting (``None``: no change).
+
+    Small models on small batches gain nothing from a second thread, and on a busy machine the threads'
+    synchronization can cost far more than the work.
+    """
+    if n is None:
+        yield
+        return
+    if n < 1:
+        raise ValueError(f"num_threads must be at least 1, got {n}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _channels_of(data) -> int:
     if torch.is_tensor(data):
         return int(data.shape[1])
@@ -125,7 +160,8 @@ def pretrain(method: str | nn.Module, encoder: nn.Module | None, data: torch.Ten
     """Pretrain ``encoder`` with ``method`` on ``data`` and return ``(method_module, fit_result)``.
 
     ``method``: a name in :data:`~companion.ssl.methods.METHODS` (built around ``encoder`` with
-    ``config.method_kwargs``) or a ready module with ``forward(v1, v2)`` and ``on_step``.
+    ``config.method_kwargs``) or a ready module with ``forward(v1, v2)`` and ``on_step``. A MoCo built here
+    without a ``queue_size`` gets ``min(4096, len(data))``; a given one longer than the data is an error.
     ``encoder``: None builds ``config.encoder`` for the data's channel count.
     ``data``: ``(N, C, H, W)`` float images in [0, 1], or a Dataset of images / ``(image, label)``.
     ``method_module.encoder`` is the trained backbone. Resumes from ``config.checkpoint_dir`` if a
@@ -140,6 +176,9 @@ def pretrain(method: str | nn.Module, encoder: nn.Module | None, data: torch.Ten
     if n == 0:
         raise ValueError("data is empty")
     channels = _channels_of(data)
+    from ..runtime import seed_everything
+
+    seed_everything(config.seed)  # the encoder and heads built here start from the same weights every run
     if isinstance(method, str):
         if method not in METHODS:
             raise ValueError(f"unknown method {method!r}; choose from {sorted(METHODS)}")
@@ -148,6 +187,7 @@ def pretrain(method: str | nn.Module, encoder: nn.Module | None, data: torch.Ten
         kwargs = dict(config.method_kwargs)
         if METHODS[method] is MoCo:
             kwargs.setdefault("dataset_size", n)
+            kwargs.setdefault("queue_size", min(4096, n))  # MoCo's 4096, or the whole dataset when smaller
         model = METHODS[method](encoder, **kwargs)
     elif isinstance(method, nn.Module):
         model = method
@@ -164,7 +204,7 @@ def pretrain(method: str | nn.Module, encoder: nn.Module | None, data: torch.Ten
     batched = config.gpu_augment if config.gpu_augment is not None else device.type == "cuda"
 
     if batched:
-        aug = GPUAugment(config.resolution, blur=config.blur)
+        aug = GPUAugment(config.resolution, blur=config.blur, **config.augment)
         if torch.is_tensor(data):
             fit_data = (data.to(device),)  # sliced in place on the device: no loader at all
         else:
@@ -174,11 +214,23 @@ def pretrain(method: str | nn.Module, encoder: nn.Module | None, data: torch.Ten
             x = batch[0]
             return m(aug(x), aug(x))
     else:
-        fit_data = TwoViewDataset(data, ssl_augment(config.resolution, blur=config.blur, channels=channels))
+        fit_data = TwoViewDataset(data, ssl_augment(config.resolution, blur=config.blur, channels=channels, **config.augment))
 
         def step_fn(m, batch):
             return m(batch[0], batch[1])
 
     total = int(steps)
-    result = fit(model, fit_data, step_fn, fit_cfg, after_step=lambda core, step: core.on_step(step, total))
+    with cpu_threads(config.num_threads if device.type == "cpu" else None):
+        result = fit(model, fit_data, step_fn, fit_cfg, after_step=lambda core, step: core.on_step(step, total))
     return model, result
+
+
+class _CallableModule(types.ModuleType):
+    """``companion.ssl.pretrain`` is both this module and the function: ``ssl.pretrain(...)`` trains,
+    ``ssl.pretrain.PretrainConfig`` is the config, whichever way a chapter imports it."""
+
+    def __call__(self, *args, **kwargs):
+        return pretrain(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
