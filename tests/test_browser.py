@@ -87,15 +87,17 @@ def test_page_in_a_real_browser(browser, page):
         img = fig.query_selector("img.cx-frame")
         for control in fig.query_selector_all("[data-param]"):
             before = img.get_attribute("src")
+            # move to a different choice than the current one: the last, or the first if already last
             if control.evaluate("c => c.tagName") == "SELECT":
                 n = control.evaluate("c => c.options.length")
                 if n < 2:
                     continue
-                control.select_option(index=n - 1)
+                current = control.evaluate("c => c.selectedIndex")
+                control.select_option(index=0 if current == n - 1 else n - 1)
             else:
                 if control.get_attribute("max") == "0":
                     continue
-                control.evaluate("c => { c.value = c.max; c.dispatchEvent(new Event('input')); }")
+                control.evaluate("c => { c.value = (+c.value === +c.max) ? c.min : c.max; c.dispatchEvent(new Event('input')); }")
             after = img.get_attribute("src")
             assert after != before, f"{page.name}: moving {control.get_attribute('data-param')!r} did not change the figure"
 
