@@ -1,0 +1,95 @@
+r"""Cost accounting: FLOPs per image counted by PyTorch, and measured seconds per training step.
+
+A convolution with a ``k x k`` kernel, ``C_in`` inputs and ``C_out`` outputs on an ``H x W`` map costs
+
+.. math:: \mathrm{FLOPs} = 2\,k^2\,C_{in}\,C_{out}\,H\,W,
+
+and every map of a convolutional trunk is the input side divided by a fixed stride, so the trunk's
+FLOPs grow with the square of the input resolution :math:`r`: halving :math:`r` divides them by four.
+The counts here come from ``torch.utils.flop_counter.FlopCounterMode`` (matrix multiplies and
+convolutions, 2 FLOPs per multiply-add), never from a formula, so they follow the real network.
+
+Book section: *S3L* "What a pixel costs".
+"""
+
+from __future__ import annotations
+
+import copy
+import statistics
+import time
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_flops(fn, *args) -> int:
+    """FLOPs of everything ``fn(*args)`` runs (forward, and backward if ``fn`` calls it).
+    Book section: *S3L* "What a pixel costs"."""
+    with FlopCounterMode(display=False) as counter:
+        fn(*args)
+    return int(counter.get_total_flops())
+
+
+def flops_per_image(model: nn.Module, resolution: int, channels: int = 3) -> int:
+    """Forward FLOPs of ``model`` on one ``channels x resolution x resolution`` image (eval mode, no grad).
+
+    Book section: *S3L* "What a pixel costs".
+    """
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution <= 0:
+        raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return count_flops(model, torch.zeros(1, channels, resolution, resolution, device=device))
+    finally:
+        model.train(was_training)
+
+
+def train_step_flops(method: nn.Module, resolution: int, channels: int = 3, batch: int = 2) -> float:
+    """FLOPs per image of one self-supervised training step at ``resolution``: the forward of both views
+    through everything the method runs (online and momentum encoders, heads, the loss against the queue)
+    and the backward pass. Counted on a copy of ``method`` (its queue and statistics are untouched) with a
+    batch of ``batch`` images, then divided by ``batch``; the augmentation is not counted.
+
+    Book section: *S3L* "What a pixel costs".
+    """
+    if batch < 2:
+        raise ValueError(f"batch must be at least 2 (batch norm needs two samples), got {batch}")
+    probe = copy.deepcopy(method)
+    probe.train()
+    device = next(probe.parameters()).device
+    v1 = torch.rand(batch, channels, resolution, resolution, device=device)
+    v2 = torch.rand(batch, channels, resolution, resolution, device=device)
+
+    def step():
+        probe(v1, v2)["loss"].backward()
+
+    return count_flops(step) / batch
+
+
+def step_seconds(step, repeats: int = 5, warmup: int = 1, device: str | torch.device = "cpu", clock: str = "wall") -> float:
+    """Median seconds of ``step()`` over ``repeats`` calls after ``warmup`` untimed ones (CUDA work is
+    finished before each clock stops). ``clock="wall"`` measures elapsed time; ``"cpu"`` the CPU time of
+    this process (on one thread, what the step would take on an idle core of a busy machine).
+    Book section: *S3L* "What a pixel costs"."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be positive, got {repeats}")
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock must be 'wall' or 'cpu', got {clock!r}")
+    timer = time.perf_counter if clock == "wall" else time.process_time
+    cuda = torch.device(device).type == "cuda"
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        t = timer()
+        step()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(timer() - t)
+    return statistics.median(times)

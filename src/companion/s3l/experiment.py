@@ -1,0 +1,277 @@
+"""The S3L experiment: one network pretrained along several resolution schedules under the same budget,
+then evaluated by kNN and fine-tuned at the full resolution, beside the untrained network.
+
+Book section: *S3L* "Quick run".
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .. import results
+from ..runtime import seed_everything
+from ..ssl.augment import GPUAugment
+from ..ssl.evaluate import extract_features, knn_accuracy
+from ..ssl.methods import METHODS
+from ..ssl.pretrain import PretrainConfig
+from ..train import FitConfig
+from .architecture import FrozenTrunk, TruncatedResNet, build_resnet, to_full_resnet
+from .config import S3LConfig
+from .cost import count_flops, flops_per_image, step_seconds, train_step_flops
+from .finetune import accuracy, classification_step, finetune, finetune_augment, warmup_last_stage
+from .schedule import Stage, check_stages, multi_stage_pretrain, split_budget
+
+CHAPTER = "s3l"
+
+
+def res_key(resolution: int) -> str:
+    """Results keys name resolutions ``r16``, ``r32`` (a bare number reads badly in dotted look-ups).
+    Book section: *S3L* "Quick run"."""
+    return f"r{resolution}"
+
+
+def resize(images: torch.Tensor, resolution: int) -> torch.Tensor:
+    """``(N, C, H, W)`` -> ``(N, C, resolution, resolution)``, bilinear with antialiasing (a no-op at the
+    same size). Book section: *S3L* "What a pixel costs"."""
+    if images.shape[-1] == resolution and images.shape[-2] == resolution:
+        return images
+    return F.interpolate(images, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+
+
+def load_data(config: S3LConfig):
+    """``(train_images, train_labels, test_images, test_labels)`` as tensors at ``config.resolution``.
+
+    Scenes are drawn at the full resolution (lower ones are resized from them); CIFAR-100 comes from
+    :func:`companion.data.torchvision_dataset` (downloaded and checked, or a clear error).
+    Book sections: *S3L* "Quick run" and "Full run".
+    """
+    if config.dataset == "scenes":
+        from ..data import make_scenes
+
+        scenes = make_scenes(config.n_train + config.n_test, size=config.resolution, classes=config.classes,
+                             seed=config.data_seed, scale=tuple(config.object_scale), clutter=config.clutter,
+                             class_background=0.0)
+        n = config.n_train
+        return scenes.images[:n], scenes.labels[:n], scenes.images[n:], scenes.labels[n:]
+    if config.dataset == "cifar100":
+        from ..data import torchvision_dataset
+
+        out = []
+        for split in ("train", "test"):
+            ds = torchvision_dataset("cifar100", split, download=config.download)
+            x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).float().div_(255)  # (N, 3, 32, 32)
+            out += [resize(x, config.resolution), torch.tensor(ds.targets)]
+        return tuple(out)
+    raise ValueError(f"dataset must be 'scenes' or 'cifar100', got {config.dataset!r}")
+
+
+def build_method(config: S3LConfig, channels: int = 3):
+    """The SSL module around a fresh :class:`TruncatedResNet`; the same seed gives the same start for every
+    arm. Book section: *S3L* "Quick run"."""
+    seed_everything(config.seed)
+    encoder = TruncatedResNet(config.arch, config.width, config.small_stem, channels)
+    return METHODS[config.method](encoder, **config.method_kwargs)
+
+
+def pretrain_config(config: S3LConfig, device: str) -> PretrainConfig:
+    """The :class:`companion.ssl.PretrainConfig` every stage starts from (batched augmentation, no
+    checkpoint folder yet). Book section: *S3L* "MoCo v2 on the target data"."""
+    base = PretrainConfig.quick if config.mode == "quick" else PretrainConfig.full
+    return base(
+        method=config.method, batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
+        augment=dict(config.augment), seed=config.seed, device=device, progress=config.progress, steps=1, epochs=None,
+        checkpoint_dir=None, checkpoint_every=config.checkpoint_every, gpu_augment=True,
+    )
+
+
+def measure_step_seconds(config: S3LConfig, data: torch.Tensor, resolutions, device: str, repeats: int = 5,
+                         clock: str = "wall") -> dict:
+    """Median seconds of one pretraining step (augment two views, forward, backward, SGD, momentum update)
+    at each resolution, on a copy of the method: what a wall-clock budget buys here.
+    Book section: *S3L* "Multi-stage resolution"."""
+    out = {}
+    for r in resolutions:
+        method = build_method(config, int(data.shape[1])).to(device)
+        opt = torch.optim.SGD(method.parameters(), lr=config.lr, momentum=0.9)
+        aug = GPUAugment(r, **config.augment)
+        batch = data[: config.batch_size].to(device)
+
+        def step():
+            loss = method(aug(batch), aug(batch))["loss"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            method.on_step(0, 1)
+
+        out[r] = step_seconds(step, repeats=repeats, warmup=2, device=device, clock=clock)
+    return out
+
+
+def plan_arm(config: S3LConfig, arm: str, cost: dict) -> list[Stage]:
+    """The stages of ``arm`` with their lengths under ``config.budget``; ``cost`` is seconds or FLOPs per
+    step by resolution (unused for epochs). Book section: *S3L* "Quick run"."""
+    resolutions = list(config.arms[arm])
+    check_stages(resolutions)
+    fractions = config.stage_fractions(arm)
+    if config.budget == "epochs":
+        return [Stage(r, epochs=max(1, round(f * config.epochs))) for r, f in zip(resolutions, fractions)]
+    amount = config.budget_s if config.budget == "time" else config.budget_gflops * 1e9
+    steps = split_budget(resolutions, fractions, amount, cost)
+    return [Stage(r, steps=s) for r, s in zip(resolutions, steps)]
+
+
+def knn_percent(encoder, data, resolution: int, config: S3LConfig, device: str) -> float:
+    """kNN accuracy (%) of ``encoder`` with train and test images resized to ``resolution``.
+    Book section: *S3L* "Evaluating the features"."""
+    train, train_y, test, test_y = data
+    f_train = extract_features(encoder, resize(train, resolution), device=device)
+    f_test = extract_features(encoder, resize(test, resolution), device=device)
+    return 100.0 * knn_accuracy(f_train, train_y, f_test, test_y, k=config.knn_k, temperature=config.knn_temperature)
+
+
+def _steps(steps: int, epochs: int | None, n: int, batch: int) -> int:
+    return max(1, epochs * (n // batch)) if epochs else steps
+
+
+def classification_flops(net, resolution: int, channels: int, num_classes: int) -> float:
+    """FLOPs per image of one fine-tuning step (forward and backward) of ``net`` at ``resolution``.
+    Book section: *S3L* "What a pixel costs"."""
+    probe = copy.deepcopy(net).train()
+    device = next(probe.parameters()).device
+    x = torch.rand(2, channels, resolution, resolution, device=device)
+    y = torch.zeros(2, dtype=torch.long, device=device)
+    step = classification_step()
+    return count_flops(lambda: step(probe, (x, y))["loss"].backward()) / 2
+
+
+def finetune_arm(encoder: TruncatedResNet, data, config: S3LConfig, device: str, name: str) -> dict:
+    """Full ResNet from ``encoder`` (fresh ``layer4`` and ``fc``), warm-up with the trunk frozen, then
+    fine-tuning of everything at ``config.resolution``; test accuracy after each (percent).
+    Book section: *S3L* "Evaluating the features"."""
+    train, train_y, test, test_y = data
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    seed_everything(config.seed + 1000)  # the new layer4 and fc start alike in every arm
+    net, report = to_full_resnet(copy.deepcopy(encoder).cpu(), classes)
+    net = net.to(device)
+    x, y = train.to(device), train_y.to(device)
+    channels = int(train.shape[1])
+    aug = finetune_augment(config.resolution)
+    ckpt = config.checkpoint_dir
+    common = dict(batch_size=config.finetune_batch_size, optimizer="sgd", weight_decay=config.finetune_weight_decay,
+                  seed=config.seed, progress=config.progress, device=device, checkpoint_every=config.checkpoint_every)
+    began = time.perf_counter()
+    warm_steps = _steps(config.warmup_steps, config.warmup_epochs, len(x), config.finetune_batch_size)
+    warm_cfg = FitConfig(steps=warm_steps, lr=config.finetune_lr, schedule="constant",
+                         checkpoint_dir=f"{ckpt}/{name}/warmup" if ckpt else None, **common)
+    warmup_last_stage(net, x, y, warm_cfg, augment=aug)
+    warm_acc = accuracy(net, test, test_y)
+    ft_steps = _steps(config.finetune_steps, config.finetune_epochs, len(x), config.finetune_batch_size)
+    ft_cfg = FitConfig(steps=ft_steps, lr=config.finetune_lr, checkpoint_dir=f"{ckpt}/{name}/finetune" if ckpt else None,
+                       **common)
+    finetune(net, x, y, ft_cfg, augment=aug, mixup_alpha=config.mixup_alpha)
+    seconds = time.perf_counter() - began
+    flops = (warm_steps * classification_flops(FrozenTrunk(copy.deepcopy(net)), config.resolution, channels, classes)
+             + ft_steps * classification_flops(net, config.resolution, channels, classes)) * config.finetune_batch_size
+    return {"warmup_acc": warm_acc, "finetune": accuracy(net, test, test_y), "finetune_seconds": seconds,
+            "finetune_gflops": flops / 1e9, "finetune_steps": warm_steps + ft_steps,
+            "loaded_tensors": report.loaded, "new_tensors": len(report.missing)}
+
+
+def run(config: S3LConfig | None = None, record: bool = True) -> dict:
+    """Pretrain along every schedule of ``config.arms`` under the same budget, evaluate each (kNN at the
+    full resolution and at its own, then warm-up and fine-tuning), beside the untrained network; records
+    the numbers in ``results/s3l.json``. Book section: *S3L* "Quick run"."""
+    from .config import quick
+
+    config = config or quick()
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    data = load_data(config)
+    train = data[0]
+    channels = int(train.shape[1])
+    resolutions = sorted({r for stages in config.arms.values() for r in stages} | {config.resolution})
+    probe = build_method(config, channels).to(device)
+    for stages in config.arms.values():
+        check_stages(stages, probe.encoder)
+
+    # cost of one image at each resolution: encoder forward, and a whole pretraining step
+    forward = {res_key(r): flops_per_image(probe.encoder, r, channels) / 1e6 for r in resolutions}
+    step_flops = {r: train_step_flops(probe, r, channels) for r in resolutions}
+    cost, source = {}, None
+    if config.budget == "time":
+        if config.step_seconds:
+            cost, source = {int(r): float(s) for r, s in config.step_seconds.items()}, "pinned"
+        else:
+            cost, source = measure_step_seconds(config, train, resolutions, device), "measured"
+    elif config.budget == "flops":
+        cost, source = {r: f * config.batch_size for r, f in step_flops.items()}, "counted"
+
+    pcfg = pretrain_config(config, device)
+    arms: dict[str, dict] = {}
+    encoders = {}
+    all_stages = []
+    for arm in config.arms:
+        stages = plan_arm(config, arm, cost)
+        method = build_method(config, channels)
+        arm_cfg = pcfg.replace(checkpoint_dir=f"{config.checkpoint_dir}/{arm}" if config.checkpoint_dir else None)
+        method, stage_results = multi_stage_pretrain(method, train, stages, arm_cfg, queue=config.queue)
+        all_stages += stage_results
+        encoders[arm] = method.encoder
+        own = sorted(set(config.arms[arm]) | {config.resolution})
+        arms[arm] = {
+            "resolutions": [s.resolution for s in stage_results],
+            "steps": [s.steps for s in stage_results],
+            "pretrain_steps": sum(s.steps for s in stage_results),
+            "pretrain_seconds": sum(s.seconds for s in stage_results),
+            "pretrain_gflops": sum(s.flops for s in stage_results) / 1e9,
+            "final_loss": stage_results[-1].loss,
+            "resumed_from": [s.resumed_from for s in stage_results],
+            "knn": knn_percent(method.encoder, data, config.resolution, config, device),
+            "knn_at": {res_key(r): knn_percent(method.encoder, data, r, config, device) for r in own},
+        }
+    untrained = build_method(config, channels).encoder.to(device)
+    arms["untrained"] = {"resolutions": [], "steps": [], "pretrain_steps": 0, "pretrain_seconds": 0.0,
+                         "pretrain_gflops": 0.0, "knn": knn_percent(untrained, data, config.resolution, config, device)}
+    encoders["untrained"] = untrained
+    if config.finetune:
+        for name, encoder in encoders.items():
+            arms[name].update(finetune_arm(encoder, data, config, device, name))
+            arms[name]["total_gflops"] = arms[name]["pretrain_gflops"] + arms[name]["finetune_gflops"]
+    per_epoch = len(train) // config.batch_size
+    timed: dict[int, list] = {}
+    for stage in all_stages:
+        timed.setdefault(stage.resolution, []).append((stage.seconds, stage.steps))
+
+    full_net = build_resnet(config.arch, config.width, config.small_stem, channels, num_classes=2)
+    out = {
+        "arms": arms,
+        "forward_mflops": forward,  # per image, the pretraining network (no last stage)
+        "full_network_mflops": flops_per_image(full_net, config.resolution, channels) / 1e6,
+        "step_mflops": {res_key(r): f / 1e6 for r, f in step_flops.items()},  # per image, one pretraining step
+        # measured in this run: seconds of one pass over the training set at each resolution
+        "epoch_seconds": {res_key(r): per_epoch * sum(s for s, _ in v) / sum(n for _, n in v) for r, v in sorted(timed.items())},
+        "budget": {"kind": config.budget, "seconds": config.budget_s if config.budget == "time" else None,
+                   "gflops": config.budget_gflops if config.budget == "flops" else None,
+                   "epochs": config.epochs if config.budget == "epochs" else None, "step_cost_source": source,
+                   "step_seconds": {res_key(r): s for r, s in cost.items()} if config.budget == "time" else None},
+        "queue": config.queue if config.method == "moco" else None,
+        "seed": config.seed,
+    }
+    if record:
+        mode = config.mode
+        scale = (f"{mode}: {config.dataset} ({len(train)} train / {len(data[2])} test) at {config.resolution} px, "
+                 f"{config.arch} width {config.width} without its last stage, {config.method}, "
+                 f"{_budget_text(config)} per schedule, fine-tuned at {config.resolution} px, seed {config.seed}, {device}")
+        results.write(CHAPTER, mode, out, scale=scale)
+    return out
+
+
+def _budget_text(config: S3LConfig) -> str:
+    if config.budget == "time":
+        return f"{config.budget_s:g} s"
+    if config.budget == "flops":
+        return f"{config.budget_gflops:g} GFLOPs"
+    return f"{config.epochs} epochs"
