@@ -47,3 +47,17 @@ def test_colab_url_points_into_the_repository():
     url = runtime.colab_notebook_url("book/01_tobias.ipynb")
     assert url.endswith(f"/blob/{runtime.REPO_BRANCH}/book/01_tobias.ipynb")
     assert url.startswith("https://colab.research.google.com/github/")
+
+
+def test_torch_threads_restores_the_setting_and_rejects_nonsense():
+    import torch
+
+    before = torch.get_num_threads()
+    with runtime.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with runtime.torch_threads(None):
+        assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"):
+        with runtime.torch_threads(0):
+            pass

@@ -9,6 +9,7 @@ import os
 import platform
 import random
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,6 +75,26 @@ def seed_everything(seed: int) -> None:
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     torch.manual_seed(int(seed))
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``n`` intra-op CPU threads, then restore the previous setting (``None``: no change).
+
+    Small models on small batches gain nothing from a second thread, and on a busy machine the threads'
+    synchronization can cost far more than the work, so quick runs of tiny networks pin one thread.
+    """
+    if n is None:
+        yield
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"the number of threads must be an integer >= 1, got {n!r}")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def setup(mode: str | None = None, seed: int = 0, device: str | None = None, verbose: bool = True) -> Runtime:

@@ -13,7 +13,6 @@ Book section: *NRS* "A scikit-learn estimator".
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import numbers
 
@@ -28,19 +27,8 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 from torch import nn
 
 from .. import train
+from ..runtime import torch_threads
 from .layer import MLPNet, NRSNet, auto_n_mul
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None):
-    """Run torch's CPU ops on ``n`` threads inside the block (``None``: leave the setting)."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _cross_entropy(model: nn.Module, batch) -> torch.Tensor:
@@ -85,7 +73,7 @@ class _TorchTabularClassifier(ClassifierMixin, BaseEstimator):
         classes or a bad hyperparameter, as scikit-learn estimators do.
         """
         self._check_params()
-        with _torch_threads(self.n_threads):
+        with torch_threads(None if self.n_threads is None else int(self.n_threads)):
             return self._fit(X, y)
 
     def _fit(self, X, y):
@@ -176,7 +164,7 @@ class _TorchTabularClassifier(ClassifierMixin, BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         x = torch.tensor(self.scaler_.transform(X), dtype=torch.float32)
         logits = []
-        with _torch_threads(self.n_threads):
+        with torch_threads(None if self.n_threads is None else int(self.n_threads)):
             for chunk in torch.split(x, 8192):
                 logits.append(self.module_(chunk.to(self.device_)).double().cpu())
         p = torch.softmax(torch.cat(logits), dim=1).numpy()

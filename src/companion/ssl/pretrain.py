@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import sys
 import types
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from ..runtime import torch_threads
 from ..train import FitConfig, FitResult, fit
 from .augment import GPUAugment, ssl_augment
 from .data import ImagesOnly, TwoViewDataset
@@ -126,24 +126,7 @@ class PretrainConfig:
         return replace(self, **changes)
 
 
-@contextmanager
-def cpu_threads(n: int | None):
-    """Run the block with ``n`` intra-op CPU threads, then restore the previous setting (``None``: no change).
-
-    Small models on small batches gain nothing from a second thread, and on a busy machine the threads'
-    synchronization can cost far more than the work.
-    """
-    if n is None:
-        yield
-        return
-    if n < 1:
-        raise ValueError(f"num_threads must be at least 1, got {n}")
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
+cpu_threads = torch_threads  # the shared helper, under the name this module has always exported
 
 
 def _channels_of(data) -> int:

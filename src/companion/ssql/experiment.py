@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from .. import results
+from ..runtime import torch_threads
 from ..ssl import PretrainConfig, build_encoder, pretrain
 from ..ssl.methods import SimSiam
 from .config import SSQLConfig
@@ -197,13 +198,8 @@ def run(config: SSQLConfig | None = None) -> SSQLResult:
     from .config import quick
 
     config = config or quick()
-    previous_threads = torch.get_num_threads()
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    try:
+    with torch_threads(config.threads):
         return _run(config)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _run(config: SSQLConfig) -> SSQLResult:

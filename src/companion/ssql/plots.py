@@ -5,30 +5,18 @@ Book section: *SSQL* "What quantization does to a network" (the explorable figur
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 from torch import nn
 
 from ..quant import QuantizedModel, compare_activations, sqnr_db, weight_grid, weight_scale
 from ..quant.fake_quant import fake_quant_weight
+from ..runtime import torch_threads
 from ..viz import PALETTE
 from .evaluate import pair_name
 
 COLORS = {"simsiam": PALETTE["baseline"], "ssql": PALETTE["method"], "random": PALETTE["other"]}
 LABELS = {"simsiam": "SimSiam", "ssql": "SSQL", "random": "random init"}
-
-
-@contextlib.contextmanager
-def _one_thread():
-    # the figure's tensors are tiny: extra threads only add synchronisation (and spin on a busy CPU)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def conv_layers(encoder: nn.Module) -> list[str]:
@@ -46,7 +34,7 @@ def draw_bits(result, bits: int, *, layer: str | None = None, channel: int = 0, 
     (mean over seeds) with the current setting marked. ``result``: :class:`~companion.ssql.SSQLResult`.
     Book section: *SSQL* "What quantization does to a network".
     """
-    with _one_thread():
+    with torch_threads(1):  # tiny tensors: extra threads only add synchronisation
         return _draw_bits(result, bits, layer, channel, image_index, feature_point, a_curve, calibration)
 
 

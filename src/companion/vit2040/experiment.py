@@ -6,7 +6,6 @@ Book section: *ViT with 2040 images* "Quick run" and "Full run".
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import results, train
-from ..runtime import pick_device, seed_everything
+from ..runtime import pick_device, seed_everything, torch_threads
 from .config import ABLATION_STEPS, Ablation, Config, Stage
 from .data import Split, digits_split, flowers_split
 from .finetune import Supervised, accuracy
@@ -67,17 +66,6 @@ def knn_percent(model: nn.Module, split: Split, k: int) -> float:
     f_tr = extract_features(enc, split.train_x, device=device)
     f_te = extract_features(enc, split.test_x, device=device)
     return 100 * knn_accuracy(f_tr, split.train_y, f_te, split.test_y, k=k)
-
-
-@contextlib.contextmanager
-def _threads(n: int | None):
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def stage_steps(stage: Stage, n: int) -> int:
@@ -178,7 +166,7 @@ def run(config: Config) -> Result:
     def keep(key, value):
         per_seed.setdefault(key, []).append(value)
 
-    with _threads(config.threads if device.type == "cpu" else None):
+    with torch_threads(config.threads if device.type == "cpu" else None):
         split = load_split(config)
         out.split = split
         on_device = replace(split, train_x=split.train_x.to(device), train_y=split.train_y.to(device))
