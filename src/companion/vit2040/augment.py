@@ -17,17 +17,7 @@ import torch.nn.functional as F
 
 from ..ssl import GPUAugment
 from .config import Crops
-
-
-def _check_batch(images: torch.Tensor) -> None:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
-    if images.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise TypeError(f"images must be floating point in [0, 1], got {images.dtype}")
-    if images.shape[0] == 0:
-        raise ValueError("images is empty")
+from .model import check_batch as _check_batch
 
 
 def crop_augment(size: int, scale: tuple[float, float], crops: Crops) -> GPUAugment:

@@ -22,6 +22,18 @@ from torchvision.ops import StochasticDepth
 from .config import ViTShape
 
 
+def check_batch(images: torch.Tensor) -> None:
+    """A clear error unless ``images`` is a non-empty float ``(N, C, H, W)`` tensor."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
+    if images.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
+    if not images.is_floating_point():
+        raise TypeError(f"images must be floating point in [0, 1], got {images.dtype}")
+    if images.shape[0] == 0:
+        raise ValueError("images is empty")
+
+
 class DropPathBlock(EncoderBlock):
     r"""A torchvision ``EncoderBlock`` with drop-path on both residual branches.
 
@@ -80,14 +92,7 @@ def check_images(model: VisionTransformer, images: torch.Tensor) -> None:
 
     Book section: *ViT with 2040 images* "A ViT from torchvision".
     """
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
-    if images.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise TypeError(f"images must be floating point in [0, 1], got {images.dtype}")
-    if images.shape[0] == 0:
-        raise ValueError("images is empty")
+    check_batch(images)
     channels = model.conv_proj.in_channels
     if images.shape[1] != channels:
         raise ValueError(f"the ViT takes {channels}-channel images, got {images.shape[1]} channels")
