@@ -6,9 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 WIDGETS_JS := book/_extra/_widgets/embed-amd.js
 # Quick mode, static figures, no frozen progress bars in the rendered pages.
-BOOK_ENV := COMPANION_MODE=quick COMPANION_STATIC_FIGURES=1 TQDM_DISABLE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+BOOK_ENV := PYTHONHASHSEED=0 COMPANION_MODE=quick COMPANION_STATIC_FIGURES=1 TQDM_DISABLE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 
-.PHONY: install book test test-lib test-notebooks test-browser lab sync bench clean browser-deps
+STUDY_CHAPTERS := tobias psol s3l nrs fewshot ssql us3l effssl vit2040 efpc
+
+.PHONY: study install book test test-lib test-notebooks test-browser lab sync bench clean browser-deps
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -57,13 +59,21 @@ test-browser: book browser-deps
 test: $(STAMP) $(WIDGETS_JS) browser-deps
 	$(BIN)/python -m pytest tests -m "not browser" -q
 	$(BOOK_ENV) $(BIN)/python -m pytest --nbmake book -q
+	$(BIN)/python -m companion.results check
 	$(MAKE) book
+	$(BIN)/python -m companion.results check
 	$(BIN)/python -m pytest tests -m browser -q
 
 # JupyterLab is not in the lock file: it installs on first use.
 lab: $(STAMP)
 	$(BIN)/pip install -q jupyterlab
 	cd book && ../$(BIN)/jupyter lab
+
+# The study tier: every chapter's study preset (minutes each on a 2-core CPU), recorded in results/.
+# The book shows these records; it does not re-run them. One chapter: make study STUDY_CHAPTERS=nrs
+study: $(STAMP)
+	for c in $(STUDY_CHAPTERS); do PYTHONHASHSEED=0 TQDM_DISABLE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m companion.$$c --preset study || exit 1; done
+	$(BIN)/python -m companion.results status
 
 # Regenerate each chapter's .ipynb from its reviewed .md source.
 sync: $(STAMP)

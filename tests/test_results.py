@@ -37,8 +37,8 @@ def test_paper_vs_book_table(tmp_path):
          {"what": "Tobias CorLoc", "paper": "tobias/cub_corloc_random_resnet50", "quick": None, "full": "x"}],
         directory=tmp_path,
     )
-    assert "| DDT Top-1 | 62.3 | 55.3 | not run yet |" in table
-    assert "| Tobias CorLoc | not verified | — | not run yet |" in table
+    assert "| DDT Top-1 | 62.3 | 55.3 | — | not run yet |" in table
+    assert "| Tobias CorLoc | not verified | — | — | not run yet |" in table
     assert "quick: 200 scenes, CPU" in table and "poster" in table
     with pytest.raises(KeyError):
         results.paper_vs_book("demo", [{"what": "x", "paper": "nope/none"}], directory=tmp_path)
@@ -48,6 +48,8 @@ def test_results_files_in_repo_are_valid_json():
     root = results.find_project_root()
     for path in (root / "results").glob("*.json"):
         data = json.loads(path.read_text())
-        assert set(data) <= {"quick", "full"}, path
-        for mode in data.values():
-            assert mode["scale"] and mode["metrics"], path
+        assert set(data) <= set(results.TIERS), path
+        for entry in data.values():
+            assert entry["scale"] and entry["metrics"], path
+            for c in entry.get("claims", []):
+                results.check_claim(c)

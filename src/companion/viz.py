@@ -33,12 +33,40 @@ PALETTE = {
 STATIC_ENV = "COMPANION_STATIC_FIGURES"
 
 
+#: Figures are drawn this wide (inches) and shown across the book's content column (~690-730 CSS px).
+FIG_WIDTH = 7.2
+#: Pixels per inch of explorable frames and figures: 1440 px for ~720 CSS px, 2x for HiDPI screens.
+DPI = 200
+#: No text in a figure is smaller than this (points): at FIG_WIDTH shown ~720 px wide, 9.5 pt is about
+#: 13 CSS px, 80% of the body text (16 px).
+MIN_FONT_PT = 9.5
+
+
+def css_px_per_pt(width_in: float = FIG_WIDTH, shown_px: float = 720) -> float:
+    """CSS pixels per point of text in a figure ``width_in`` inches wide shown ``shown_px`` CSS px wide."""
+    return shown_px / (width_in * 72)
+
+
 def style() -> None:
-    """The book's matplotlib style: small, legible, no top/right spines."""
+    """The book's matplotlib style: column-wide figures, readable text, no top/right spines.
+
+    In IPython, inline figures are sent as 2x ("retina") PNGs shown at half their pixel size.
+    """
     matplotlib.rcParams.update({
-        "figure.dpi": 80, "savefig.dpi": 80, "font.size": 9, "axes.titlesize": 9,
+        "figure.figsize": (FIG_WIDTH, 3.2), "figure.dpi": DPI / 2, "savefig.dpi": DPI,
+        "font.size": 10.5, "axes.titlesize": 11, "axes.labelsize": 10.5, "figure.titlesize": 12,
+        "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10, "legend.title_fontsize": 10,
         "axes.spines.top": False, "axes.spines.right": False, "image.interpolation": "nearest",
     })
+    try:
+        from IPython import get_ipython
+
+        if get_ipython() is not None:
+            from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+            set_matplotlib_formats("retina")
+    except ImportError:  # plain Python: nothing to configure
+        pass
 
 
 def to_numpy_image(image) -> np.ndarray:
@@ -66,20 +94,53 @@ def image_grid(images, titles: Sequence[str] | None = None, ncols: int = 6, size
         if i < len(images):
             ax.imshow(to_numpy_image(images[i]), cmap=cmap)
             if titles:
-                ax.set_title(titles[i], fontsize=8)
+                ax.set_title(titles[i])
     fig.tight_layout()
     return fig
 
 
-def overlay_heatmap(ax, image, heat, alpha: float = 0.5, cmap: str = "jet") -> None:
-    """Draw ``image`` with ``heat`` (any size, upsampled to the image) blended over it."""
+def overlay_heatmap(ax, image, heat, alpha: float = 0.5, cmap: str = "jet"):
+    """Draw ``image`` with ``heat`` (any size, upsampled to the image, scaled to [0, 1]) blended over it.
+
+    Returns the heat layer, for :func:`colorbar`.
+    """
     img = to_numpy_image(image)
     h = torch.as_tensor(np.asarray(heat, dtype=np.float32))
     h = torch.nn.functional.interpolate(h[None, None], size=img.shape[:2], mode="bilinear", align_corners=False)[0, 0]
     h = (h - h.min()) / (h.max() - h.min() + 1e-8)
     ax.imshow(img, cmap="gray")
-    ax.imshow(h.numpy(), cmap=cmap, alpha=alpha)
+    layer = ax.imshow(h.numpy(), cmap=cmap, alpha=alpha, vmin=0, vmax=1)
     ax.axis("off")
+    return layer
+
+
+def colorbar(axes, mappable=None, *, label: str | None = None, cmap: str | None = None,
+             vmin: float = 0.0, vmax: float = 1.0, ticks=None, **kwargs):
+    """One colour bar beside ``axes`` (an Axes, or a list/array of Axes sharing one colour scale).
+
+    The scale comes from ``mappable`` (e.g. what ``imshow`` or :func:`overlay_heatmap` returned), else
+    from ``cmap`` with ``vmin``..``vmax``, else from the last image drawn on the axes. Returns the bar.
+    """
+    import matplotlib.cm
+    import matplotlib.colors
+
+    flat = list(np.ravel(axes)) if isinstance(axes, (list, tuple, np.ndarray)) else [axes]
+    if not flat:
+        raise ValueError("colorbar needs at least one Axes")
+    if mappable is None and cmap is not None:
+        mappable = matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(vmin, vmax), cmap=cmap)
+    if mappable is None:
+        images = [im for ax in flat for im in ax.images]
+        if not images:
+            raise ValueError("no image on these axes: pass mappable= or cmap=")
+        mappable = images[-1]
+    kwargs.setdefault("fraction", 0.046 if len(flat) == 1 else 0.025)
+    kwargs.setdefault("pad", 0.03)
+    bar = flat[0].figure.colorbar(mappable, ax=flat if len(flat) > 1 else flat[0], ticks=ticks, **kwargs)
+    if label:
+        bar.set_label(label)
+    bar.outline.set_visible(False)
+    return bar
 
 
 def draw_boxes(ax, boxes, color: str = PALETTE["method"], label: str | None = None, linewidth: float = 2.0) -> None:
@@ -123,22 +184,78 @@ def _choices(name: str, values) -> list:
     return values
 
 
-def _render(fig, fmt: str, dpi: int) -> str:
-    import matplotlib.pyplot as plt
+def _fit(fig) -> None:
+    """Make ``fig`` FIG_WIDTH inches wide (keeping its shape) and lift any text below MIN_FONT_PT."""
+    from matplotlib.text import Text
+
+    w, h = fig.get_size_inches()
+    if abs(w - FIG_WIDTH) > 1e-3:
+        fig.set_size_inches(FIG_WIDTH, h * FIG_WIDTH / w)
+    fig.canvas.draw()  # creates the tick labels, so they are lifted too
+    for t in fig.findobj(Text):
+        if t.get_text() and t.get_fontsize() < MIN_FONT_PT:
+            t.set_fontsize(MIN_FONT_PT)
+
+
+def _save(fig, fmt: str, dpi: float) -> tuple[bytes, tuple[int, int]]:
+    from PIL import Image
 
     buf = io.BytesIO()
-    if fmt == "jpeg":
-        fig.savefig(buf, format="jpeg", dpi=dpi, bbox_inches="tight", pil_kwargs={"quality": 80})
-    else:
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    extra = {"pil_kwargs": {"quality": 85}} if fmt == "jpeg" else {}
+    fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.05, **extra)
+    data = buf.getvalue()
+    return data, Image.open(io.BytesIO(data)).size
+
+
+class Frame(str):
+    """A rendered frame: its ``data:`` URI (a str) with its pixel size and the dpi it was drawn at."""
+
+    width: int
+    height: int
+    dpi: float
+
+
+def _render(fig, fmt: str = "png", dpi: float | None = None) -> Frame:
+    """``fig`` as a column-wide 2x image: at least 0.9 * FIG_WIDTH * DPI pixels wide (~1300-1440)."""
+    import matplotlib.pyplot as plt
+
+    dpi = float(dpi or DPI)
+    _fit(fig)
+    data, (w, h) = _save(fig, fmt, dpi)
+    if w < 0.9 * FIG_WIDTH * DPI:  # a tight crop left it narrow: more pixels, so it still fills the column at 2x
+        dpi *= FIG_WIDTH * DPI / w
+        data, (w, h) = _save(fig, fmt, dpi)
     plt.close(fig)
-    return f"data:image/{fmt};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    frame = Frame(f"data:image/{fmt};base64," + base64.b64encode(data).decode("ascii"))
+    frame.width, frame.height, frame.dpi = w, h, dpi
+    return frame
+
+
+def _img(src: str, width: int, height: int, alt: str, key: str | None = None) -> str:
+    # shown at half its pixel size (2x for HiDPI), across the column when that is narrower
+    w, h = width // 2, height // 2
+    frame = f' class="cx-frame" data-frame="{key}"' if key is not None else ' class="cx-image"'
+    return (f'<img{frame} src="{src}" alt="{html.escape(alt, quote=True)}" width="{w}" height="{h}" '
+            f'style="display: block; width: 100%; max-width: {w}px; height: auto; margin: 0 auto;">')
+
+
+def _figure(body: str, fig_id: str, caption: str | None, name: str | None, cls: str) -> str:
+    """A <figure>; the book's Sphinx extension (book/_ext) numbers it and makes ``name`` a label."""
+    attrs = f'class="{cls}" id="{fig_id}" style="margin: 1em 0;"'
+    if name:
+        attrs += f' data-cx-name="{html.escape(name, quote=True)}"'
+    if caption:
+        attrs += f' data-cx-caption="{html.escape(caption, quote=True)}"'
+        body += ('<!--cx-caption--><figcaption class="cx-caption" style="margin-top: 0.4em; font-size: 0.9em;">'
+                 f"{html.escape(caption)}</figcaption><!--/cx-caption-->")
+    return f"<figure {attrs}>{body}</figure>"
 
 
 _SCRIPT = """
 (function () {
   var root = document.getElementById("%(id)s");
-  var frames = JSON.parse(root.querySelector("script.cx-frames").textContent);
+  var data = JSON.parse(root.querySelector("script.cx-frames").textContent);
+  var frames = data.frames, alts = data.alts || {};
   var img = root.querySelector("img.cx-frame");
   var controls = root.querySelectorAll("[data-param]");
   function update() {
@@ -150,6 +267,7 @@ _SCRIPT = """
     });
     key = key.join("|");
     img.src = frames[key];
+    if (alts[key]) { img.alt = alts[key]; }
     img.dataset.frame = key;
   }
   controls.forEach(function (c) { c.addEventListener("input", update); c.addEventListener("change", update); });
@@ -158,39 +276,81 @@ _SCRIPT = """
 """
 
 
-class StaticExplorer:
-    """Precomputed frames and the HTML that switches between them; shown as rich HTML output."""
+def _numeric(values) -> bool:
+    return all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values)
 
-    def __init__(self, params: dict[str, list], frames: dict[str, str], initial: dict[str, int]):
+
+class StaticExplorer:
+    """Precomputed frames and the HTML that switches between them; shown as rich HTML output.
+
+    ``caption`` (plain text) is shown under the figure and numbered in the book, ``alt`` describes the
+    image for screen readers (``{param}`` fields are filled in per frame), ``name`` is the label that
+    prose cites with ``{numref}`name```.
+    """
+
+    def __init__(self, params: dict[str, list], frames: dict[str, str], initial: dict[str, int],
+                 caption: str | None = None, alt: str | None = None, name: str | None = None):
         self.params, self.frames, self.initial = params, frames, initial
+        self.caption, self.alt, self.name = caption, alt, name
         self.id = "cx-" + uuid.uuid4().hex[:10]
+        self.alts = {}
+        if alt:
+            for key in frames:
+                setting = {n: params[n][int(i)] for n, i in zip(params, key.split("|"))}
+                try:
+                    self.alts[key] = alt.format(**setting)
+                except (KeyError, IndexError, ValueError):
+                    self.alts[key] = alt
 
     def _repr_html_(self) -> str:
         rows = []
         for name, values in self.params.items():
             labels = json.dumps([str(v) for v in values])
             start = self.initial[name]
-            if all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values):
-                control = (f'<input type="range" min="0" max="{len(values) - 1}" step="1" value="{start}" '
-                           f'data-param="{html.escape(name)}" data-labels=\'{html.escape(labels)}\' style="width: 12em;">')
+            attrs = f'data-param="{html.escape(name)}" data-labels=\'{html.escape(labels)}\' aria-label="{html.escape(name)}"'
+            if _numeric(values):
+                # a slider shows its value beside it; a menu already shows its choice
+                control = (f'<input type="range" min="0" max="{len(values) - 1}" step="1" value="{start}" {attrs} '
+                           f'style="width: 10em; vertical-align: middle;"> '
+                           f'<span data-value-of="{html.escape(name)}">{html.escape(str(values[start]))}</span>')
             else:
                 options = "".join(
                     f'<option value="{i}"{" selected" if i == start else ""}>{html.escape(str(v))}</option>'
                     for i, v in enumerate(values)
                 )
-                control = f'<select data-param="{html.escape(name)}" data-labels=\'{html.escape(labels)}\'>{options}</select>'
-            rows.append(
-                f'<label style="margin-right: 1.2em; white-space: nowrap;"><b>{html.escape(name)}</b> {control} '
-                f'<span data-value-of="{html.escape(name)}">{html.escape(str(values[start]))}</span></label>'
-            )
+                control = f"<select {attrs}>{options}</select>"
+            rows.append(f'<label style="white-space: nowrap;"><b>{html.escape(name)}</b> {control}</label>')
         key = "|".join(str(self.initial[n]) for n in self.params)
-        return (
-            f'<div class="companion-explore" id="{self.id}">'
-            f'<div class="cx-controls" style="margin-bottom: 0.4em;">{"".join(rows)}</div>'
-            f'<img class="cx-frame" data-frame="{key}" src="{self.frames[key]}" style="max-width: 100%;" alt="explorable figure">'
-            f'<script type="application/json" class="cx-frames">{json.dumps(self.frames)}</script>'
-            f"<script>{_SCRIPT % {'id': self.id}}</script></div>"
+        src = self.frames[key]
+        width, height = getattr(src, "width", 1440), getattr(src, "height", 720)
+        body = (
+            '<div class="cx-controls" style="display: flex; flex-wrap: wrap; gap: 0.3em 1.4em; '
+            f'margin-bottom: 0.5em;">{"".join(rows)}</div>'
+            + _img(src, width, height, self.alts.get(key, self.alt or ""), key)
+            + f'<script type="application/json" class="cx-frames">'
+            f'{json.dumps({"frames": self.frames, "alts": self.alts})}</script>'
+            f"<script>{_SCRIPT % {'id': self.id}}</script>"
         )
+        return _figure(body, self.id, self.caption, self.name, "companion-explore")
+
+
+class StaticFigure:
+    """One matplotlib figure as a column-wide 2x image with a caption and alt text (see :func:`figure`)."""
+
+    def __init__(self, frame: Frame, caption: str | None, alt: str | None, name: str | None):
+        self.frame, self.caption, self.alt, self.name = frame, caption, alt, name
+        self.id = "cf-" + uuid.uuid4().hex[:10]
+
+    def _repr_html_(self) -> str:
+        body = _img(self.frame, self.frame.width, self.frame.height, self.alt or "")
+        return _figure(body, self.id, self.caption, self.name, "companion-figure")
+
+
+def figure(fig, *, caption: str, alt: str, name: str | None = None, fmt: str = "png") -> StaticFigure:
+    """Show a matplotlib figure as a numbered, captioned book figure with alt text (instead of plt.show())."""
+    if fmt not in ("png", "jpeg"):
+        raise ValueError(f"fmt must be 'png' or 'jpeg', got {fmt!r}")
+    return StaticFigure(_render(fig, fmt), caption, alt, name)
 
 
 def explore(
@@ -199,8 +359,11 @@ def explore(
     static: bool | None = None,
     max_frames: int = 48,
     fmt: str = "png",
-    dpi: int = 72,
+    dpi: float | None = None,
     initial: dict | None = None,
+    caption: str | None = None,
+    alt: str | None = None,
+    name: str | None = None,
     **params,
 ):
     """Explore ``draw(**setting)`` (which returns a matplotlib figure) over ``params``' choices.
@@ -208,16 +371,20 @@ def explore(
     Live kernel: ipywidgets controls redraw on every change. Built book (``static=True``, or
     ``COMPANION_STATIC_FIGURES=1``): every setting of the grid is rendered once and a slider or menu
     in the page switches frames without a kernel. The grid must have at most ``max_frames`` settings.
+
+    Every chapter figure passes ``caption`` (plain text, numbered in the book), ``alt`` (what the image
+    shows, for screen readers; ``{param}`` fields are filled in per frame) and ``name`` (the label prose
+    cites with ``{numref}`name```). Frames are FIG_WIDTH inches wide at ``dpi`` (default DPI).
     """
     if not params:
         raise ValueError("explore needs at least one parameter with choices")
     if fmt not in ("png", "jpeg"):
         raise ValueError(f"fmt must be 'png' or 'jpeg', got {fmt!r}")
-    choices = {name: _choices(name, values) for name, values in params.items()}
+    choices = {name_: _choices(name_, values) for name_, values in params.items()}
     initial = initial or {}
     start = {}
-    for name, values in choices.items():
-        start[name] = values.index(initial[name]) if name in initial else 0
+    for name_, values in choices.items():
+        start[name_] = values.index(initial[name_]) if name_ in initial else 0
     if static is None:
         static = static_figures()
     if static:
@@ -229,33 +396,40 @@ def explore(
         frames = {}
         for combo in itertools.product(*[range(len(v)) for v in choices.values()]):
             setting = {n: choices[n][i] for n, i in zip(choices, combo)}
-            frames["|".join(map(str, combo))] = _render(draw(**setting), fmt, dpi)
-        return StaticExplorer(choices, frames, start)
-    return _live(draw, choices, start)
+            frame = _render(draw(**setting), fmt, dpi)
+            dpi = frame.dpi  # frames of one figure share a layout: reuse the dpi that filled the column
+            frames["|".join(map(str, combo))] = frame
+        return StaticExplorer(choices, frames, start, caption=caption, alt=alt, name=name)
+    return _live(draw, choices, start, caption)
 
 
-def _live(draw, choices: dict[str, list], start: dict[str, int]):
+def _live(draw, choices: dict[str, list], start: dict[str, int], caption: str | None = None):
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
     from IPython.display import display
 
     controls = {}
+    wide = {"description_width": "initial"}  # the full parameter name, never cut
     for name, values in choices.items():
-        numeric = all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in values)
         options = [(str(v), v) for v in values]
-        if numeric and len(values) > 1:
+        if _numeric(values) and len(values) > 1:
             controls[name] = widgets.SelectionSlider(options=options, value=values[start[name]], description=name,
-                                                     continuous_update=False)
+                                                     continuous_update=False, style=wide)
         else:
-            controls[name] = widgets.Dropdown(options=options, value=values[start[name]], description=name)
+            controls[name] = widgets.Dropdown(options=options, value=values[start[name]], description=name,
+                                              style=wide)
     out = widgets.Output()
 
     def redraw(**setting):
         with out:
             out.clear_output(wait=True)
             fig = draw(**setting)
+            _fit(fig)
             display(fig)
             plt.close(fig)
 
     widgets.interactive_output(redraw, controls)
-    return widgets.VBox([widgets.HBox(list(controls.values())), out])
+    parts = [widgets.HBox(list(controls.values()), layout=widgets.Layout(flex_flow="row wrap")), out]
+    if caption:
+        parts.append(widgets.HTML(f"<small>{html.escape(caption)}</small>"))
+    return widgets.VBox(parts)

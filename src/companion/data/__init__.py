@@ -1,11 +1,11 @@
 """Data: synthetic scenes and bundled photos for quick runs; checked datasets for full runs."""
 
-from .datasets import DatasetMissingError, cub200, data_root, torchvision_dataset
+from .datasets import DatasetCorruptError, DatasetMissingError, cub200, data_root, torchvision_dataset
 from .photos import PHOTOS, load_digits_images, load_photo, load_photos
 from .synthetic import SHAPES, Scenes, make_scenes
 
 __all__ = [
-    "DatasetMissingError", "cub200", "data_root", "torchvision_dataset",
+    "DatasetCorruptError", "DatasetMissingError", "cub200", "data_root", "torchvision_dataset",
     "PHOTOS", "load_digits_images", "load_photo", "load_photos",
     "SHAPES", "Scenes", "make_scenes",
 ]

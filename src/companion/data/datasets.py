@@ -16,6 +16,12 @@ class DatasetMissingError(FileNotFoundError):
     """A full-mode dataset is not on disk and could not be downloaded."""
 
 
+class DatasetCorruptError(OSError):
+    """A full-mode dataset is on disk but damaged: a bad checksum, an unreadable file, or an
+    extraction cut short. Not a :class:`DatasetMissingError`: downloading again will not happen by
+    itself; the message says what to delete."""
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a dataset comes from and how its archive is checked."""
@@ -54,11 +60,18 @@ def file_checksum(path: Path, algorithm: str = "sha256") -> str:
 
 
 def verify(path: Path, checksum: str) -> None:
-    """Raise when ``path``'s digest differs from ``checksum`` (``"algo:hex"``)."""
+    """Raise :class:`DatasetCorruptError` when ``path``'s digest differs from ``checksum`` (``"algo:hex"``)
+    or the file cannot be read."""
     algorithm, expected = checksum.split(":", 1)
-    actual = file_checksum(path, algorithm)
+    try:
+        actual = file_checksum(path, algorithm)
+    except OSError as e:
+        raise DatasetCorruptError(
+            f"{path} could not be read ({type(e).__name__}: {e}); expected {algorithm} {expected}. "
+            "Fix its permissions, or delete it and download again."
+        ) from e
     if actual != expected:
-        raise DatasetMissingError(
+        raise DatasetCorruptError(
             f"{path} is corrupt or incomplete: {algorithm} {actual} != expected {expected}. "
             f"Delete it and download again."
         )
@@ -97,11 +110,13 @@ def torchvision_dataset(name: str, split: str = "train", download: bool = True, 
     """CIFAR-10/100, STL-10 or Flowers-102 via torchvision, with the clear error when missing.
 
     ``split``: ``train``/``test`` for CIFAR; ``train``/``test``/``unlabeled``/``train+unlabeled`` for
-    STL-10; ``train``/``val``/``test`` for Flowers-102.
+    STL-10; ``train``/``val``/``test`` for Flowers-102; any other split raises ``ValueError``.
+    An archive already on disk is checked and extracted without the network (also with
+    ``download=False``); a damaged archive or extracted folder raises :class:`DatasetCorruptError`.
     """
     from torchvision import datasets
 
-    root = root or data_root()
+    root = Path(root or data_root())
     makers = {
         "cifar10": (lambda d: datasets.CIFAR10(root, train=split == "train", download=d, transform=transform),
                     "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"),
@@ -114,10 +129,15 @@ def torchvision_dataset(name: str, split: str = "train", download: bool = True, 
     }
     if name not in makers:
         raise ValueError(f"unknown dataset {name!r}; choose from {sorted(makers)} or use cub200()")
+    if split not in SPLITS[name]:
+        raise ValueError(f"split must be one of {SPLITS[name]} for {name}, got {split!r}")
     make, url = makers[name]
     try:
         return make(False)
     except RuntimeError as first:
+        archived = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100, "stl10": datasets.STL10}.get(name)
+        if archived is not None and _archive_on_disk(archived, root, url):
+            return make(True)  # the archive is verified: this only extracts it, offline
         if not download:
             raise _missing(name, url, root, first) from first
         try:
@@ -125,6 +145,41 @@ def torchvision_dataset(name: str, split: str = "train", download: bool = True, 
             return make(True)
         except Exception as e:
             raise _missing(name, url, root, e) from e
+
+
+SPLITS = {
+    "cifar10": ("train", "test"), "cifar100": ("train", "test"),
+    "stl10": ("train", "test", "unlabeled", "train+unlabeled"), "flowers102": ("train", "val", "test"),
+}
+
+
+def _archive_on_disk(cls, root: Path, url: str) -> bool:
+    """For a torchvision dataset shipped as one archive: ``True`` when its archive is on disk and
+    verified, ``False`` when neither the archive nor its folder is; :class:`DatasetCorruptError`
+    when the archive fails its MD5 or the extracted folder lacks files or holds damaged ones."""
+    archive = root / cls.filename
+    if archive.exists():
+        verify(archive, f"md5:{cls.tgz_md5}")
+        return True
+    folder = root / cls.base_folder
+    if not folder.exists():
+        return False
+    from torchvision.datasets.utils import check_integrity
+
+    expected = list(cls.train_list) + list(cls.test_list)
+    if getattr(cls, "meta", None):
+        expected.append([cls.meta["filename"], cls.meta["md5"]])
+    missing = [f for f, _ in expected if not (folder / f).exists()]
+    damaged = [f for f, md5 in expected if f not in missing and not check_integrity(str(folder / f), md5)]
+    if not missing and not damaged:
+        return False  # complete: the first error was something else
+    raise DatasetCorruptError(
+        f"{folder} is incomplete or damaged"
+        + (f"; missing: {', '.join(missing)}" if missing else "")
+        + (f"; failing their MD5: {', '.join(damaged)}" if damaged else "")
+        + f". Delete {folder} and run again to download {cls.filename} from {url} "
+        f"(or put that archive in {root})."
+    )
 
 
 @dataclass
@@ -136,19 +191,51 @@ class CUBRecord:
 
 
 def cub200(root: Path | None = None, download: bool = True) -> list[CUBRecord]:
-    """CUB-200-2011's 11,788 images with class labels, boxes (xyxy) and the official split."""
-    root = root or data_root()
+    """CUB-200-2011's 11,788 images with class labels, boxes (xyxy) and the official split.
+
+    A folder with files missing (an extraction cut short) raises :class:`DatasetCorruptError`
+    naming them and how to extract again.
+    """
+    root = Path(root or data_root())
     folder = root / "CUB_200_2011"
     if not (folder / "images.txt").exists():
         archive = fetch(SOURCES["cub200"], root, allow_download=download)
         with tarfile.open(archive) as tar:
             tar.extractall(root, filter="data")
-    read = lambda name: [line.split() for line in (folder / name).read_text().splitlines() if line.strip()]  # noqa: E731
-    images = {int(i): p for i, p in read("images.txt")}
-    labels = {int(i): int(c) - 1 for i, c in read("image_class_labels.txt")}
-    split = {int(i): s == "1" for i, s in read("train_test_split.txt")}
+    source = SOURCES["cub200"]
+
+    def incomplete(what: str) -> DatasetCorruptError:
+        archive = root / source.filename
+        return DatasetCorruptError(
+            f"{folder} is incomplete (an extraction cut short?): {what}. Delete {folder} and run again to "
+            f"extract {archive} anew (or run: tar -xzf {archive} -C {root}); without the archive, "
+            f"fetch it from {source.url}."
+        )
+
+    def read(name: str, fields: int) -> list[list[str]]:
+        rows = [line.split() for line in (folder / name).read_text().splitlines() if line.strip()]
+        bad = next((n for n, r in enumerate(rows, 1) if len(r) != fields), None)
+        if bad is not None:
+            raise incomplete(f"line {bad} of {name} is cut short or malformed")
+        return rows
+
+    missing = [n for n in CUB_FILES if not (folder / n).exists()]
+    if missing:
+        raise incomplete(f"missing {', '.join(missing)}")
+    images = {int(i): p for i, p in read("images.txt", 2)}
+    labels = {int(i): int(c) - 1 for i, c in read("image_class_labels.txt", 2)}
+    split = {int(i): s == "1" for i, s in read("train_test_split.txt", 2)}
     boxes = {}
-    for i, x, y, w, h in read("bounding_boxes.txt"):
+    for i, x, y, w, h in read("bounding_boxes.txt", 5):
         x, y, w, h = map(float, (x, y, w, h))
         boxes[int(i)] = (x, y, x + w, y + h)
+    for name, table in (("image_class_labels.txt", labels), ("train_test_split.txt", split), ("bounding_boxes.txt", boxes)):
+        if set(table) != set(images):
+            raise incomplete(f"{name} lists {len(table)} images, images.txt {len(images)}")
+    lost = [images[i] for i in sorted(images) if not (folder / "images" / images[i]).exists()]
+    if lost:
+        raise incomplete(f"{len(lost)} of {len(images)} images are missing from {folder / 'images'}, e.g. {', '.join(lost[:3])}")
     return [CUBRecord(folder / "images" / images[i], labels[i], boxes[i], split[i]) for i in sorted(images)]
+
+
+CUB_FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "bounding_boxes.txt")
