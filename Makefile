@@ -10,7 +10,8 @@ BOOK_ENV := PYTHONHASHSEED=0 COMPANION_MODE=quick COMPANION_STATIC_FIGURES=1 TQD
 
 STUDY_CHAPTERS := tobias psol s3l nrs fewshot ssql us3l effssl vit2040 efpc
 
-.PHONY: study install book test test-lib test-notebooks test-browser lab sync bench clean browser-deps
+.PHONY: study install book test test-lib test-notebooks test-browser lab sync bench clean browser-deps \
+	wheel colab-cells pdf
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -64,10 +65,24 @@ test: $(STAMP) $(WIDGETS_JS) browser-deps
 	$(BIN)/python -m companion.results check
 	$(BIN)/python -m pytest tests -m browser -q
 
-# JupyterLab is not in the lock file: it installs on first use.
+# JupyterLab on the chapters (pinned in the lock file, nothing installs on first use).
 lab: $(STAMP)
-	$(BIN)/pip install -q jupyterlab
 	cd book && ../$(BIN)/jupyter lab
+
+# A wheel of the library, e.g. to upload to Colab's /content when the repository is not reachable.
+wheel: $(STAMP)
+	rm -rf dist && $(BIN)/pip wheel -q --no-deps --no-build-isolation -w dist .
+	@ls dist/companion-*.whl
+
+# Write the Colab install cell (from _config.yml's repository.url) into every chapter, then sync.
+colab-cells: $(STAMP)
+	$(BIN)/python tools/colab_cells.py
+	$(MAKE) sync
+
+# One PDF of the built book (Chromium prints each page, in _toc.yml order): _build/pdf/companion.pdf
+pdf: $(STAMP) browser-deps
+	test -f _build/html/index.html || $(MAKE) book
+	$(BIN)/python tools/book_pdf.py
 
 # The study tier: every chapter's study preset (minutes each on a 2-core CPU), recorded in results/.
 # The book shows these records; it does not re-run them. One chapter: make study STUDY_CHAPTERS=nrs
@@ -83,4 +98,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/chapters.py
 
 clean:
-	rm -rf _build .widgets-npm book/_extra/_widgets
+	rm -rf _build .widgets-npm book/_extra/_widgets dist

@@ -47,3 +47,28 @@ def test_top_k_loc_needs_class_and_box():
 def test_bad_boxes_are_rejected(bad, msg):
     with pytest.raises(ValueError, match=msg):
         boxes.as_boxes(bad)
+
+
+@pytest.mark.parametrize("threshold", [1.5, -1, 0, float("nan"), "half"])
+def test_localization_thresholds_outside_0_1_are_rejected(threshold):
+    pred = torch.tensor([[0.0, 0, 10, 10]])
+    gt = torch.tensor([[0.0, 0, 10, 10]])
+    msg = r"threshold must be (a number )?in \(0, 1\], got " + ("'half'" if threshold == "half" else "")
+    for call in (lambda: boxes.corloc(pred, gt, threshold=threshold),
+                 lambda: boxes.gt_known_loc(pred, gt, threshold=threshold),
+                 lambda: boxes.top_k_loc(pred, gt, torch.tensor([[0.9, 0.1]]), [0], threshold=threshold)):
+        with pytest.raises(ValueError, match=msg):
+            call()
+
+
+def test_threshold_one_is_allowed_and_never_hit():
+    pred = torch.tensor([[0.0, 0, 10, 10]])
+    assert boxes.corloc(pred, pred, threshold=1.0) == 0.0  # IoU > 1 is impossible
+    assert boxes.gt_known_loc(pred, pred, threshold=0.99) == 1.0
+
+
+@pytest.mark.parametrize("k", [0, -1, 1.5, True])
+def test_top_k_needs_a_positive_integer_k(k):
+    pred = torch.tensor([[0.0, 0, 10, 10]])
+    with pytest.raises(ValueError, match=f"k must be a positive integer, got {k!r}"):
+        boxes.top_k_loc(pred, pred, torch.tensor([[0.9, 0.1]]), [0], k=k)

@@ -1,6 +1,9 @@
 import re
 
+import matplotlib
+import matplotlib.font_manager
 import matplotlib.pyplot as plt
+import matplotlib.text
 import pytest
 import torch
 
@@ -8,7 +11,7 @@ from companion import viz
 
 
 def _draw(a, colour):
-    fig, ax = plt.subplots(figsize=(1.5, 1.5))
+    fig, ax = plt.subplots(figsize=(6, 1.2))
     ax.plot([0, a], [0, a], color=colour)
     return fig
 
@@ -43,8 +46,79 @@ def test_grid_too_large_is_a_clear_error():
 
 
 def test_frames_are_compact():
-    e = viz.explore(_draw, static=True, a=[1, 2], colour=["red"])
-    assert all(len(f) < 60_000 for f in e.frames.values())
+    e = viz.explore(_draw, static=True, a=[1, 2], colour=["red"], fmt="jpeg")
+    assert all(len(f) < 150_000 for f in e.frames.values())
+
+
+def _wide(a, colour):
+    fig, ax = plt.subplots(figsize=(9, 3))
+    ax.plot([0, a], [0, a], color=colour)
+    ax.set_title("tiny", fontsize=5)
+    ax.tick_params(labelsize=4)
+    return fig
+
+
+def test_frames_fill_the_column_at_2x_with_readable_text():
+    # the content column is ~690-730 CSS px: frames are ~1440 px shown at half that (HiDPI)
+    e = viz.explore(_wide, static=True, a=[1, 2], colour=["red"])
+    for frame in e.frames.values():
+        assert 0.9 * viz.FIG_WIDTH * viz.DPI <= frame.width <= 1.05 * viz.FIG_WIDTH * viz.DPI
+    html = e._repr_html_()
+    shown = int(re.search(r'class="cx-frame"[^>]* width="(\d+)"', html).group(1))
+    assert 600 <= shown <= 730 and frame.width / shown >= 1.8
+    assert "width: 100%" in html and f"max-width: {shown}px" in html
+    # text: every label at least MIN_FONT_PT, which is >= 80% of 16 px body text when shown
+    fig = _wide(1, "red")
+    viz._fit(fig)
+    sizes = [t.get_fontsize() for t in fig.findobj(matplotlib.text.Text) if t.get_text()]
+    assert sizes and min(sizes) >= viz.MIN_FONT_PT
+    assert viz.MIN_FONT_PT * viz.css_px_per_pt(viz.FIG_WIDTH, shown) >= 0.8 * 16
+    assert fig.get_size_inches()[0] == pytest.approx(viz.FIG_WIDTH)
+
+
+def test_style_sets_readable_sizes():
+    viz.style()
+    rc = matplotlib.rcParams
+    px = viz.css_px_per_pt()
+    for key in ("font.size", "axes.titlesize", "axes.labelsize", "xtick.labelsize", "ytick.labelsize",
+                "legend.fontsize"):
+        size = matplotlib.font_manager.FontProperties(size=rc[key]).get_size_in_points()
+        assert size >= viz.MIN_FONT_PT and size * px >= 13, key
+    assert rc["savefig.dpi"] >= 2 * 96 and rc["figure.figsize"][0] == viz.FIG_WIDTH
+
+
+def test_caption_alt_and_name_reach_the_html():
+    e = viz.explore(_draw, static=True, a=[1, 2], colour=["red", "blue"], caption="Lines & slopes",
+                    alt="a {colour} line of slope {a}", name="fig-lines")
+    html = e._repr_html_()
+    assert html.startswith("<figure") and "<figcaption" in html and "Lines &amp; slopes" in html
+    assert 'data-cx-name="fig-lines"' in html and 'data-cx-caption="Lines &amp; slopes"' in html
+    assert 'alt="a red line of slope 1"' in html
+    assert e.alts["1|1"] == "a blue line of slope 2"
+    # the old signature still works (no caption or alt)
+    assert "<figcaption" not in viz.explore(_draw, static=True, a=[1], colour=["r"])._repr_html_()
+
+
+def test_menus_do_not_repeat_their_value():
+    html = viz.explore(_draw, static=True, a=[1, 2], colour=["red", "blue"])._repr_html_()
+    assert 'data-value-of="a"' in html  # a slider shows its value
+    assert 'data-value-of="colour"' not in html  # a menu already shows its choice
+
+
+def test_static_figure_and_colorbar():
+    fig, axes = plt.subplots(1, 2, figsize=(4, 2))
+    layer = viz.overlay_heatmap(axes[0], torch.rand(3, 16, 16), torch.rand(4, 4))
+    axes[1].imshow(torch.rand(8, 8).numpy(), cmap="viridis")
+    bar = viz.colorbar(list(axes), layer, label="attention")
+    assert bar.ax.get_ylabel() == "attention" and bar.mappable is layer
+    assert viz.colorbar(axes[1]).mappable is axes[1].images[-1]
+    assert viz.colorbar(axes[0], cmap="magma", vmin=0, vmax=2).norm.vmax == 2
+    with pytest.raises(ValueError, match="no image"):
+        viz.colorbar(plt.subplots()[1])
+    shown = viz.figure(fig, caption="Two maps", alt="A heat map and a random image", name="fig-maps")
+    html = shown._repr_html_()
+    assert shown.frame.width >= 0.9 * viz.FIG_WIDTH * viz.DPI
+    assert 'class="companion-figure"' in html and 'alt="A heat map and a random image"' in html
 
 
 def test_grid_overlay_boxes_and_text():

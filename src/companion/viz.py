@@ -191,7 +191,11 @@ def _fit(fig) -> None:
     w, h = fig.get_size_inches()
     if abs(w - FIG_WIDTH) > 1e-3:
         fig.set_size_inches(FIG_WIDTH, h * FIG_WIDTH / w)
-    fig.canvas.draw()  # creates the tick labels, so they are lifted too
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for which, ticks in (("major", axis.get_major_ticks()), ("minor", axis.get_minor_ticks())):
+                if ticks and ticks[0].label1.get_fontsize() < MIN_FONT_PT:
+                    ax.tick_params(axis=axis.axis_name, which=which, labelsize=MIN_FONT_PT)
     for t in fig.findobj(Text):
         if t.get_text() and t.get_fontsize() < MIN_FONT_PT:
             t.set_fontsize(MIN_FONT_PT)

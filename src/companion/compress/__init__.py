@@ -16,17 +16,20 @@ from .classifier import (
     token_classification_step,
 )
 from .inference import (
-    Compression, Compressor, check_rate, chunk_words, compress_with_scores, forced_mask, select_words,
+    Compression, Compressor, check_rate, chunk_words, compress_with_scores, drop_repeated_forced, forced_mask,
+    quantize_linear, select_words,
 )
-from .metrics import achieved_rate, answer_retained, keep_prf
+from .metrics import achieved_rate, answer_recall, answer_retained, keep_prf
 from .words import (
-    SENTENCE_ENDS, STOPWORDS, count_tokens, count_words, is_content_word, join_words, split_words, tokenizer_counter,
+    SENTENCE_END_CHARS, SENTENCE_ENDS, STOPWORDS, core, count_tokens, count_words, is_content_word, join_kept,
+    join_words, segment, split_words, tokenizer_counter,
 )
 
 __all__ = [
     "Alignment", "align_words", "quality_filter", "first_words_scores", "random_scores", "IGNORE", "Collate",
     "TopLayers", "encode_words", "load_token_classifier", "minilm_path", "pad_batch", "token_classification_step",
-    "Compression", "Compressor", "check_rate", "chunk_words", "compress_with_scores", "forced_mask", "select_words",
-    "achieved_rate", "answer_retained", "keep_prf", "SENTENCE_ENDS", "STOPWORDS", "count_tokens", "count_words",
-    "is_content_word", "join_words", "split_words", "tokenizer_counter",
+    "Compression", "Compressor", "check_rate", "chunk_words", "compress_with_scores", "drop_repeated_forced",
+    "forced_mask", "quantize_linear", "select_words", "achieved_rate", "answer_recall", "answer_retained", "keep_prf",
+    "SENTENCE_END_CHARS", "SENTENCE_ENDS", "STOPWORDS", "core", "count_tokens", "count_words", "is_content_word",
+    "join_kept", "join_words", "segment", "split_words", "tokenizer_counter",
 ]

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .words import core
+
 
 @dataclass(frozen=True)
 class Alignment:
@@ -49,7 +51,8 @@ def align_words(original: Sequence[str], compressed: Sequence[str], window: int 
 
     For each compressed word, look around a pointer into the original: at offset ``i = 0, 1, ...,
     window - 1`` try ``pointer + i`` then ``pointer - i``; the first unused original word that is
-    equal (case-insensitive) is marked keep. The pointer moves to the match, but forward by at most
+    equal (by :func:`~companion.compress.words.core`: case and surrounding punctuation ignored)
+    is marked keep. The pointer moves to the match, but forward by at most
     half a window, so a stray common word ("the") far ahead cannot drag it away. This is LLMLingua-2's
     labelling rule (``window=400`` in its data scripts); this book matches raw words, not lemmas.
 
@@ -60,8 +63,8 @@ def align_words(original: Sequence[str], compressed: Sequence[str], window: int 
             raise TypeError(f"{name} must be a sequence of word strings (use split_words), got {type(seq).__name__}")
     if not isinstance(window, int) or window < 1:
         raise ValueError(f"window must be a positive integer, got {window!r}")
-    orig = [w.lower() for w in original]
-    comp = [w.lower() for w in compressed]
+    orig = [core(w) for w in original]
+    comp = [core(w) for w in compressed]
     n, m = len(orig), len(comp)
     labels = [0] * n
     used = [False] * n

@@ -22,6 +22,7 @@ Book section: *EFPC* "Compressing a prompt".
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,7 +31,9 @@ import numpy as np
 import torch
 
 from .classifier import MODEL_INPUTS, encode_words, pad_batch
-from .words import SENTENCE_ENDS, TokenCounter, count_words, join_words, split_words
+from .words import (
+    SENTENCE_END_CHARS, TokenCounter, count_words, join_kept, join_words, segment, split_words, tokenizer_counter,
+)
 
 AGGREGATIONS = ("mean", "first")
 METHODS = ("topk", "percentile")
@@ -55,10 +58,10 @@ def check_prompt(prompt) -> str:
 
 
 def chunk_words(token_lengths: Sequence[int], max_tokens: int, words: Sequence[str] | None = None,
-                ends: Iterable[str] = SENTENCE_ENDS) -> list[tuple[int, int]]:
+                ends: Iterable[str] = SENTENCE_END_CHARS) -> list[tuple[int, int]]:
     """Cut word positions ``0..n`` into ``[start, end)`` chunks of at most ``max_tokens`` sub-tokens.
 
-    A chunk ends after the last sentence end (a word in ``ends``) that still fits; a sentence longer
+    A chunk ends after the last sentence end (a word ending with a character of ``ends``) that still fits; a sentence longer
     than the window is cut at a word boundary, and a single word longer than the window is a chunk
     of its own. Chunks cover every word exactly once, in order.
 
@@ -67,14 +70,14 @@ def chunk_words(token_lengths: Sequence[int], max_tokens: int, words: Sequence[s
     if max_tokens < 1:
         raise ValueError(f"max_tokens must be at least 1, got {max_tokens} (is the instruction longer than the window?)")
     n = len(token_lengths)
-    ends = frozenset(ends)
+    ends = tuple(ends)
     chunks, start = [], 0
     while start < n:
         used, stop, last_end = 0, start, None
         while stop < n and (used + token_lengths[stop] <= max_tokens or stop == start):
             used += token_lengths[stop]
             stop += 1
-            if words is not None and words[stop - 1] in ends:
+            if words is not None and words[stop - 1].endswith(ends):
                 last_end = stop
         if stop < n and last_end is not None:
             stop = last_end
@@ -121,12 +124,32 @@ def select_words(probs: np.ndarray, costs: np.ndarray, rate: float, forced: np.n
     return keep
 
 
+def quantize_linear(model):
+    r"""A copy of ``model`` with every ``nn.Linear`` dynamically quantized to int8 (CPU inference).
+
+    Weights are stored as int8 with one scale per tensor; activations are quantized on the fly per
+    batch (:func:`torch.ao.quantization.quantize_dynamic`). Linear layers are nearly all of a
+    small encoder's work, so this is the cheapest CPU speed-up; its cost in accuracy is measured in
+    the chapter. The input model is left as it is.
+
+    Book section: *EFPC* "How fast is it?".
+    """
+    import warnings
+
+    quantized = copy.deepcopy(model).cpu().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao announces its move to torchao
+        return torch.ao.quantization.quantize_dynamic(quantized, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 @dataclass
 class Compression:
     """The result of compressing one prompt.
 
     ``words``/``probs``/``kept``: per prompt word; ``chunks``: ``[start, end)`` word ranges;
-    ``original_tokens``/``compressed_tokens``: costs under the counter used.
+    ``original_tokens``/``compressed_tokens``: costs under the counter used; ``source`` and
+    ``spans``: the prompt's text and each word's ``[start, end)`` in it (the output is ``source``
+    with the dropped words deleted); ``keep_newlines``: line breaks survive (``"\\n"`` forced).
     """
 
     words: list[str]
@@ -135,10 +158,20 @@ class Compression:
     chunks: list[tuple[int, int]]
     original_tokens: int
     compressed_tokens: int
+    source: str | None = None
+    spans: list[tuple[int, int]] | None = None
+    keep_newlines: bool = False
+
+    def __post_init__(self):
+        if self.source is None:  # words without a text: a text with one space between them
+            self.source = join_words(self.words)
+            starts = np.cumsum([0] + [len(w) + 1 for w in self.words[:-1]]) if self.words else []
+            self.spans = [(int(s), int(s) + len(w)) for s, w in zip(starts, self.words)]
 
     @property
     def text(self) -> str:
-        return join_words(self.kept_words)
+        """The compressed prompt: the original text with the dropped words deleted."""
+        return join_kept(self.source, self.spans, self.kept, self.keep_newlines)
 
     @property
     def kept_words(self) -> list[str]:
@@ -151,8 +184,8 @@ class Compression:
 
     @property
     def ratio(self) -> float:
-        """Achieved compression ratio ("4x")."""
-        return self.original_tokens / max(1, self.compressed_tokens)
+        """Achieved compression ratio ("4x"); infinite when nothing was kept."""
+        return self.original_tokens / self.compressed_tokens if self.compressed_tokens else math.inf
 
 
 class Compressor:
@@ -243,19 +276,21 @@ class Compressor:
 
     def compress(self, prompt: str, rate: float = 0.5, *, target_tokens: int | None = None,
                  instruction: str | None = None, force_tokens: Sequence[str] = (), force_digits: bool = False,
-                 counter: TokenCounter = count_words, method: str = "topk") -> Compression:
+                 drop_consecutive: bool = False, counter: TokenCounter = count_words,
+                 method: str = "topk") -> Compression:
         """Compress ``prompt`` to about ``rate`` of its cost (or to ``target_tokens``), chunk by chunk.
 
         ``instruction``: a question or task; when given, compression is task-aware (EFPC) and the
-        instruction is not part of the output. ``force_tokens`` are kept whenever they occur
-        (compared case-sensitively, as whole words); ``force_digits`` keeps every word with a digit.
+        instruction is not part of the output. ``force_tokens`` are cut out as words of their own
+        and always kept (``"\\n"`` keeps line breaks); ``force_digits`` keeps every word with a
+        digit; ``drop_consecutive`` drops a force token that repeats the last kept one with nothing
+        kept in between (LLMLingua-2's option). Raises ``ValueError`` when nothing would be kept.
 
         Book section: *EFPC* "Compressing a prompt".
         """
         check_prompt(prompt)
-        words = split_words(prompt)
-        if not words:
-            raise ValueError("prompt has no words: there is nothing to compress")
+        spans = segment(prompt, self.tokenizer, force_tokens)
+        words = [prompt[s:e] for s, e in spans]
         costs = np.array([counter(w) for w in words], dtype=np.int64)
         total = int(costs.sum())
         if target_tokens is not None:
@@ -267,9 +302,44 @@ class Compressor:
         if instruction is not None:
             if not isinstance(instruction, str):
                 raise TypeError(f"instruction must be a str or None, got {type(instruction).__name__}")
-            instruction_words = split_words(instruction) or None
+            instruction_words = split_words(instruction, self.tokenizer) or None
         probs, chunks = self.word_probabilities(words, instruction_words)
-        return finish(words, probs, chunks, costs, rate, force_tokens, force_digits, method)
+        out = finish(words, probs, chunks, costs, rate, force_tokens, force_digits, method, drop_consecutive)
+        out.source, out.spans, out.keep_newlines = prompt, spans, "\n" in force_tokens
+        if not out.kept.any():
+            raise ValueError(f"rate {rate:g} keeps nothing of this {total}-unit prompt "
+                             "(every chunk's budget rounds to zero): raise rate or target_tokens")
+        return out
+
+    def compress_prompt(self, context: str | Sequence[str], rate: float = 0.5, target_token: int = -1,
+                        force_tokens: Sequence[str] = (), drop_consecutive: bool = False,
+                        force_reserve_digit: bool = False, question: str | None = None,
+                        counter: TokenCounter | None = None) -> dict:
+        """The shape of ``llmlingua.PromptCompressor.compress_prompt`` (LLMLingua-2 mode), for users
+        coming from it: ``context`` (a string or a list joined with ``"\\n\\n"``), ``rate`` (kept
+        fraction), ``target_token`` (> 0 overrides ``rate``), ``force_tokens``, ``drop_consecutive``,
+        ``force_reserve_digit``; ``question`` makes it task-aware (EFPC). Costs are counted in this
+        compressor's tokens unless ``counter`` is given. Returns ``compressed_prompt``,
+        ``origin_tokens``, ``compressed_tokens``, ``ratio`` (``"4.0x"``), ``rate`` (``"25.0%"``)
+        and the :class:`Compression` under ``"compression"``.
+
+        Book section: *EFPC* "Compressing a prompt".
+        """
+        if not isinstance(context, str):
+            if isinstance(context, Sequence) and all(isinstance(c, str) for c in context):
+                context = "\n\n".join(context)
+            else:
+                raise TypeError(f"context must be a str or a list of str, got {type(context).__name__}")
+        if isinstance(target_token, bool) or not isinstance(target_token, (int, np.integer)):
+            raise TypeError(f"target_token must be an integer (-1: use rate), got {target_token!r}")
+        out = self.compress(context, rate, target_tokens=int(target_token) if target_token > 0 else None,
+                            instruction=question, force_tokens=force_tokens, force_digits=force_reserve_digit,
+                            drop_consecutive=drop_consecutive, counter=counter or tokenizer_counter(self.tokenizer))
+        return {
+            "compressed_prompt": out.text, "origin_tokens": out.original_tokens,
+            "compressed_tokens": out.compressed_tokens, "ratio": f"{out.ratio:.1f}x",
+            "rate": f"{100 * out.rate:.1f}%", "compression": out,
+        }
 
 
 def forced_mask(words: Sequence[str], force_tokens: Sequence[str] = (), force_digits: bool = False) -> np.ndarray:
@@ -280,14 +350,33 @@ def forced_mask(words: Sequence[str], force_tokens: Sequence[str] = (), force_di
     return np.array([(w in force) or (force_digits and any(c.isdigit() for c in w)) for w in words], dtype=bool)
 
 
+def drop_repeated_forced(words: Sequence[str], kept: np.ndarray, force_tokens: Sequence[str]) -> np.ndarray:
+    """LLMLingua-2's ``drop_consecutive``: a force token equal to the previous force token, with no
+    other kept word since, is dropped (``". . ."`` left by deleted sentences becomes ``"."``)."""
+    force = set(force_tokens)
+    kept = kept.copy()
+    prev, between = None, False
+    for i, w in enumerate(words):
+        if w in force:
+            if kept[i] and not between and w == prev:
+                kept[i] = False
+            elif kept[i]:
+                prev, between = w, False
+        elif kept[i]:
+            between = True
+    return kept
+
+
 def finish(words: Sequence[str], probs: np.ndarray, chunks: list[tuple[int, int]], costs: np.ndarray,
            rate: float, force_tokens: Sequence[str] = (), force_digits: bool = False,
-           method: str = "topk") -> Compression:
+           method: str = "topk", drop_consecutive: bool = False) -> Compression:
     """Select words chunk by chunk (every chunk at the same rate) and package the result."""
     forced = forced_mask(words, force_tokens, force_digits)
     kept = np.zeros(len(words), dtype=bool)
     for s, e in chunks:
         kept[s:e] = select_words(probs[s:e], costs[s:e], rate, forced[s:e], method)
+    if drop_consecutive:
+        kept = drop_repeated_forced(words, kept, force_tokens)
     return Compression(list(words), np.asarray(probs, dtype=np.float64), kept, list(chunks),
                        int(costs.sum()), int(costs[kept].sum()))
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .words import split_words
+from .words import core, split_words
 
 
 def keep_prf(kept: Sequence[bool], reference: Sequence[int | bool]) -> tuple[float, float, float]:
@@ -40,11 +40,17 @@ def keep_prf(kept: Sequence[bool], reference: Sequence[int | bool]) -> tuple[flo
 
 
 def answer_retained(kept_words: Sequence[str], answer: str) -> bool:
-    """True when the answer's words appear, in order and adjacent, among the kept words (case-insensitive)."""
-    target = [w.lower() for w in split_words(answer)]
+    """True when the answer's words appear, in order and adjacent, among the kept words.
+
+    Words are compared by :func:`~companion.compress.words.core` (case and surrounding
+    punctuation ignored: ``"Finch."`` matches the answer ``"Finch"``).
+    """
+    if not isinstance(answer, str):
+        raise TypeError(f"answer must be a str, got {type(answer).__name__}")
+    target = [core(w) for w in split_words(answer)]
     if not target:
         raise ValueError("answer is empty")
-    words = [w.lower() for w in kept_words]
+    words = [core(w) for w in kept_words]
     m = len(target)
     return any(words[i : i + m] == target for i in range(len(words) - m + 1))
 
@@ -54,3 +60,22 @@ def achieved_rate(kept: Sequence[bool], costs: Sequence[int] | None = None) -> f
     k = np.asarray(kept, dtype=bool)
     c = np.ones(len(k)) if costs is None else np.asarray(costs, dtype=np.float64)
     return float(c[k].sum() / max(c.sum(), 1e-12))
+
+
+def answer_recall(kept_words: Sequence[str], answer: str) -> float:
+    """Share of the answer's words (by :func:`~companion.compress.words.core`, with repeats) that are
+    among the kept words: partial credit where :func:`answer_retained` is all or nothing."""
+    if not isinstance(answer, str):
+        raise TypeError(f"answer must be a str, got {type(answer).__name__}")
+    target = [core(w) for w in split_words(answer)]
+    if not target:
+        raise ValueError("answer is empty")
+    pool: dict[str, int] = {}
+    for w in kept_words:
+        pool[core(w)] = pool.get(core(w), 0) + 1
+    hit = 0
+    for w in target:
+        if pool.get(w, 0) > 0:
+            pool[w] -= 1
+            hit += 1
+    return hit / len(target)

@@ -137,7 +137,10 @@ def torchvision_dataset(name: str, split: str = "train", download: bool = True, 
     except RuntimeError as first:
         archived = {"cifar10": datasets.CIFAR10, "cifar100": datasets.CIFAR100, "stl10": datasets.STL10}.get(name)
         if archived is not None and _archive_on_disk(archived, root, url):
-            return make(True)  # the archive is verified: this only extracts it, offline
+            from torchvision.datasets.utils import extract_archive
+
+            extract_archive(str(root / archived.filename), str(root))  # verified and local: no network
+            return make(False)
         if not download:
             raise _missing(name, url, root, first) from first
         try:

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .losses import _check_finite
+
 UPDATE_RULES = ("momentum", "gradient")
 
 
@@ -106,7 +108,9 @@ class MemoryBank(nn.Module):
 
     def _check_features(self, features: torch.Tensor, rows: int) -> None:
         if not torch.is_tensor(features) or features.ndim != 2 or features.shape != (rows, self.dim):
-            raise ValueError(f"features must be ({rows}, {self.dim}), got {getattr(features, 'shape', type(features))}")
+            raise ValueError(f"features must be ({rows}, {self.dim}), "
+                             f"got {getattr(features, 'shape', type(features))}")
+        _check_finite(features, "features")
 
     @torch.no_grad()
     def momentum_update_(self, index: torch.Tensor, features: torch.Tensor, momentum: float = 0.5) -> None:
@@ -114,8 +118,8 @@ class MemoryBank(nn.Module):
 
         ``features``: ``(B, d)`` (normalized here). Book section: *Efficient SSL* "Two ways to update the bank".
         """
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+        if isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"momentum must be a number in [0, 1], got {momentum!r}")
         index = self.check_index(index)
         self._check_features(features, len(index))
         z = F.normalize(features.detach().float(), dim=1)
@@ -133,13 +137,16 @@ class MemoryBank(nn.Module):
         :math:`\tau` and the soft targets of :func:`~companion.effssl.losses.mixed_targets`);
         ``step`` is :math:`\eta`. Book section: *Efficient SSL* "Two ways to update the bank".
         """
-        if not step >= 0:
-            raise ValueError(f"step must be non-negative, got {step}")
+        if isinstance(step, bool) or not isinstance(step, (int, float)) or not 0 <= step < float("inf"):
+            raise ValueError(f"step must be a non-negative finite number, got {step!r}")
         columns = self.check_index(columns)
         b = features.shape[0] if torch.is_tensor(features) and features.ndim == 2 else -1
         self._check_features(features, b)
         if probs.shape != (b, len(columns)) or targets.shape != probs.shape:
-            raise ValueError(f"probs and targets must be ({b}, {len(columns)}), got {tuple(probs.shape)} and {tuple(targets.shape)}")
+            raise ValueError(f"probs and targets must be ({b}, {len(columns)}), "
+                             f"got {tuple(probs.shape)} and {tuple(targets.shape)}")
+        _check_finite(probs, "probs")
+        _check_finite(targets, "targets")
         z = F.normalize(features.detach().float(), dim=1)  # (B, d)
         delta = (targets.float() - probs.detach().float()).t() @ z  # (C, d): sum_i (y_ij - p_ij) z_i
         new = self.weight[columns].float() + step * delta

@@ -1,5 +1,6 @@
-"""Presets for the efficient single-branch SSL experiment: ``quick()`` runs on CPU in seconds on scikit-learn's
-digits, ``full()`` is CIFAR-10/100 with ResNet-18 against SimSiam at equal GPU time.
+"""Presets for the efficient single-branch SSL experiment: ``quick()`` runs on the CPU in seconds on
+scikit-learn's digits, ``study()`` is the same setting with five seeds (a few minutes), ``full()`` is
+CIFAR-10/100 with ResNet-18 against SimSiam at equal GPU time.
 
 Book section: *Efficient SSL* "Quick run" and "Full run".
 """
@@ -8,13 +9,16 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-#: The ablation, cumulative from the top: each variant adds one piece to the one before.
+#: The ablation ladder, cumulative from the top: each rung adds one piece to the rung before it
+#: (feature calibration, then the corrected bank update, then SqrtKL); the last rung is the full method.
 VARIANTS = {
-    "npid": {"calibrate": False, "sqrt": False, "update": "momentum"},
-    "calibrated": {"calibrate": True, "sqrt": False, "update": "momentum"},
-    "sqrt": {"calibrate": True, "sqrt": True, "update": "momentum"},
-    "corrected": {"calibrate": True, "sqrt": True, "update": "gradient"},
+    "npid": {"calibrate": False, "update": "momentum", "sqrt": False},
+    "calibrated": {"calibrate": True, "update": "momentum", "sqrt": False},
+    "corrected": {"calibrate": True, "update": "gradient", "sqrt": False},
+    "sqrtkl": {"calibrate": True, "update": "gradient", "sqrt": True},
 }
+#: The full method: the last rung.
+FULL_METHOD = "sqrtkl"
 METHODS = (*VARIANTS, "simsiam")
 
 
@@ -30,12 +34,13 @@ class EffSSLConfig:
     resolution: int = 16
     crop_scale: tuple = (0.5, 1.0)  # RandomResizedCrop area range of the augmentation (every method)
     blur: bool = False  # Gaussian blur in the augmentation (the CIFAR recipes of both papers have none)
+    flip: float = 0.0  # horizontal-flip probability: digits are not mirror-invariant (CIFAR: 0.5)
     encoder: str = "tiny"
     encoder_kwargs: dict = field(default_factory=lambda: {"width": 8, "stem_stride": 1})
     dim: int = 64
     hidden: int = 128
     head_layers: int = 2
-    steps: int | None = 80  # single-branch optimizer steps (None: use epochs)
+    steps: int | None = 100  # single-branch optimizer steps (None: use epochs)
     epochs: int | None = None
     batch_size: int = 64
     lr: float = 0.1
@@ -53,13 +58,16 @@ class EffSSLConfig:
     simsiam_lr: float | None = None  # None: the same learning rate
     simsiam_weight_decay: float | None = None  # None: the same weight decay
     simsiam_kwargs: dict = field(default_factory=lambda: {"proj_dim": 128, "pred_dim": 32, "proj_layers": 2})
-    eval_points: int = 3  # kNN evaluations along each run (the last at the end)
+    eval_points: int = 4  # kNN evaluations along each run (the last at the end)
+    linear_epochs: int = 100  # linear probe on the frozen encoder at the end of each run
     knn_k: int = 20
     knn_temperature: float = 0.1
     seed: int = 0  # the training seed of one run; run() sets it from seeds
     seeds: tuple = (0, 1)
     data_seed: int = 0  # the train/test split (digits) or the scenes drawn
     device: str | None = None
+    threads: int | None = 1  # CPU threads inside run() (fixed, so quick numbers repeat bit for bit)
+    tier: str = "quick"  # the results tier run() records under: quick, study or full
     checkpoint_dir: str | None = None
     checkpoint_every: int = 0
     progress: bool = False
@@ -74,6 +82,12 @@ class EffSSLConfig:
             raise ValueError("give exactly one of steps or epochs")
         if self.eval_points < 1:
             raise ValueError(f"eval_points must be >= 1, got {self.eval_points}")
+        if self.tier not in ("quick", "study", "full"):
+            raise ValueError(f"tier must be 'quick', 'study' or 'full', got {self.tier!r}")
+        if not 0.0 <= self.flip <= 1.0:
+            raise ValueError(f"flip must be a probability in [0, 1], got {self.flip!r}")
+        if len(self.seeds) < 1 or len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct and at least one, got {self.seeds!r}")
 
     @property
     def mode(self) -> str:
@@ -87,10 +101,17 @@ class EffSSLConfig:
 
 
 def quick(**overrides) -> EffSSLConfig:
-    """scikit-learn's digits at 16 px (1,200 to pretrain on, 597 held out), a tiny CNN (width 8), 80
-    single-branch steps of 64 images per variant, SimSiam with the same number of encoder passes (40
-    two-view steps), two seeds. ``datasets=("scenes",)`` (with ``resolution=32``) runs the synthetic scenes."""
+    """scikit-learn's digits at 16 px (1,200 to pretrain on, 597 held out), a tiny CNN (width 8), 100
+    single-branch steps of 64 images per rung of the ladder, SimSiam with the same number of encoder
+    passes (50 two-view steps), two seeds, one CPU thread. ``datasets=("scenes",)`` (with
+    ``resolution=32``) runs the synthetic scenes."""
     return EffSSLConfig().replace(**overrides)
+
+
+def study(**overrides) -> EffSSLConfig:
+    """The quick setting with five seeds and twice the steps: enough to put an interval on each claim.
+    A few minutes on one CPU thread."""
+    return EffSSLConfig(steps=200, eval_points=5, seeds=(0, 1, 2, 3, 4), tier="study").replace(**overrides)
 
 
 def full(**overrides) -> EffSSLConfig:
@@ -99,14 +120,18 @@ def full(**overrides) -> EffSSLConfig:
     sampled negatives, bank momentum 0.5, SqrtKL weight 20 on the raw cosines, CutMix alpha 0.5, SGD lr 1.0
     (momentum 0.9, weight decay 1e-4), crops of area 0.2-1, no blur. SimSiam keeps the toolkit's CIFAR
     recipe (lr 0.1, weight decay 5e-4, projector 2048, predictor 512) and gets the same GPU time as the
-    corrected run: its step count is what fits in that time, so its learning-rate schedule completes."""
+    full method's run: its step count is what fits in that time, so its learning-rate schedule completes."""
     from ..data import data_root
 
     return EffSSLConfig(
         datasets=("cifar10", "cifar100"), n_train=0, n_test=0, resolution=32, crop_scale=(0.2, 1.0), encoder="resnet18_small",
         encoder_kwargs={}, dim=2048, hidden=2048, head_layers=3, steps=None, epochs=200, batch_size=512, lr=1.0,
-        weight_decay=1e-4, negatives=10_000, methods=("npid", "corrected", "simsiam"), simsiam_budget="time",
+        weight_decay=1e-4, negatives=10_000, methods=("npid", "sqrtkl", "simsiam"), simsiam_budget="time",
         simsiam_lr=0.1, simsiam_weight_decay=5e-4, simsiam_kwargs={"proj_dim": 2048, "pred_dim": 512, "proj_layers": 2},
         eval_points=8, knn_k=200, seeds=(0,), checkpoint_dir=str(data_root().parent / "checkpoints" / "effssl"),
-        checkpoint_every=500, progress=True,
+        checkpoint_every=500, progress=True, flip=0.5, threads=None, tier="full",
     ).replace(**overrides)
+
+
+#: ``python -m companion.effssl --preset NAME``.
+PRESETS = {"quick": quick, "study": study, "full": full}

@@ -27,8 +27,11 @@ def cutmix_box(height: int, width: int, lam: float) -> tuple[int, int, int, int]
     ``sqrt(1 - lam)`` of the image's, centre uniform over the image, clipped at the border.
     Draws from torch's global generator. Book section: *Efficient SSL* "CutMix on one view".
     """
-    if not 0.0 <= lam <= 1.0:
-        raise ValueError(f"lam must be in [0, 1], got {lam}")
+    for name, v in (("height", height), ("width", width)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must be a number in [0, 1], got {lam!r}")
     cut = (1.0 - lam) ** 0.5
     ch, cw = int(height * cut), int(width * cut)
     cy, cx = int(torch.randint(height, ()).item()), int(torch.randint(width, ()).item())
@@ -51,8 +54,8 @@ def cutmix(images: torch.Tensor, alpha: float = 0.5) -> tuple[torch.Tensor, torc
         raise TypeError(f"cutmix takes float images, got dtype {images.dtype}")
     if images.shape[0] == 0:
         raise ValueError("cutmix got an empty batch")
-    if isinstance(alpha, bool) or not alpha > 0:
-        raise ValueError(f"alpha must be positive, got {alpha!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < float("inf"):
+        raise ValueError(f"alpha must be a positive finite number, got {alpha!r}")
     b, _, h, w = images.shape
     lam = float(torch.distributions.Beta(float(alpha), float(alpha)).sample())
     lam = max(lam, 1.0 - lam)

@@ -1,25 +1,29 @@
-"""The experiment: kNN accuracy against training wall time for the single-branch ablation (baseline
-instance discrimination, + feature calibration, + SqrtKL, + the gradient bank update) and SimSiam at the
-same budget, with the untrained encoder as the floor.
+"""The experiment: the single-branch ablation ladder (NPID; + feature calibration; + the corrected bank
+update; + SqrtKL, the full method) and SimSiam at the same budget, with the untrained encoder as the
+floor. kNN accuracy along each run (the convergence curve), a linear probe at the end, and the claims:
+the full method beats the untrained encoder (``sanity_knn``, ``sanity_linear``) and each addition beats
+the rung before it, paired over seeds.
 
 Book section: *Efficient SSL* "Quick run".
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 
 from .. import results
-from ..runtime import seed_everything
+from ..runtime import seed_everything, torch_threads
 from ..ssl.augment import GPUAugment
 from ..ssl.encoders import build_encoder
-from ..ssl.evaluate import extract_features, knn_accuracy
+from ..ssl.evaluate import extract_features, knn_accuracy, linear_probe
 from ..ssl.methods import SimSiam
 from ..train import FitConfig, fit, load_checkpoint
-from .config import VARIANTS, EffSSLConfig
+from .config import FULL_METHOD, VARIANTS, EffSSLConfig
 from .model import SingleBranchID
 
 CHAPTER = "effssl"
@@ -144,9 +148,22 @@ def bank_knn_percent(model: SingleBranchID, data, config: EffSSLConfig, device) 
                                 temperature=config.knn_temperature)
 
 
+def linear_percent(encoder: nn.Module, data, config: EffSSLConfig, device) -> float:
+    """Linear-probe accuracy (%) on the encoder's frozen features (train images to fit, test to score).
+
+    Book section: *Efficient SSL* "Quick run".
+    """
+    train, train_y, test, test_y = data
+    f_train = extract_features(encoder, train, batch_size=512, device=device)
+    f_test = extract_features(encoder, test, batch_size=512, device=device)
+    return 100.0 * linear_probe(f_train, train_y, f_test, test_y, epochs=config.linear_epochs,
+                                seed=config.seed, device=device)
+
+
 def augmentation(config: EffSSLConfig) -> GPUAugment:
-    """The one-view augmentation shared by every method: random resized crop, colour jitter, grayscale, flip."""
-    return GPUAugment(config.resolution, scale=tuple(config.crop_scale), blur=config.blur)
+    """The one-view augmentation shared by every method: random resized crop, colour jitter and
+    grayscale (3-channel images only), horizontal flip with probability ``config.flip``."""
+    return GPUAugment(config.resolution, scale=tuple(config.crop_scale), blur=config.blur, p_flip=config.flip)
 
 
 def total_steps(config: EffSSLConfig, n_train: int) -> int:
@@ -256,11 +273,18 @@ def _std(values: list) -> float:
     return float((sum((v - m) ** 2 for v in values) / len(values)) ** 0.5)
 
 
+#: Per-seed numbers that vary between identical runs: they go to ``timings``, not ``metrics``.
+TIMED = ("seconds", "images_per_s")
+
+
 def _aggregate(per_seed: list[dict]) -> dict:
-    """Mean over seeds (and the spread of the kNN accuracy); curves averaged point by point."""
-    out = {k: _mean([r[k] for r in per_seed]) for k in per_seed[0] if k != "curve"}
+    """Means over seeds, the per-seed values of the accuracies, and the kNN curve averaged point by point."""
+    keys = [k for k in per_seed[0] if k != "curve"]
+    out = {k: _mean([r[k] for r in per_seed]) for k in keys}
+    for k in ("knn", "bank_knn", "linear"):
+        if k in per_seed[0]:
+            out[f"{k}_per_seed"] = [r[k] for r in per_seed]
     out["knn_std"] = _std([r["knn"] for r in per_seed])
-    out["knn_per_seed"] = [r["knn"] for r in per_seed]
     if "curve" in per_seed[0]:
         curves = [r["curve"] for r in per_seed]
         if all(c["steps"] == curves[0]["steps"] for c in curves):
@@ -278,14 +302,16 @@ def run_dataset(config: EffSSLConfig, dataset: str, device) -> dict:
     per: dict[str, list] = {}
     for seed in config.seeds:
         cfg = config.replace(seed=seed)
-        seed_everything(seed)
+        seed_everything(seed)  # the floor is the very network every method starts from
         floor = build_encoder(cfg.encoder, in_channels=channels, **cfg.encoder_kwargs).to(device)
-        per.setdefault("untrained", []).append({"knn": knn_percent(floor, data, cfg, device), "steps": 0, "seconds": 0.0})
+        per.setdefault("untrained", []).append({
+            "knn": knn_percent(floor, data, cfg, device), "linear": linear_percent(floor, data, cfg, device)})
         single_seconds = None
         for variant in [m for m in cfg.methods if m in VARIANTS]:
             model, curve, steps = train_variant(cfg, variant, data, dataset, device)
             per.setdefault(variant, []).append({
-                "knn": curve.points[-1][2], "bank_knn": bank_knn_percent(model, data, cfg, device), "steps": steps,
+                "knn": curve.points[-1][2], "bank_knn": bank_knn_percent(model, data, cfg, device),
+                "linear": linear_percent(model.encoder, data, cfg, device), "steps": steps,
                 "seconds": curve.elapsed, "images_per_s": steps * cfg.batch_size / max(curve.elapsed, 1e-9),
                 "curve": curve.as_dict(),
             })
@@ -307,34 +333,84 @@ def run_dataset(config: EffSSLConfig, dataset: str, device) -> dict:
                 else:
                     steps = max(1, int(single_seconds / simsiam_seconds_per_step(cfg, data, device)))
                 budget = 1.2 * single_seconds
-            _, curve, done = train_simsiam(cfg, data, dataset, device, steps, time_budget=budget)
+            method, curve, done = train_simsiam(cfg, data, dataset, device, steps, time_budget=budget)
             per.setdefault("simsiam", []).append({
-                "knn": curve.points[-1][2], "steps": done, "seconds": curve.elapsed,
+                "knn": curve.points[-1][2], "linear": linear_percent(method.encoder, data, cfg, device),
+                "steps": done, "seconds": curve.elapsed,
                 "images_per_s": done * cfg.batch_size / max(curve.elapsed, 1e-9), "curve": curve.as_dict(),
             })
     return {method: _aggregate(rows) for method, rows in per.items()}
 
 
+#: The claims: ``(id, statement, method, baseline, metric)``; each is method minus baseline, paired by seed.
+CLAIMS = (
+    ("sanity_knn", "The full single-branch method beats the untrained encoder (kNN)", FULL_METHOD, "untrained", "knn"),
+    ("sanity_linear", "The full single-branch method beats the untrained encoder (linear probe)", FULL_METHOD,
+     "untrained", "linear"),
+    ("calibration_knn", "Feature calibration improves on plain NPID", "calibrated", "npid", "knn"),
+    ("corrected_knn", "The corrected bank update improves on the momentum update (both calibrated)", "corrected",
+     "calibrated", "knn"),
+    ("sqrtkl_knn", "SqrtKL improves on calibration + the corrected update", "sqrtkl", "corrected", "knn"),
+)
+
+
+def split_timings(rows: dict) -> tuple[dict, dict]:
+    """``(metrics, timings)``: wall times and throughput moved out of the numbers that must repeat."""
+    metrics, timings = {}, {}
+    for method, r in rows.items():
+        metrics[method] = {k: v for k, v in r.items() if k not in TIMED and k != "curve"}
+        t = {k: r[k] for k in TIMED if k in r}
+        if "curve" in r:
+            metrics[method]["curve"] = {"steps": r["curve"]["steps"], "knn": r["curve"]["knn"]}
+            t["curve_seconds"] = r["curve"]["seconds"]
+        if t:
+            timings[method] = t
+    return metrics, timings
+
+
+def make_claims(rows: dict, config: EffSSLConfig, dataset: str) -> list[dict]:
+    """The claims of :data:`CLAIMS` that ``rows`` (one dataset's aggregated numbers) can support."""
+    out = []
+    for cid, statement, method, base, metric in CLAIMS:
+        if method not in rows or base not in rows or len(rows[method][f"{metric}_per_seed"]) < 2:
+            continue
+        what = {"knn": f"kNN accuracy (k = {config.knn_k}) on {dataset}", "linear": f"linear-probe accuracy on {dataset}"}[metric]
+        out.append(results.claim(cid, statement, f"{what}, {method} minus {base}, paired by seed", config.tier,
+                                 rows[method][f"{metric}_per_seed"], rows[base][f"{metric}_per_seed"]))
+    return out
+
+
 def run(config: EffSSLConfig | None = None, record: bool = True) -> dict:
     """Train every method on every dataset of ``config`` for every seed; record and return the numbers.
 
-    Returns ``{dataset: {method: {"knn", "knn_std", "bank_knn", "steps", "seconds", "images_per_s", "curve"}},
-    "settings": {...}}``, accuracies in percent, means over ``config.seeds``. The wall time excludes the kNN
+    Returns ``{dataset: {method: {"knn", "knn_per_seed", "knn_std", "bank_knn", "linear", "steps",
+    "seconds", "images_per_s", "curve"}}, "settings": {...}, "claims": [...]}``, accuracies in percent,
+    means over ``config.seeds``. Runs with ``config.threads`` CPU threads (BLAS pinned to one), so a quick
+    run repeats bit for bit whatever ``OMP_NUM_THREADS`` says. The wall time excludes the kNN
     evaluations along the way and includes feature calibration. Book section: *Efficient SSL* "Quick run".
     """
     from .config import quick
 
     config = config or quick()
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    out: dict = {dataset: run_dataset(config, dataset, device) for dataset in config.datasets}
-    out["settings"] = {"batch_size": config.batch_size, "encoder": config.encoder, "device": str(device),
-                       "simsiam_budget": config.simsiam_budget, "seeds": list(config.seeds)}
+    began = time.perf_counter()
+    pin = device.type == "cpu"
+    with torch_threads(config.threads if pin else None), (threadpool_limits(1) if pin else contextlib.nullcontext()):
+        out: dict = {dataset: run_dataset(config, dataset, device) for dataset in config.datasets}
+    wall = time.perf_counter() - began
+    out["settings"] = {"batch_size": config.batch_size, "encoder": config.encoder, "simsiam_budget": config.simsiam_budget,
+                       "seeds": list(config.seeds), "steps": config.steps, "epochs": config.epochs}
+    claims = make_claims(out[config.datasets[0]], config, config.datasets[0])
+    out["claims"] = claims
     if record:
-        mode = config.mode
         steps_txt = f"{config.steps} steps" if config.steps is not None else f"{config.epochs} epochs"
-        scale = (f"{mode}: {', '.join(config.datasets)} at {config.resolution} px, {config.encoder} encoder, "
+        scale = (f"{config.tier}: {', '.join(config.datasets)} at {config.resolution} px, {config.encoder} encoder, "
                  f"{steps_txt} of {config.batch_size} images (SimSiam: same "
-                 f"{'number of encoder passes' if config.simsiam_budget == 'passes' else 'wall time'}), kNN (k={config.knn_k}), "
-                 f"mean of {len(config.seeds)} seed(s), {device}")
-        results.write(CHAPTER, mode, out, scale=scale)
+                 f"{'number of encoder passes' if config.simsiam_budget == 'passes' else 'wall time'}), "
+                 f"kNN (k={config.knn_k}) and a linear probe, {len(config.seeds)} seed(s), {device.type}")
+        metrics, timings = {"settings": out["settings"]}, {"device": str(device)}
+        for dataset in config.datasets:
+            metrics[dataset], timings[dataset] = split_timings(out[dataset])
+        results.write(CHAPTER, config.tier, metrics, scale=scale, claims=claims, seeds=list(config.seeds),
+                      wall_s=wall, timings=timings, preset=config.tier)
     return out

@@ -36,7 +36,18 @@ def _check_logits(logits: torch.Tensor) -> None:
     if not logits.is_floating_point():
         raise TypeError(f"logits must be floating point, got dtype {logits.dtype}")
     if logits.ndim != 2 or logits.shape[0] == 0 or logits.shape[1] < 2:
-        raise ValueError(f"logits must be (B, C) with B >= 1 rows and C >= 2 columns, got shape {tuple(logits.shape)}")
+        raise ValueError(f"logits must be (B, C) with B >= 1 rows and C >= 2 columns, "
+                         f"got shape {tuple(logits.shape)}")
+    _check_finite(logits, "logits")
+
+
+def _check_finite(t: torch.Tensor, name: str) -> None:
+    """NaN or inf would pass through softmax and turn every loss and bank row into NaN."""
+    bad = ~torch.isfinite(t.detach())
+    if bool(bad.any()):
+        rows = sorted({int(r) for r in bad.nonzero()[:, 0].tolist()})
+        raise ValueError(f"{name} hold {int(bad.sum())} NaN or infinite value(s) in rows {rows[:8]}"
+                         f"{' ...' if len(rows) > 8 else ''}: the network diverged or its input is broken")
 
 
 def sqrt_target(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -96,16 +107,21 @@ def mixed_targets(batch: int, columns: int, lam: float = 1.0, perm: torch.Tensor
     :math:`y_{i\pi(i)} \mathrel{+}= 1-\lambda`. Targets are *column positions*, not dataset indices.
     Book section: *Efficient SSL* "CutMix on one view".
     """
+    for name, v in (("batch", batch), ("columns", columns)):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"{name} must be an integer, got {v!r}")
     if batch < 1 or columns < batch:
         raise ValueError(f"need 1 <= batch <= columns, got batch={batch}, columns={columns}")
-    if not 0.0 <= lam <= 1.0:
-        raise ValueError(f"lam must be in [0, 1], got {lam}")
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must be a number in [0, 1], got {lam!r}")
     y = torch.zeros(batch, columns, device=device)
     rows = torch.arange(batch, device=device)
     y[rows, rows] = lam
     if perm is not None:
-        if perm.shape != (batch,):
-            raise ValueError(f"perm must have shape ({batch},), got {tuple(perm.shape)}")
+        if not torch.is_tensor(perm) or perm.shape != (batch,):
+            raise ValueError(f"perm must be a tensor of shape ({batch},), got {getattr(perm, 'shape', perm)!r}")
+        if perm.is_floating_point() or (batch and (int(perm.min()) < 0 or int(perm.max()) >= batch)):
+            raise ValueError(f"perm must hold integer batch positions in 0..{batch - 1}, got {perm.tolist()}")
         y[rows, perm.to(y.device)] += 1.0 - lam
     return y
 
@@ -120,6 +136,11 @@ def instance_loss(logits: torch.Tensor, targets: torch.Tensor, temperature: floa
     """
     _check_logits(logits)
     temperature = check_temperature(temperature)
-    if targets.shape != logits.shape:
-        raise ValueError(f"targets must have the logits' shape {tuple(logits.shape)}, got {tuple(targets.shape)}")
+    if not torch.is_tensor(targets) or targets.shape != logits.shape:
+        raise ValueError(f"targets must have the logits' shape {tuple(logits.shape)}, "
+                         f"got {getattr(targets, 'shape', type(targets).__name__)}")
+    _check_finite(targets, "targets")
+    if bool((targets < 0).any()):
+        raise ValueError("targets must be non-negative (soft labels from mixed_targets), "
+                         f"got a minimum of {float(targets.min()):.4g}")
     return -(targets * F.log_softmax(logits.float() / temperature, dim=1)).sum(1).mean()

@@ -55,10 +55,9 @@ class SingleBranchID(nn.Module):
             raise ValueError(f"update must be one of {UPDATE_RULES}, got {update!r}")
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        if sqrt_weight < 0:
-            raise ValueError(f"sqrt_weight must be >= 0, got {sqrt_weight}")
-        if cutmix_alpha < 0:
-            raise ValueError(f"cutmix_alpha must be >= 0 (0 turns CutMix off), got {cutmix_alpha}")
+        for name, v in (("sqrt_weight", sqrt_weight), ("cutmix_alpha", cutmix_alpha)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < float("inf"):
+                raise ValueError(f"{name} must be a finite number >= 0 (0 turns it off), got {v!r}")
         if negatives is not None and (isinstance(negatives, bool) or not isinstance(negatives, int) or negatives < 1):
             raise ValueError(f"negatives must be a positive integer or None, got {negatives!r}")
         self.temperature = check_temperature(temperature, "temperature")
@@ -69,8 +68,8 @@ class SingleBranchID(nn.Module):
         self.negatives, self.update, self.momentum = negatives, update, momentum
         if bank_step is None:
             bank_step = (1.0 - momentum) / momentum if momentum > 0 else 1.0
-        if not bank_step >= 0:
-            raise ValueError(f"bank_step must be >= 0, got {bank_step}")
+        if isinstance(bank_step, bool) or not isinstance(bank_step, (int, float)) or not 0 <= bank_step < float("inf"):
+            raise ValueError(f"bank_step must be a finite number >= 0, got {bank_step!r}")
         self.bank_step = float(bank_step)
         self.sqrt_weight, self.cutmix_alpha = float(sqrt_weight), float(cutmix_alpha)
         self._pending: tuple | None = None

@@ -9,10 +9,15 @@ Book chapter: *EFPC*.
 
 from . import config
 from .corpus import Corpus, Example, make_corpus
-from .experiment import METHODS, QuickOutcome, evaluate_quick, rate_label, run, run_quick
+from .experiment import (
+    HANDWRITTEN, METHODS, QuickOutcome, TrainedPair, evaluate_generated, evaluate_handwritten, handwritten_passages,
+    rate_label, run, run_quick, train_pair,
+)
 from .method import EncodedExamples, LabelledPrompt, SelectivePrependDataset, encode_examples, train_compressor
 
 __all__ = [
-    "config", "Corpus", "Example", "make_corpus", "METHODS", "QuickOutcome", "evaluate_quick", "rate_label", "run",
-    "run_quick", "EncodedExamples", "LabelledPrompt", "SelectivePrependDataset", "encode_examples", "train_compressor",
+    "config", "Corpus", "Example", "make_corpus", "HANDWRITTEN", "METHODS", "QuickOutcome", "TrainedPair",
+    "evaluate_generated", "evaluate_handwritten", "handwritten_passages", "rate_label", "run", "run_quick",
+    "train_pair", "EncodedExamples", "LabelledPrompt", "SelectivePrependDataset", "encode_examples",
+    "train_compressor",
 ]

@@ -37,7 +37,7 @@ from .. import results
 from ..compress.align import align_words, quality_filter
 from ..compress.classifier import load_token_classifier
 from ..compress.inference import Compressor
-from ..compress.words import SENTENCE_ENDS, is_content_word, split_words, tokenizer_counter
+from ..compress.words import SENTENCE_END_CHARS, is_content_word, segment, split_words, tokenizer_counter
 from ..data import DatasetMissingError, data_root
 from ..runtime import seed_everything
 from .config import EFPCConfig
@@ -108,15 +108,16 @@ def answer_sentence_labels(context: str, answer_start: int) -> tuple[list[str], 
 
     ``answer_start`` is a character offset (SQuAD's ``answer_start``).
     """
-    words = split_words(context)
-    before = len(split_words(context[:answer_start]))
+    spans = segment(context)
+    words = [context[s:e] for s, e in spans]
+    before = next((i for i, (_, e) in enumerate(spans) if e > answer_start), len(words))  # the answer's word
     if before >= len(words):
         raise ValueError(f"answer_start {answer_start} lies beyond the context's last word")
     start = before
-    while start > 0 and words[start - 1] not in SENTENCE_ENDS:
+    while start > 0 and not words[start - 1].endswith(tuple(SENTENCE_END_CHARS)):
         start -= 1
     end = before
-    while end < len(words) and words[end] not in SENTENCE_ENDS:
+    while end < len(words) and not words[end].endswith(tuple(SENTENCE_END_CHARS)):
         end += 1
     labels = [int(start <= i <= end and is_content_word(w)) for i, w in enumerate(words)]
     return words, labels

@@ -9,11 +9,11 @@ Book chapter: *NRS* (``book/04_nrs.md``).
 
 from . import config
 from .cnn import NRSHead, resnet_nrs
-from .estimator import MLPBaselineClassifier, NRSClassifier
+from .estimator import MLPBaselineClassifier, NRSClassifier, NRSRegressor
 from .experiment import run
 from .layer import MLPNet, NRSLayer, NRSNet, auto_n_mul, mlp_head, subspace_indices
 
 __all__ = [
-    "config", "run", "NRSHead", "resnet_nrs", "MLPBaselineClassifier", "NRSClassifier", "MLPNet", "NRSLayer",
+    "config", "run", "NRSHead", "resnet_nrs", "MLPBaselineClassifier", "NRSClassifier", "NRSRegressor", "MLPNet", "NRSLayer",
     "NRSNet", "auto_n_mul", "mlp_head", "subspace_indices",
 ]

@@ -56,9 +56,17 @@ def xyxy_to_xywh(boxes, size) -> torch.Tensor:
 def xywh_to_xyxy(xywh, size) -> torch.Tensor:
     """Normalised ``(x, y, w, h)`` ``(N, 4)`` -> pixel ``x1 y1 x2 y2`` in an image of ``size``.
 
+    A negative width or height (an inside-out box) is a ``ValueError``, not a silent swap.
+
     Book section: *PSOL* "Box-aware augmentation".
     """
     t = torch.as_tensor(xywh, dtype=torch.float32).reshape(-1, 4)
+    if not torch.isfinite(t).all():
+        raise ValueError("xywh holds NaN or infinite values")
+    bad = (t[:, 2:] < 0).any(1).nonzero().flatten().tolist()
+    if bad:
+        raise ValueError(f"xywh must have non-negative width and height; rows {bad[:5]} have "
+                         f"(w, h) = {t[bad[0], 2:].tolist()}")
     h, w = _size_hw(size)
     x1, y1 = t[:, 0], t[:, 1]
     x2, y2 = x1 + t[:, 2], y1 + t[:, 3]

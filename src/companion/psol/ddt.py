@@ -48,6 +48,7 @@ __all__ = [
     "SIGN_CONVENTIONS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
+    "check_unit_images",
     "DDT",
     "extract_descriptors",
     "fit_ddt",
@@ -83,6 +84,19 @@ def _check_descriptors(descriptors: torch.Tensor, name: str = "descriptors") -> 
     return descriptors
 
 
+def check_unit_images(images: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """Raise unless ``images`` are floating point in [0, 1] (a uint8 or 0-255 image gives boxes
+    that mean nothing, since every model here was trained on [0, 1] inputs)."""
+    if not images.is_floating_point():
+        raise TypeError(f"{name} must be floating point in [0, 1], got {images.dtype}; "
+                        "convert with images.float() / 255")
+    lo, hi = float(images.min()), float(images.max())
+    if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
+        raise ValueError(f"{name} must lie in [0, 1], got values in [{lo:g}, {hi:g}]"
+                         + ("; divide 0-255 images by 255" if hi > 1.0 else ""))
+    return images
+
+
 @torch.no_grad()
 def extract_descriptors(trunk: nn.Module, images: torch.Tensor, input_size: int | None = None,
                         normalize: bool = True, batch_size: int = 64, device: torch.device | str | None = None
@@ -99,6 +113,7 @@ def extract_descriptors(trunk: nn.Module, images: torch.Tensor, input_size: int 
                          f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
     if len(images) == 0:
         raise ValueError("images is empty")
+    check_unit_images(images)
     if input_size is not None and input_size < 8:
         raise ValueError(f"input_size must be at least 8 pixels, got {input_size}")
     device = torch.device(device) if device is not None else next(trunk.parameters()).device
@@ -211,12 +226,15 @@ def map_to_box(projection: torch.Tensor, image_size, threshold: float = 0.0) -> 
     component, its cell box scaled to the image (nearest-neighbour upsampling, as the paper does).
 
     ``image_size``: ``H`` or ``(H, W)`` of the image the box is for. Returns ``(4,)`` xyxy pixels;
-    the whole image when no cell is foreground.
+    the whole image when no cell is foreground. A map with NaN or infinite cells is a ``ValueError``.
 
     Book section: *PSOL* "Deep descriptor transforming".
     """
     if projection.ndim != 2:
         raise ValueError(f"projection must be one (h, w) map, got shape {tuple(projection.shape)}")
+    if not torch.isfinite(projection).all():
+        # NaN > 0 is False everywhere: without this check the map would silently give the whole image
+        raise ValueError("projection holds NaN or infinite values (were the descriptors finite?)")
     H, W = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
     if H <= 0 or W <= 0:
         raise ValueError(f"image_size must be positive, got {image_size}")

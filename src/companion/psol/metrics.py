@@ -40,11 +40,19 @@ def localization_metrics(pred, gts, labels, class_scores=None, topk=(1, 5), thre
 
     ``pred``: ``(N, 4)`` xyxy boxes; ``gts``: ``(N, 4)`` or a list of ``(M_n, 4)`` (the best box
     counts); ``labels``: ``(N,)`` true classes. Every number is a mean over classes of per-class
-    means. Top-k for ``k`` >= the number of classes is skipped (it would be GT-known).
+    means. An image with no ground-truth box is a ``ValueError`` naming it (the official code
+    skips such images silently; here the caller drops them, so the count stays visible).
+    Top-k for ``k`` >= the number of classes is skipped (it would be GT-known).
 
     Book section: *PSOL* "Measuring localization".
     """
     labels = torch.as_tensor(labels).long()
+    if not isinstance(gts, torch.Tensor):
+        empty = [i for i, g in enumerate(gts) if torch.as_tensor(g).numel() == 0]
+        if empty:
+            # the official code skips such images; a silent skip changes the denominator, so refuse
+            raise ValueError(f"{len(empty)} image(s) have no ground-truth box (indices {empty[:10]}): "
+                             "GT-known Loc is undefined for them; drop them before scoring")
     h = hits(pred, gts, threshold)
     if len(labels) != len(h):
         raise ValueError(f"{len(h)} boxes but {len(labels)} labels")

@@ -27,6 +27,7 @@ from torch import nn
 
 from .. import train
 from .augment import xywh_to_xyxy
+from .ddt import check_unit_images
 
 __all__ = ["BoxRegressor", "box_loss", "regressor_optimizer", "train_regressor", "predict_boxes"]
 
@@ -100,7 +101,8 @@ def predict_boxes(model: BoxRegressor, images: torch.Tensor, batch_size: int = 1
                   device: torch.device | str | None = None) -> torch.Tensor:
     """Regressed boxes for ``images`` ``(N, 3, H, W)``: ``(N, 4)`` xyxy pixels in the images' own size.
 
-    ``normalize``: ImageNet mean/std first (as the model was trained with).
+    ``images`` must be floating point in [0, 1] (``TypeError`` for uint8, ``ValueError`` for 0-255
+    floats); ``normalize``: ImageNet mean/std first (as the model was trained with).
 
     Book section: *PSOL* "The whole pipeline".
     """
@@ -108,6 +110,7 @@ def predict_boxes(model: BoxRegressor, images: torch.Tensor, batch_size: int = 1
         raise ValueError("images must be a (N, 3, H, W) tensor")
     if len(images) == 0:
         raise ValueError("images is empty")
+    check_unit_images(images)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()

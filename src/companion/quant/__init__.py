@@ -6,7 +6,8 @@ Book section: *SSQL* "Fake quantization" and "One set of weights, any bit-width"
 """
 
 from .fake_quant import (
-    CONVENTIONS, MAX_BITS, MIN_BITS, MinMaxObserver, act_qparams, check_bits, fake_quant_act,
+    CONVENTIONS, MAX_BITS, MIN_BITS, MIN_WEIGHT_BITS, MinMaxObserver, act_qparams, check_bits,
+    check_weight_bits, fake_quant_act,
     fake_quant_weight, round_ste, sqnr_db, weight_grid, weight_scale,
 )
 from .model import (
@@ -15,7 +16,8 @@ from .model import (
 )
 
 __all__ = [
-    "CONVENTIONS", "MAX_BITS", "MIN_BITS", "MinMaxObserver", "act_qparams", "check_bits", "fake_quant_act",
+    "CONVENTIONS", "MAX_BITS", "MIN_BITS", "MIN_WEIGHT_BITS", "MinMaxObserver", "act_qparams", "check_bits",
+    "check_weight_bits", "fake_quant_act",
     "fake_quant_weight", "round_ste", "sqnr_db", "weight_grid", "weight_scale",
     "ACTIVATIONS", "SUPPORTED", "WEIGHTED", "BitSampler", "QuantizedModel", "activation_sqnr", "check_supported",
     "compare_activations", "layer_sqnr",

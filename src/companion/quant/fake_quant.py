@@ -40,6 +40,9 @@ import torch
 
 CONVENTIONS = ("ssql", "conventional")
 MIN_BITS, MAX_BITS = 1, 16
+#: weights need two bits: at one bit the symmetric grid is {-1, 0} steps of max|w_c| / 0.5, and
+#: every weight, the extremes included, rounds to 0
+MIN_WEIGHT_BITS = 2
 
 
 def check_bits(bits, what: str = "bits") -> int:
@@ -57,6 +60,19 @@ def check_bits(bits, what: str = "bits") -> int:
         return 0
     if not MIN_BITS <= bits <= MAX_BITS:
         raise ValueError(f"{what} must be in [{MIN_BITS}, {MAX_BITS}] (or 0/None for full precision), got {bits}")
+    return bits
+
+
+def check_weight_bits(bits, what: str = "w_bits") -> int:
+    r""":func:`check_bits` for weights: 0/``None`` (full precision) or an int in [2, 16].
+
+    One bit is refused: the symmetric per-channel grid then has the two codes {-1, 0} and a step of
+    $\max|w_c| / \tfrac12$, so every weight rounds to zero. Book section: *SSQL* "Fake quantization".
+    """
+    bits = check_bits(bits, what)
+    if bits == 1:
+        raise ValueError(f"{what} must be in [{MIN_WEIGHT_BITS}, {MAX_BITS}] (or 0/None for full precision), "
+                         f"got 1: a 1-bit symmetric weight grid rounds every weight to 0")
     return bits
 
 
@@ -106,15 +122,12 @@ def weight_grid(bits: int, convention: str = "ssql") -> tuple[int, int, float]:
 
     Book section: *SSQL* "Two ways to draw the grid".
     """
-    bits = check_bits(bits)
+    bits = check_weight_bits(bits, "bits")
     check_convention(convention)
     if bits == 0:
-        raise ValueError("weight_grid needs a bit-width >= 1 (0 means full precision: no grid)")
+        raise ValueError("weight_grid needs a bit-width >= 2 (0 means full precision: no grid)")
     if convention == "ssql":
         return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1, (2**bits - 1) / 2
-    if bits < 2:
-        raise ValueError("the conventional (narrow-range) weight grid needs at least 2 bits: at 1 bit its "
-                         "range [-(2^0-1), 2^0-1] is the single value 0")
     return -(2 ** (bits - 1) - 1), 2 ** (bits - 1) - 1, float(2 ** (bits - 1) - 1)
 
 
@@ -134,11 +147,12 @@ def fake_quant_weight(weight: torch.Tensor, bits, convention: str = "ssql", deta
     r"""Symmetric per-channel fake quantization $\hat w = s_c\,\mathrm{clamp}(\lfloor w/s_c\rceil, q_{\min}, q_{\max})$.
 
     ``weight``: ``(C_out, ...)`` (conv ``(C_out, C_in, k, k)`` or linear ``(out, in)``).
-    ``bits`` 0 or ``None``: returned unchanged. A channel of zeros (scale 0) stays zero.
+    ``bits`` 0 or ``None``: returned unchanged; 1 is refused (:func:`check_weight_bits`). A channel
+    of zeros (scale 0) stays zero.
     ``detach_scale``: stop gradients into $s_c$ (then $\partial\hat w/\partial w = 1$ inside the range).
     Book section: *SSQL* "Fake quantization".
     """
-    bits = check_bits(bits)
+    bits = check_weight_bits(bits, "bits")
     if bits == 0:
         return weight
     if not weight.is_floating_point():
@@ -168,6 +182,8 @@ def act_qparams(lo, hi, bits, convention: str = "ssql") -> tuple[torch.Tensor, t
 
     $s = (M - m)/(2^b - 1)$, $z = -\lfloor m/s \rceil$; the conventional variant first widens
     the range to contain 0. Returns 0-dim float tensors ``(s, z)``; ``s == 0`` means "do not quantize".
+    A NaN or infinite ``lo``/``hi`` is an error: NaN would pass ``x`` through unquantized and an
+    infinite range would turn every value into NaN.
     Book section: *SSQL* "Fake quantization".
     """
     bits = check_bits(bits)
@@ -178,6 +194,11 @@ def act_qparams(lo, hi, bits, convention: str = "ssql") -> tuple[torch.Tensor, t
     hi = torch.as_tensor(hi, dtype=torch.float32)
     if lo.numel() != 1 or hi.numel() != 1:
         raise ValueError("activations are quantized per tensor: lo and hi must be scalars")
+    if not (bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))):
+        raise ValueError(f"the activation range must be finite, got lo={float(lo)}, hi={float(hi)}: "
+                         "calibrate on finite activations")
+    if bool(hi - lo > torch.finfo(torch.float32).max):
+        raise ValueError(f"the activation range [{float(lo)}, {float(hi)}] is too wide for float32")
     if bool(hi < lo):
         raise ValueError(f"empty range: hi={float(hi)} < lo={float(lo)}")
     if convention == "conventional":

@@ -27,7 +27,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from .fake_quant import MinMaxObserver, check_bits, check_convention, fake_quant_act, fake_quant_weight
+from .fake_quant import (MinMaxObserver, check_bits, check_convention, check_weight_bits, fake_quant_act,
+                         fake_quant_weight)
 
 #: layers whose weights are quantized
 WEIGHTED = (nn.Conv2d, nn.Linear)
@@ -102,21 +103,22 @@ class QuantizedModel(nn.Module):
         self.first_conv = next((n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)), None)
         self.first_act = self.act_modules[0] if self.act_modules else None
         if first is not None:
-            first = (check_bits(first[0], "first w_bits"), check_bits(first[1], "first a_bits"))
+            first = (check_weight_bits(first[0], "first w_bits"), check_bits(first[1], "first a_bits"))
         self.first = first
         self.overrides = {}
         for prefix, bits in (overrides or {}).items():
             if not isinstance(bits, tuple) or len(bits) != 2:
                 raise ValueError(f"override for {prefix!r} must be a (w_bits, a_bits) tuple, got {bits!r}")
-            self.overrides[prefix] = (check_bits(bits[0], f"{prefix} w_bits"), check_bits(bits[1], f"{prefix} a_bits"))
+            self.overrides[prefix] = (check_weight_bits(bits[0], f"{prefix} w_bits"),
+                                      check_bits(bits[1], f"{prefix} a_bits"))
         self.observers: dict[str, MinMaxObserver] = {}
         self._calls: dict[str, int] = {}
         self.set_bits(w_bits, a_bits)
 
     # -- bit-widths ---------------------------------------------------------------------------
     def set_bits(self, w_bits, a_bits) -> "QuantizedModel":
-        """Set the global bit-widths (0/``None``: full precision); returns ``self``."""
-        self.w_bits = check_bits(w_bits, "w_bits")
+        """Set the global bit-widths (0/``None``: full precision; weights need >= 2); returns ``self``."""
+        self.w_bits = check_weight_bits(w_bits, "w_bits")
         self.a_bits = check_bits(a_bits, "a_bits")
         return self
 
@@ -290,11 +292,12 @@ class BitSampler(nn.Module):
 
     def __init__(self, w_range: tuple[int, int] = (2, 8), a_range: tuple[int, int] = (4, 8), seed: int = 0):
         super().__init__()
-        for what, (lo, hi) in (("w_range", w_range), ("a_range", a_range)):
-            check_bits(lo, f"{what} low")
-            check_bits(hi, f"{what} high")
-            if not 1 <= lo <= hi:
-                raise ValueError(f"{what} must be (low, high) with 1 <= low <= high, got {(lo, hi)}")
+        for what, (lo, hi), least, check in (("w_range", w_range, 2, check_weight_bits),
+                                             ("a_range", a_range, 1, check_bits)):
+            check(lo, f"{what} low")
+            check(hi, f"{what} high")
+            if not least <= lo <= hi:
+                raise ValueError(f"{what} must be (low, high) with {least} <= low <= high, got {(lo, hi)}")
         self.w_range, self.a_range = tuple(w_range), tuple(a_range)
         g = torch.Generator().manual_seed(seed)
         self.register_buffer("rng_state", g.get_state())

@@ -1,8 +1,9 @@
 """Universally slimmable layers: one set of weights, any width in [0.25, 1.0].
 
 At width multiplier :math:`w` a layer with :math:`C` output channels uses its first
-:math:`c(w) = \\max(d, \\lfloor C w / d + 1/2 \\rfloor d)` channels (:math:`d` the divisor) and the
-first channels of its input, so every narrower network is a prefix of the wider one
+:math:`c(w)` channels, :math:`Cw` rounded to the nearest multiple of the divisor :math:`d`, one
+more :math:`d` when rounding lost more than 10% (:func:`make_divisible`, as in the released US3L
+code), and the first channels of its input, so every narrower network is a prefix of the wider one
 (Yu & Huang, universally slimmable networks). Batch norm shares its parameters across widths and is *recalibrated* per width
 before evaluation, since the statistics of a prefix of channels change with the width of the layers
 before it.
@@ -29,16 +30,31 @@ def check_width(width: float) -> float:
     return float(width)
 
 
+def make_divisible(v: float, divisor: int = 8, min_value: int = 1) -> int:
+    r"""``v`` rounded to the nearest multiple of ``divisor`` (at least ``min_value``), plus one
+    ``divisor`` if rounding down lost more than 10% of ``v``:
+
+    .. math:: c = \max(m,\ \lfloor (v + d/2) / d \rfloor d), \qquad c \leftarrow c + d \ \text{ if } c < 0.9\,v
+
+    The rule of the released US3L (and slimmable-networks, MobileNet) code, ``min_value=1`` its default.
+    Book section: *US3L* "Slimmable networks".
+    """
+    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
+        raise ValueError(f"divisor must be an integer >= 1, got {divisor!r}")
+    new = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    if new < 0.9 * v:  # make sure that rounding down does not lose more than 10%
+        new += divisor
+    return new
+
+
 def active_channels(channels: int, width: float, divisor: int = 8) -> int:
-    """:math:`c(w)`: channels kept at width ``width``, rounded to a multiple of ``divisor``."""
+    """:math:`c(w)`: channels kept at width ``width``, ``make_divisible(channels * width, divisor)``
+    and never more than the layer has (the released code's slice ``W[:c]`` stops there too).
+
+    Book section: *US3L* "Slimmable networks".
+    """
     width = check_width(width)
-    if divisor < 1:
-        raise ValueError(f"divisor must be >= 1, got {divisor}")
-    kept = max(divisor, int(channels * width / divisor + 0.5) * divisor)
-    kept = min(kept, channels)
-    if kept <= 0:
-        raise ValueError(f"width {width} leaves no channels of {channels}")
-    return kept
+    return min(channels, make_divisible(channels * width, divisor))
 
 
 class _Slimmable:
@@ -134,25 +150,36 @@ def set_width(model: nn.Module, width: float) -> nn.Module:
 
 
 @torch.no_grad()
-def recalibrate_bn(model: nn.Module, width: float, batches: Iterable[torch.Tensor], forward=None) -> nn.Module:
-    """Reset and re-estimate every batch-norm statistic at ``width`` from ``batches``, then eval mode.
+def recalibrate_bn(model: nn.Module, width: float, batches: Iterable[torch.Tensor], forward=None, *,
+                   reset: bool = True, momentum: float | None = None, passes: int = 1) -> nn.Module:
+    """Re-estimate every batch-norm statistic at ``width`` from ``batches``, then eval mode.
 
-    Statistics become the plain average over the given batches (momentum ``None``), as US-Nets do
-    after training, so the network can be evaluated at that width.
+    Default (this book): reset the statistics, then average them plainly over ``passes`` passes of
+    ``batches`` (momentum ``None``, a cumulative average), so the result does not depend on what
+    the buffers held before. The released US3L code instead keeps the buffers (it does not reset)
+    and runs 3 passes over the training set with the default momentum 0.1:
+    ``reset=False, momentum=0.1, passes=3``. Book section: *US3L* "Slimmable networks".
     """
+    if momentum is not None and not (isinstance(momentum, float) and 0.0 < momentum <= 1.0):
+        raise ValueError(f"momentum must be None (plain average) or a float in (0, 1], got {momentum!r}")
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+        raise ValueError(f"passes must be a positive integer, got {passes!r}")
     set_width(model, width)
+    batches = list(batches)
+    if not batches:
+        raise ValueError("recalibrate_bn needs at least one batch")
     bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [bn.momentum for bn in bns]
     for bn in bns:
-        bn.reset_running_stats()
-        bn.momentum = None
+        if reset:
+            bn.reset_running_stats()
+        bn.momentum = momentum
     model.train()
-    seen = 0
-    for x in batches:
-        (forward or model)(x)
-        seen += 1
-    if seen == 0:
-        raise ValueError("recalibrate_bn needs at least one batch")
-    for bn, m in zip(bns, saved):
-        bn.momentum = m
+    try:
+        for _ in range(passes):
+            for x in batches:
+                (forward or model)(x)
+    finally:
+        for bn, m in zip(bns, saved):
+            bn.momentum = m
     return model.eval()

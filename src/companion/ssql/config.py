@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-from ..quant import check_bits
+from ..quant import check_bits, check_weight_bits
 
 #: "random" is the reference without pretraining: the same initial encoder, evaluated as it is
 METHODS = ("simsiam", "ssql", "random")
@@ -76,8 +76,10 @@ class SSQLConfig:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {self.methods!r}")
-        for b in (*self.grid_w, *self.grid_a, *self.w_range, *self.a_range, *(x for p in self.linear_pairs for x in p)):
-            check_bits(b)
+        for b in (*self.grid_w, *self.w_range, *(w for w, _ in self.linear_pairs)):
+            check_weight_bits(b, "weight bits")
+        for b in (*self.grid_a, *self.a_range, *(a for _, a in self.linear_pairs)):
+            check_bits(b, "activation bits")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
         if not self.grid_w or not self.grid_a:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..quant import QuantizedModel, check_bits
+from ..quant import QuantizedModel, check_bits, check_weight_bits
 from ..ssl.evaluate import extract_features, knn_accuracy, linear_probe
 
 def pair_name(w_bits, a_bits) -> str:
     """``"2w4f"`` (the paper's notation: w-bit weights, f-bit features), ``"FP"`` for ``(0, 0)``."""
-    w, a = check_bits(w_bits, "w_bits"), check_bits(a_bits, "a_bits")
+    w, a = check_weight_bits(w_bits, "w_bits"), check_bits(a_bits, "a_bits")
     if w == 0 and a == 0:
         return "FP"
     return f"{w or 'FP'}w{a or 'FP'}f"
@@ -32,7 +32,7 @@ def at_bits(encoder: nn.Module, w_bits, a_bits, calibration: torch.Tensor, *, co
     ``(0, 0)`` returns the encoder itself. Calibration runs in eval mode (BN uses running statistics).
     Book section: *SSQL* "Evaluating at every bit width".
     """
-    w, a = check_bits(w_bits, "w_bits"), check_bits(a_bits, "a_bits")
+    w, a = check_weight_bits(w_bits, "w_bits"), check_bits(a_bits, "a_bits")
     if w == 0 and a == 0:
         return encoder
     if not torch.is_tensor(calibration) or calibration.ndim != 4 or len(calibration) == 0:
@@ -64,8 +64,8 @@ def ptq_grid(encoder: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, t
     """
     from ..quant import sqnr_db
 
-    pairs = [(check_bits(w, "w_bits"), check_bits(a, "a_bits")) for w, a in pairs]
-    linear_pairs = {(check_bits(w, "w_bits"), check_bits(a, "a_bits")) for w, a in linear_pairs}
+    pairs = [(check_weight_bits(w, "w_bits"), check_bits(a, "a_bits")) for w, a in pairs]
+    linear_pairs = {(check_weight_bits(w, "w_bits"), check_bits(a, "a_bits")) for w, a in linear_pairs}
     if not pairs:
         raise ValueError("pairs is empty: give at least one (w_bits, a_bits) pair, (0, 0) for full precision")
     if not isinstance(calibration_images, int) or calibration_images <= 0:

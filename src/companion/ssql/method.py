@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..quant import BitSampler, QuantizedModel, check_bits
+from ..quant import BitSampler, QuantizedModel, check_bits, check_weight_bits
 from ..ssl.losses import negative_cosine, simsiam_loss
 from ..ssl.methods import SimSiam
 
@@ -55,10 +55,12 @@ class SSQL(SimSiam):
                  convention: str = "ssql", bits: tuple[int, int] | None = None, seed: int = 0):
         super().__init__(encoder, proj_dim=proj_dim, pred_dim=pred_dim, proj_layers=proj_layers)
         self.sampler = BitSampler(w_range, a_range, seed=seed)
-        self.projector_bits = (check_bits(projector_bits[0], "projector w_bits"), check_bits(projector_bits[1], "projector a_bits"))
+        self.projector_bits = (check_weight_bits(projector_bits[0], "projector w_bits"),
+                               check_bits(projector_bits[1], "projector a_bits"))
         self.first = first
         self.convention = convention
-        self.fixed_bits = None if bits is None else (check_bits(bits[0], "w_bits"), check_bits(bits[1], "a_bits"))
+        self.fixed_bits = None if bits is None else (check_weight_bits(bits[0], "w_bits"),
+                                                     check_bits(bits[1], "a_bits"))
         self.quantized(4, 4)  # refuse unsupported encoders now, not at the first step
 
     def quantized(self, w_bits, a_bits) -> QuantizedModel:

@@ -13,13 +13,21 @@ from ..ssl.pretrain import PretrainConfig
 
 @dataclass
 class LocalizationConfig:
-    """Random-CNN boxes on synthetic scenes against three baselines (quick mode).
+    """Random-CNN boxes on synthetic scenes and on photos, against boxes that ignore the image.
 
-    The scenes are ``image_size`` px windows cut at random from ``canvas``-px scenes
+    Scenes: ``n_scenes`` scenes of ``image_size`` px per seed, cut at random from ``canvas``-px scenes
     (:func:`~companion.tobias.scenes.off_centre_scenes`), so objects are not always centred; ``scale``
-    is the object radius range relative to the canvas. ``framed_seeds`` also runs the random CNN on
-    scenes exactly as :func:`companion.data.make_scenes` frames them (large objects centred), with the
-    objects' pixel sizes matched (``scale`` times ``canvas / image_size``, at most 0.9).
+    is the object radius range relative to the canvas. Seed ``s`` draws the network's weights with
+    ``s`` and its own scene set with ``scene_seed + s``, so the seeds are paired samples of the
+    random CNN and of the centred box tuned on the same scenes. The network is ``arch`` cut after
+    ``stage`` (None: the last stage) with ``layer4`` at stride ``layer4_stride`` (1: the official
+    localization ResNets). ``torchvision_seeds`` also runs torchvision's stride-32 network (a grid
+    half as fine) and ``framed_seeds`` the scenes exactly as :func:`companion.data.make_scenes`
+    frames them (large objects centred, the objects' pixel sizes matched), on the first scene set.
+
+    Photos: the bundled photos ``photos`` with the hand-drawn boxes of
+    :func:`companion.tobias.metrics.photo_boxes`, at ``photo_size`` px, random ``photo_arch``
+    (``layer4`` at ``layer4_stride``) for each of ``photo_seeds``; None or () skips them.
     """
 
     n_scenes: int = 200
@@ -30,12 +38,18 @@ class LocalizationConfig:
     clutter: int = 6
     scene_seed: int = 0
     arch: str = "resnet18"
-    stage: str | None = "layer3"
+    stage: str | None = None
+    layer4_stride: int = 1
     init: str = "default"
     seeds: tuple[int, ...] = (0, 1, 2)
+    torchvision_seeds: tuple[int, ...] = (0,)
     framed_seeds: tuple[int, ...] = (0,)
     threshold: float = 1.0
     batch_size: int = 64
+    photos: tuple[str, ...] | None = ("astronaut", "chelsea", "coffee", "rocket", "camera", "stereo_motorcycle")
+    photo_arch: str = "resnet50"
+    photo_size: int = 224
+    photo_seeds: tuple[int, ...] = (0, 1, 2)
 
 
 @dataclass
@@ -44,6 +58,7 @@ class CUBConfig:
 
     ``models``: ``(name, arch, init, seed, pretrained)``; every image is resized to
     ``image_size`` x ``image_size`` (aspect ratio ignored, boxes rescaled), as the paper's script does.
+    ResNets run with ``layer4`` at stride ``layer4_stride`` (1, as the official custom ResNets).
     """
 
     models: tuple[tuple[str, str, str, int, bool], ...] = (
@@ -54,6 +69,7 @@ class CUBConfig:
         ("pretrained_resnet50", "resnet50", "default", 0, True),
     )
     image_size: int = 224
+    layer4_stride: int = 1  # the official localization ResNets: a 14x14 map at 224 px
     batch_size: int = 64
     num_workers: int = 8
     limit: int | None = None  # first N test images only (smoke tests)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import results
-from ..backbones import conv_trunk
+from ..backbones import STAGES, conv_trunk
 from ..data import make_scenes
 from . import config as config_mod
 from .localize import activation_map, localize
@@ -28,6 +28,7 @@ from .metrics import (
     box_area_fraction,
     centred_boxes,
     localization_scores,
+    photo_boxes,
     random_boxes,
     whole_image_boxes,
 )
@@ -67,81 +68,136 @@ def _summary(per_seed: list[dict]) -> dict:
 # ----------------------------------------------------------------------------------- localization
 
 
-def run_localization(cfg: config_mod.LocalizationConfig, device: torch.device | None = None, verbose: bool = True) -> dict:
-    """Random CNN vs whole-image, best centred and random boxes on synthetic scenes, by object size.
+def _trunk_of(cfg: config_mod.LocalizationConfig, seed: int, layer4_stride: int | None = None, arch=None):
+    arch = arch or cfg.arch
+    stride = cfg.layer4_stride if layer4_stride is None else layer4_stride
+    return conv_trunk(arch, cfg.stage if arch == cfg.arch else None, init=cfg.init, seed=seed,
+                      layer4_stride=stride if arch.startswith("resnet") else 2)
 
-    Returns CorLoc and mean IoU (percent, per-class averages) for each, the random CNN's mean and
-    standard deviation over ``cfg.seeds``, the same broken down by :data:`SIZE_BINS` (with the median
-    ratio of predicted to true box area), and the
-    random CNN on scenes as ``make_scenes`` frames them (``framed``).
+
+def _baselines(gts, size: int, seed: int) -> dict:
+    """Boxes that never look at the image: whole image, best centred box (tuned on ``gts``), random."""
+    n = len(gts)
+    fraction, _ = best_centred_fraction(gts, size, size)
+    return {"whole": whole_image_boxes(n, size, size), "centred": centred_boxes(n, size, size, fraction),
+            "random": random_boxes(n, size, size, seed=seed)}, fraction
+
+
+def run_localization(cfg: config_mod.LocalizationConfig, device: torch.device | None = None, verbose: bool = True) -> dict:
+    """Random CNN vs whole-image, best centred and random boxes on synthetic scenes, by object size,
+    and on the bundled photos with hand-drawn boxes.
+
+    Seed ``s`` pairs a random network (weights from ``s``) with its own scene set (``scene_seed + s``)
+    and the centred box tuned on that set. Returns CorLoc and mean IoU (percent, per-class averages):
+    per seed and their mean and standard deviation for the random CNN and each baseline, the same
+    broken down by :data:`SIZE_BINS` over all scene sets (with the median ratio of predicted to true
+    box area), torchvision's stride-32 network (``torchvision``), the scenes as ``make_scenes`` frames
+    them (``framed``) and the photos (``photos``).
     Book section: *Tobias* "Quick run".
     """
     device = device or torch.device("cpu")
     kw = dict(classes=cfg.classes, scale=cfg.scale, clutter=cfg.clutter)
-    scenes = off_centre_scenes(cfg.n_scenes, cfg.image_size, cfg.canvas, seed=cfg.scene_seed, **kw)
-    n, size = len(scenes), cfg.image_size
-    gts, labels = scenes.boxes, scenes.labels
-    bins = _bin_index(gts, size)
-
-    per_seed, ious, ratios = [], [], []
-    gt_area = box_area_fraction(gts, size, size)
+    size = cfg.image_size
+    rows = {name: [] for name in ("random_cnn", "whole", "centred", "random")}
+    fractions, ious, hits, ratios, bins = [], [], [], [], []
+    base_ious = {"whole": [], "centred": []}
+    first = None
     for seed in cfg.seeds:
-        trunk = conv_trunk(cfg.arch, cfg.stage, init=cfg.init, seed=seed).to(device)
+        scenes = off_centre_scenes(cfg.n_scenes, size, cfg.canvas, seed=cfg.scene_seed + seed, **kw)
+        first = scenes if first is None else first
+        gts, labels = scenes.boxes, scenes.labels
+        trunk = _trunk_of(cfg, seed).to(device)
         res = localize(trunk, scenes.images, cfg.threshold, cfg.batch_size)
-        per_seed.append(localization_scores(res.boxes, gts, labels))
-        ious.append(_ious(res.boxes, gts))
-        ratios.append(box_area_fraction(res.boxes, size, size) / gt_area)  # predicted / true box area
-    out = {"random_cnn": _summary(per_seed)}
-    fraction, _ = best_centred_fraction(gts, size, size)
-    baselines = {
-        "whole": whole_image_boxes(n, size, size),
-        "centred": centred_boxes(n, size, size, fraction),
-        "random": random_boxes(n, size, size, seed=cfg.scene_seed),
-    }
-    for name, boxes in baselines.items():
-        out[name] = localization_scores(boxes, gts, labels)
-    out["centred"]["fraction"] = fraction
+        rows["random_cnn"].append(localization_scores(res.boxes, gts, labels))
+        boxes, fraction = _baselines(gts, size, cfg.scene_seed + seed)
+        fractions.append(fraction)
+        for name, b in boxes.items():
+            rows[name].append(localization_scores(b, gts, labels))
+        iou = _ious(res.boxes, gts)
+        ious.append(iou)
+        hits.append((iou > 0.5).float())
+        ratios.append(box_area_fraction(res.boxes, size, size) / box_area_fraction(gts, size, size))
+        bins.append(_bin_index(gts, size))
+        for name in base_ious:
+            base_ious[name].append(_ious(boxes[name], gts))
+    out = {name: _summary(r) for name, r in rows.items()}
+    out["centred"]["fraction_per_seed"] = fractions
 
     by_size = {}
-    cnn_iou = torch.stack(ious).mean(0)  # (N,) mean over seeds
-    cnn_hit = torch.stack([(i > 0.5).float() for i in ious]).mean(0)
-    ratio = torch.stack(ratios)  # (seeds, N)
-    base_iou = {base: _ious(baselines[base], gts) for base in ("whole", "centred")}
+    cnn_iou, cnn_hit, ratio, bins = torch.cat(ious), torch.cat(hits), torch.cat(ratios), torch.cat(bins)
+    base = {name: torch.cat(v) for name, v in base_ious.items()}
     for b, (name, _, _) in enumerate(SIZE_BINS):
         sel = bins == b
         if not sel.any():
             continue
         row = {"n": int(sel.sum()), "random_cnn_miou": 100 * float(cnn_iou[sel].mean()),
                "random_cnn_corloc": 100 * float(cnn_hit[sel].mean()),
-               "random_cnn_area_ratio": float(ratio[:, sel].median())}
-        for base, bi in base_iou.items():
-            row[f"{base}_miou"] = 100 * float(bi[sel].mean())
-            row[f"{base}_corloc"] = 100 * float((bi[sel] > 0.5).float().mean())
+               "random_cnn_area_ratio": float(ratio[sel].median())}
+        for bname, bi in base.items():
+            row[f"{bname}_miou"] = 100 * float(bi[sel].mean())
+            row[f"{bname}_corloc"] = 100 * float((bi[sel] > 0.5).float().mean())
         by_size[name] = row
     out["by_size"] = by_size
+
+    if cfg.torchvision_seeds and cfg.arch.startswith("resnet"):
+        tv = [localization_scores(localize(_trunk_of(cfg, seed, layer4_stride=2).to(device), first.images,
+                                           cfg.threshold, cfg.batch_size).boxes, first.boxes, first.labels)
+              for seed in cfg.torchvision_seeds]
+        grid = -(-size // STAGES[cfg.arch][cfg.stage or "layer4"])
+        out["torchvision"] = {**_summary(tv), "grid": grid}
+        out["random_cnn"]["grid"] = -(-size // _trunk_of(cfg, 0).stride)
 
     if cfg.framed_seeds:
         # same object sizes in pixels as the off-centre scenes: the scale is relative to the image side
         zoom = cfg.canvas / cfg.image_size
         framed_scale = (min(0.9, cfg.scale[0] * zoom), min(0.9, cfg.scale[1] * zoom))
         framed = make_scenes(cfg.n_scenes, size=size, seed=cfg.scene_seed, **{**kw, "scale": framed_scale})
-        rows = []
-        for seed in cfg.framed_seeds:
-            trunk = conv_trunk(cfg.arch, cfg.stage, init=cfg.init, seed=seed).to(device)
-            rows.append(localization_scores(localize(trunk, framed.images, cfg.threshold, cfg.batch_size).boxes,
-                                            framed.boxes, framed.labels))
-        f_frac, _ = best_centred_fraction(framed.boxes, size, size)
+        fr = [localization_scores(localize(_trunk_of(cfg, seed).to(device), framed.images, cfg.threshold,
+                                           cfg.batch_size).boxes, framed.boxes, framed.labels)
+              for seed in cfg.framed_seeds]
+        f_boxes, f_frac = _baselines(framed.boxes, size, cfg.scene_seed)
         out["framed"] = {
-            "random_cnn": _summary(rows),
-            "centred": {**localization_scores(centred_boxes(n, size, size, f_frac), framed.boxes, framed.labels),
-                        "fraction": f_frac},
-            "whole": localization_scores(whole_image_boxes(n, size, size), framed.boxes, framed.labels),
+            "random_cnn": _summary(fr),
+            "centred": {**localization_scores(f_boxes["centred"], framed.boxes, framed.labels), "fraction": f_frac},
+            "whole": localization_scores(f_boxes["whole"], framed.boxes, framed.labels),
         }
+    if cfg.photos:
+        out["photos"] = run_photos(cfg, device)
     if verbose:
-        r = out["random_cnn"]
-        print(f"random CNN: CorLoc {r['corloc_mean']:.1f} ± {r['corloc_std']:.1f}, mIoU {r['miou_mean']:.1f} ± "
-              f"{r['miou_std']:.1f} | centred {out['centred']['miou']:.1f} | whole {out['whole']['miou']:.1f} | "
-              f"random {out['random']['miou']:.1f} (mIoU)", flush=True)
+        r, c = out["random_cnn"], out["centred"]
+        print(f"random CNN: CorLoc {r['corloc_mean']:.1f} ± {r['corloc_std']:.1f} | centred {c['corloc_mean']:.1f} | "
+              f"whole {out['whole']['corloc_mean']:.1f} | random {out['random']['corloc_mean']:.1f} (CorLoc, "
+              f"{len(cfg.seeds)} seeds)", flush=True)
+    return out
+
+
+def run_photos(cfg: config_mod.LocalizationConfig, device: torch.device | None = None) -> dict:
+    """The random CNN, the whole image and the best centred box on the bundled photos, scored against
+    the hand-drawn boxes of :func:`~companion.tobias.metrics.photo_boxes` (no class average: one object
+    per photo). The centred box's size is tuned on these photos (an oracle).
+    Book section: *Tobias* "Real photos, hand-drawn boxes".
+    """
+    from ..data import load_photos
+
+    device = device or torch.device("cpu")
+    size = cfg.photo_size
+    images, names = load_photos(tuple(cfg.photos), size=size)
+    gts, record = photo_boxes(names, size)
+    per_seed, iou_rows = [], []
+    for seed in cfg.photo_seeds:
+        trunk = _trunk_of(cfg, seed, arch=cfg.photo_arch).to(device)
+        boxes = localize(trunk, images, cfg.threshold, cfg.batch_size).boxes
+        per_seed.append(localization_scores(boxes, gts))
+        iou_rows.append(_ious(boxes, gts))
+    boxes, fraction = _baselines(gts, size, 0)
+    out = {"random_cnn": _summary(per_seed), "photos": list(names), "drawn": record["drawn"],
+           "note": f"boxes drawn by the companion authors by eye on {record['drawn']}"}
+    out["random_cnn"]["iou_per_photo"] = [100 * float(v) for v in torch.stack(iou_rows).mean(0)]
+    for name in ("whole", "centred"):
+        out[name] = {**localization_scores(boxes[name], gts),
+                     "iou_per_photo": [100 * float(v) for v in _ious(boxes[name], gts)]}
+    out["centred"]["fraction"] = fraction
+    out["object_area"] = [float(a) for a in box_area_fraction(gts, size, size)]
     return out
 
 

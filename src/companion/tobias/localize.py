@@ -134,7 +134,9 @@ def activation_map(trunk: nn.Module, images, batch_size: int = 64) -> torch.Tens
 def normalize_map(maps: torch.Tensor) -> torch.Tensor:
     """Min-max rescale each map to [0, 1] for display (no threshold): ``(N, h, w)`` or ``(h, w)``.
 
-    A constant map becomes all zeros. Book section: *Tobias* "The activation map".
+    A constant map becomes all zeros. A map with a NaN or an infinite value is refused (``ValueError``
+    naming the maps and cells): min-max scaling would otherwise turn the whole map into NaN or zeros.
+    Book section: *Tobias* "The activation map".
     """
     m = torch.as_tensor(maps, dtype=torch.float32)
     single = m.ndim == 2
@@ -142,6 +144,15 @@ def normalize_map(maps: torch.Tensor) -> torch.Tensor:
         m = m[None]
     if m.ndim != 3:
         raise ValueError(f"maps must be (N, h, w) or (h, w), got shape {tuple(m.shape)}")
+    if m.shape[0] == 0:
+        raise ValueError("no maps given (empty batch)")
+    bad = ~torch.isfinite(m)
+    if bad.any():
+        which = bad.flatten(1).any(1).nonzero().flatten().tolist()
+        raise ValueError(
+            f"maps contain {int(bad.sum())} NaN or infinite value(s) (in map(s) {which[:10]}); "
+            "normalize_map cannot rescale them: check the images and the network for overflow"
+        )
     lo = m.flatten(1).min(1).values.view(-1, 1, 1)
     hi = m.flatten(1).max(1).values.view(-1, 1, 1)
     out = (m - lo) / (hi - lo).clamp_min(1e-12)

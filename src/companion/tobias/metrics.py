@@ -28,6 +28,7 @@ __all__ = [
     "random_boxes",
     "box_area_fraction",
     "size_bin",
+    "photo_boxes",
 ]
 
 #: Object-size bins by the ground-truth box's share of the image area: (name, low, high).
@@ -120,3 +121,27 @@ def size_bin(boxes, height: int, width: int) -> list[str]:
     for a in area.tolist():
         names.append(next(name for name, lo, hi in SIZE_BINS if lo <= a < hi))
     return names
+
+
+def photo_boxes(names=None, size: int = 224) -> tuple[torch.Tensor, dict]:
+    """Hand-drawn object boxes of the bundled photos (``companion/data/photo_boxes.json``) in pixels of
+    the ``size`` x ``size`` centre crop that :func:`companion.data.load_photo` returns.
+
+    ``names``: which photos (default: all that have a box). Returns ``(boxes (N, 4) x1 y1 x2 y2,
+    the file's record: what each box holds, when and by whom it was drawn)``. The boxes were drawn by
+    eye, not by an annotation protocol; they are a check on real images, not a benchmark.
+    Book section: *Tobias* "Real photos, hand-drawn boxes".
+    """
+    import json
+    from importlib import resources
+
+    record = json.loads(resources.files("companion.data").joinpath("photo_boxes.json").read_text())
+    known = record["boxes"]
+    names = tuple(known) if names is None else tuple(names)
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise ValueError(f"no hand-drawn box for photo(s) {missing}; boxes exist for {sorted(known)}")
+    if not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be a positive integer, got {size!r}")
+    boxes = torch.tensor([known[n]["box"] for n in names], dtype=torch.float32) * float(size)
+    return boxes, record

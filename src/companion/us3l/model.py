@@ -3,15 +3,22 @@ r"""US3L: one self-supervised network for every width, and the naive slimmable b
 Per step, with widths :math:`w_1 = 1 > w_2 > \dots` from the sandwich rule:
 
 - **full width** against a momentum teacher :math:`\xi` kept at full width (guideline: a temporally
-  consistent target), contrastive across views:
-  :math:`\mathcal{L}_1 = \tfrac12[\mathrm{InfoNCE}(z^{(1)}_1, t_2) + \mathrm{InfoNCE}(z^{(1)}_2, t_1)]`;
+  consistent target), contrastive across views with the released code's ``InfoNCEv2_distill``, an
+  NT-Xent over the :math:`2B \times 2B` similarities of :math:`[z; \mathrm{sg}(t)]`:
+  :math:`\mathcal{L}_1 = \tfrac12[\mathrm{NTXent}(z^{(1)}_1, t_2) + \mathrm{NTXent}(z^{(1)}_2, t_1)]`;
 - **each smaller width** only distils the teacher's targets through an auxiliary predictor :math:`h`
   used by sub-networks alone:
   :math:`\mathcal{L}_w = -\tfrac12[\cos(h(z^{(w)}_1), t_2) + \cos(h(z^{(w)}_2), t_1)]`;
-- plus group regularization in place of weight decay.
+- plus group regularization in place of weight decay, once per trained width (the released code
+  adds it to every width's loss), over the encoder, the projector and, for sub-networks, the
+  auxiliary head.
 
 The naive baseline gives every width the plain SimCLR loss on its own two views, with no teacher:
-sub-networks then chase targets that move with the network they share weights with.
+sub-networks then chase targets that move with the network they share weights with. It (and a
+network trained alone) gets the released code's weight decay 1e-4, written here as the same
+per-width penalty :math:`\lambda\lVert\theta\rVert^2` with :math:`\lambda = 5\cdot10^{-5}` and no
+grouping, so that every mode is regularized alike. ``momentum=0`` makes the teacher the online
+network itself (its detached outputs): US3L without the momentum teacher.
 
 This library sums the losses of all widths and takes **one** optimizer step per batch (the sandwich
 rule of US-Nets), where the released code steps once per width; the chapter says why.
@@ -29,8 +36,8 @@ from torch import nn
 from ..slimmable import SlimmableLinear, SlimmableResNet, check_width, set_width
 from ..ssl.ema import ema_update_
 from ..ssl.heads import predictor
-from ..ssl.losses import info_nce, negative_cosine, nt_xent
-from .schedule import group_regularization, regularization_alpha, sample_widths
+from ..ssl.losses import negative_cosine, nt_xent
+from .schedule import check_group_alpha, group_regularization, regularization_alpha, sample_widths
 
 MODES = ("us3l", "naive", "fixed")
 
@@ -54,6 +61,8 @@ class SlimmableSSL(nn.Module):
     ``mode="naive"``: the same widths, each with the plain SimCLR loss (no teacher).
     ``mode="fixed"``: a single width ``fixed_width`` with the plain SimCLR loss (a network trained
     separately for that width).
+    ``reg_lambda``: :math:`\lambda` of the penalty every mode adds per trained width (5e-5, i.e.
+    weight decay 1e-4); ``reg_alpha``: the grouping of US3L's (0 for the other modes).
     ``forward(v1, v2) -> dict(loss=..., ...)`` and ``on_step(step, total)`` fit
     :func:`companion.ssl.pretrain.pretrain`.
     """
@@ -71,6 +80,17 @@ class SlimmableSSL(nn.Module):
             check_width(fixed_width)
         if total_steps <= 0:
             raise ValueError(f"total_steps must be positive, got {total_steps}")
+        if isinstance(reg_bins, bool) or not isinstance(reg_bins, int) or reg_bins < 1:
+            raise ValueError(f"reg_bins must be a positive integer, got {reg_bins!r}")
+        check_group_alpha(reg_alpha, reg_bins)
+        if isinstance(reg_lambda, bool) or not isinstance(reg_lambda, (int, float)) or not reg_lambda >= 0:
+            raise ValueError(f"reg_lambda must be a number >= 0, got {reg_lambda!r}")
+        if not (isinstance(momentum, (int, float)) and 0 <= momentum < 1):
+            raise ValueError(f"momentum must be in [0, 1) (0: the online network is the teacher), got {momentum!r}")
+        if not (isinstance(temperature, (int, float)) and temperature > 0):
+            raise ValueError(f"temperature must be positive, got {temperature!r}")
+        if mode != "fixed" and (isinstance(n_widths, bool) or not isinstance(n_widths, int) or n_widths < 2):
+            raise ValueError(f"the sandwich rule needs n_widths >= 2, got {n_widths!r}")
         self.encoder, self.mode = encoder, mode
         self.projector = SlimProjector(encoder.feature_dim, hidden, dim)
         self.temperature, self.momentum = temperature, momentum
@@ -109,9 +129,8 @@ class SlimmableSSL(nn.Module):
             t1, t2 = self._targets(v1, v2)
             for i, w in enumerate(widths):
                 z1, z2 = self.embed(v1, w), self.embed(v2, w)
-                if i == 0:  # full width: contrast against the teacher's other view
-                    q1, q2 = nn.functional.normalize(z1, dim=1), nn.functional.normalize(z2, dim=1)
-                    loss = 0.5 * (info_nce(q1, t2, None, self.temperature) + info_nce(q2, t1, None, self.temperature))
+                if i == 0:  # full width: NT-Xent over [z; sg(t)], across views (InfoNCEv2_distill)
+                    loss = 0.5 * (nt_xent(z1, t2, self.temperature) + nt_xent(z2, t1, self.temperature))
                 else:  # sub-networks: distil the teacher through the auxiliary head
                     p1, p2 = self.aux_predictor(z1), self.aux_predictor(z2)
                     loss = 0.5 * (negative_cosine(p1, t2) + negative_cosine(p2, t1))
@@ -123,14 +142,26 @@ class SlimmableSSL(nn.Module):
                 logs[f"loss_w{w:.2f}"] = loss.detach()
                 total = total + loss
         if self.reg_lambda > 0:
-            alpha_t = regularization_alpha(int(self.step), self.total, self.reg_alpha)
-            reg = group_regularization(self.encoder, self.reg_lambda, alpha_t, self.reg_bins) * len(widths)
+            reg = self.regularization(widths)
             total = total + reg
             logs["reg"] = reg.detach()
         set_width(self.encoder, 1.0)
         logs["loss"] = total
         logs["n_widths"] = float(len(widths))
         return logs
+
+    def regularization(self, widths: list[float]) -> torch.Tensor:
+        r""":math:`\sum_w R_w`, the released code's penalty added to each trained width's loss: the
+        encoder and projector every time, the auxiliary head only for sub-networks (:math:`w < 1`)."""
+        alpha_t = regularization_alpha(min(int(self.step), self.total - 1), self.total, self.reg_alpha)
+        lam, bins = self.reg_lambda, self.reg_bins
+        online = group_regularization(self.encoder, lam, alpha_t, bins) + group_regularization(
+            self.projector, lam, alpha_t, bins)
+        reg = online * len(widths)
+        students = sum(1 for w in widths if w < 1.0)
+        if self.mode == "us3l" and students:
+            reg = reg + students * group_regularization(self.aux_predictor, lam, alpha_t, bins)
+        return reg
 
     @torch.no_grad()
     def on_step(self, step: int, total_steps: int) -> None:

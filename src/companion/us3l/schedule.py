@@ -65,29 +65,49 @@ def group_coefficients(bins: int, lam: float, alpha_t: float) -> torch.Tensor:
 
 
 def channel_groups(channels: int, bins: int) -> torch.Tensor:
-    """Group index of each output channel: ``bins`` contiguous groups, the last takes the remainder."""
-    size = max(1, channels // bins)
+    """Group index of each output channel: ``bins`` contiguous groups of ``channels // bins``, the
+    last takes the remainder (with fewer channels than bins, all of them: the released code's slices)."""
+    size = channels // bins
+    if size == 0:
+        return torch.full((channels,), bins - 1, dtype=torch.long)
     return torch.clamp(torch.arange(channels) // size, max=bins - 1)
 
 
+def check_group_alpha(alpha: float, bins: int) -> float:
+    r"""``alpha`` for :func:`group_coefficients`: :math:`\lambda_{B-1} = \lambda(1 - \alpha(B-1)) \ge 0`
+    needs :math:`0 \le \alpha \le 1/(B-1)`; checked before training, not when the ramp reaches it."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha:
+        raise ValueError(f"reg_alpha must be a number >= 0, got {alpha!r}")
+    if bins > 1 and alpha * (bins - 1) > 1:
+        raise ValueError(f"reg_alpha={alpha} makes the coefficient of the last of {bins} groups, "
+                         f"lambda * (1 - alpha * {bins - 1}), negative; use reg_alpha <= {1 / (bins - 1):.4g}")
+    return float(alpha)
+
+
 def group_regularization(model: nn.Module, lam: float, alpha_t: float, bins: int = 8) -> torch.Tensor:
-    r"""Group regularization, in place of weight decay on slimmable layers:
+    r"""Group regularization, in place of weight decay:
 
     .. math:: R = \sum_{\theta} \sum_{i} \lambda_i \lVert \theta_{(i)} \rVert^2
 
-    over conv weights and batch-norm scales and shifts, with output channels cut into ``bins`` groups.
-    Channels that only wide networks use (later groups) get a weaker pull towards zero.
+    over every trainable parameter of ``model``, as the released code's ``GroupReg``: conv weights
+    (4-D) and 1-D parameters (batch-norm scales and shifts, biases) have their output channels cut
+    into ``bins`` groups with :math:`\lambda_i = \lambda(1 - \alpha_t i)`; other weights (fully
+    connected layers, the projector's and predictor's) get the plain :math:`\lambda`. Channels that
+    only wide networks use (later groups) get a weaker pull towards zero. With :math:`\alpha_t = 0`
+    this is plain L2 with weight decay :math:`2\lambda`.
+    Book section: *US3L* "Dynamic sampling and group regularization".
     """
     coeffs = group_coefficients(bins, lam, alpha_t)
-    total = torch.zeros(())
-    for m in model.modules():
-        tensors = []
-        if isinstance(m, SlimmableConv2d):
-            tensors = [m.weight]
-        elif isinstance(m, SlimmableBatchNorm) and m.affine:
-            tensors = [m.weight, m.bias]
-        for t in tensors:
-            per_channel = t.pow(2).reshape(t.shape[0], -1).sum(1)  # (C_out,)
-            weights = coeffs.to(t.device)[channel_groups(t.shape[0], bins).to(t.device)]
-            total = total.to(t.device) + (weights * per_channel).sum()
+    total = None
+    for p in model.parameters():
+        if not p.requires_grad:
+            continue
+        if p.dim() in (1, 4):
+            weights = coeffs.to(p.device)[channel_groups(p.shape[0], bins).to(p.device)]  # (C_out,)
+            term = (weights * p.pow(2).reshape(p.shape[0], -1).sum(1)).sum()
+        else:
+            term = lam * p.pow(2).sum()
+        total = term if total is None else total + term
+    if total is None:
+        raise ValueError(f"{type(model).__name__} has no trainable parameters to regularize")
     return total
