@@ -71,7 +71,7 @@ lab: $(STAMP)
 
 # A wheel of the library, e.g. to upload to Colab's /content when the repository is not reachable.
 wheel: $(STAMP)
-	rm -rf dist && $(BIN)/pip wheel -q --no-deps --no-build-isolation -w dist .
+	rm -rf dist && $(BIN)/pip wheel -q --no-deps --no-build-isolation -w dist . && rm -rf build
 	@ls dist/companion-*.whl
 
 # Write the Colab install cell (from _config.yml's repository.url) into every chapter, then sync.

@@ -47,6 +47,33 @@ def test_chapter_starts_with_the_colab_cell_then_setup(md):
     assert "runtime.setup(" in code[1].source, f"{md.name}: second code cell must call runtime.setup()"
 
 
+def test_colab_cell_generator_writes_the_cell_every_chapter_starts_with():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import colab_cells
+
+    cell = runtime.colab_install_cell("https://github.com/someone/fork", "dev")
+    for md in CHAPTERS:
+        text = colab_cells.updated_chapter(md.read_text(), cell)
+        code = [c for c in jupytext.reads(text, fmt="myst").cells if c.cell_type == "code"]
+        assert code[0].source.strip() == cell and "remove-cell" in code[0].metadata.get("tags", [])
+        assert "runtime.setup(" in code[1].source, md.name
+    fixed = colab_cells.updated_runtime('REPO_URL = "x"\nREPO_BRANCH = "y"\n', "https://github.com/a/b", "dev")
+    assert fixed == 'REPO_URL = "https://github.com/a/b"\nREPO_BRANCH = "dev"\n'
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_figures_have_captions_alt_text_and_references(md):
+    text = md.read_text()
+    for cell in (c for c in jupytext.read(md).cells if c.cell_type == "code"):
+        if re.search(r"\bviz\.(explore|figure)\(", cell.source):
+            missing = [k for k in ("caption=", "alt=", "name=") if k not in cell.source]
+            assert not missing, f"{md.name}: a viz.explore/viz.figure call lacks {missing} (see book/contributing.md)"
+            name = re.search(r"name=[\"']([^\"']+)", cell.source).group(1)
+            assert f"{{numref}}`{name}`" in text, f"{md.name}: no prose cites figure {name!r} with {{numref}}"
+
+
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_has_the_contract_sections(md):
     text = md.read_text()

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from companion.compress import (
-    IGNORE, Compressor, TopLayers, align_words, answer_retained, chunk_words, compress_with_scores, encode_words,
-    first_words_scores, is_content_word, join_words, keep_prf, load_token_classifier, pad_batch, quality_filter,
+    IGNORE, Compressor, TopLayers, align_words, answer_recall, answer_retained, chunk_words, compress_with_scores,
+    encode_words, first_words_scores, is_content_word, join_kept, join_words, keep_prf, segment, load_token_classifier, pad_batch, quality_filter,
     random_scores, select_words, split_words, token_classification_step, tokenizer_counter,
 )
 from companion.compress.classifier import MODEL_INPUTS, frozen_features, frozen_layer_count, pad_hidden_batch
@@ -23,12 +23,24 @@ def minilm():
 # --- words ---------------------------------------------------------------------------------------
 
 def test_split_and_join_words():
-    words = split_words("It opened in 1893. Dr. Smith's co-op (old) costs 3.50, really!\nNext line")
-    assert words == ["It", "opened", "in", "1893", ".", "Dr", ".", "Smith's", "co-op", "(", "old", ")", "costs",
-                     "3.50", ",", "really", "!", "Next", "line"]
-    assert join_words(words) == "It opened in 1893. Dr. Smith's co-op (old) costs 3.50, really! Next line"
-    assert is_content_word("River") and is_content_word("1893")
-    assert not is_content_word("the") and not is_content_word(".")
+    text = "It opened in 1893. Dr. Smith's co-op (old) costs 3.50, really!\nSee docs/usage.md, e.g. v1.2.3 --unzip"
+    words = split_words(text)
+    assert words == ["It", "opened", "in", "1893.", "Dr.", "Smith's", "co-op", "(old)", "costs", "3.50,",
+                     "really!", "See", "docs/usage.md,", "e.g.", "v1.2.3", "--unzip"]
+    assert join_kept(text, segment(text), [True] * len(words)) == text  # rate 1: the input itself
+    assert join_words(["a", "b."]) == "a b."
+    assert is_content_word("River") and is_content_word("1893.") and is_content_word("Finch,")
+    assert not is_content_word("the") and not is_content_word("There,") and not is_content_word(".")
+
+
+def test_chinese_is_cut_at_the_tokenizers_tokens_so_rates_hold_in_tokens(minilm):
+    tok, model = minilm
+    text = "我们今天讨论了新的预算方案，下周二再投票决定是否通过这个计划。会议在三点结束。"
+    words = split_words(text, tok)
+    assert len(words) > 20 and "".join(words) == text
+    out = Compressor(model, tok).compress(text, 0.25, counter=tokenizer_counter(tok))
+    assert 3.5 <= out.ratio <= 4.5  # 4x in the compressor's own tokens, not whole clauses
+    assert len(tok.tokenize(text)) / len(tok.tokenize(out.text)) >= 3.5
 
 
 def test_tokenizer_counter_counts_sub_tokens(minilm):
@@ -142,11 +154,11 @@ def test_top_layers_on_cached_features_match_the_full_model(minilm):
 def test_chunks_cover_every_word_and_end_at_sentences():
     words = split_words("One two three. Four five six seven. Eight nine. " + "x " * 12)
     lengths = [1] * len(words)
-    chunks = chunk_words(lengths, 9, words)
+    chunks = chunk_words(lengths, 5, words)
     flat = [i for s, e in chunks for i in range(s, e)]
     assert flat == list(range(len(words)))
-    assert all(e - s <= 9 for s, e in chunks)
-    assert words[chunks[0][1] - 1] == "." and words[chunks[1][1] - 1] == "."
+    assert all(e - s <= 5 for s, e in chunks)
+    assert words[chunks[0][1] - 1] == "three." and words[chunks[1][1] - 1] == "seven."
     assert chunk_words([12], 5) == [(0, 1)]  # a word longer than the window stays whole
     with pytest.raises(ValueError, match="max_tokens"):
         chunk_words([1, 1], 0)
@@ -184,9 +196,10 @@ def test_long_prompt_is_chunked_without_losing_text(minilm):
     comp = Compressor(model, tok, max_length=24, batch_size=4)
     out = comp.compress(prompt, 1.0)
     assert len(out.chunks) > 5
-    assert out.text == join_words(split_words(prompt))
+    assert out.text == prompt
     half = comp.compress(prompt, 0.5, force_tokens=["."], force_digits=True)
-    words = split_words(prompt)
+    words = split_words(prompt, force_tokens=["."])
+    assert half.words == words
     assert half.kept[[i for i, w in enumerate(words) if w == "."]].all()
     for s, e in half.chunks:  # every chunk at the rate, forced words counted first
         assert half.kept[s:e].sum() <= max(round(0.5 * (e - s)), half.kept[s:e][np.array(words[s:e]) == "."].sum())
@@ -248,6 +261,38 @@ def test_metrics_known_values():
     c = compress_with_scores(list("abcdefgh"), first_words_scores(list("abcdefgh")), 0.25)
     assert c.kept_words == ["a", "b"] and c.rate == 0.25 and c.ratio == 4.0
     assert not np.array_equal(random_scores(list("abcd"), 0), random_scores(list("abcd"), 1))
+    assert answer_retained(["mayor", "Clara", "Finch."], "Clara Finch")  # punctuation around words ignored
+    assert answer_recall(["Clara", "was", "here"], "Clara Finch") == 0.5
+
+
+def test_force_newline_keeps_speaker_turns_and_rate_one_is_the_input(minilm):
+    tok, model = minilm
+    comp = Compressor(model, tok)
+    prompt = "Chair: We move to item four.\nOrtega: The quote is 48,000 dollars.\nPark: Split it?\n"
+    assert comp.compress(prompt, 1.0).text == prompt
+    out = comp.compress(prompt, 0.5, force_tokens=["\n", "?"])
+    assert out.text.count("\n") == prompt.count("\n")  # no two turns merge into one line
+    assert "?" in out.kept_words
+
+
+def test_llmlingua_shaped_adapter(minilm):
+    tok, model = minilm
+    comp = Compressor(model, tok)
+    prompt = "The server listens on port 8080. Logs go to /var/log/app.log every night. " * 3
+    res = comp.compress_prompt(prompt, rate=0.5, force_tokens=["\n", "."], drop_consecutive=True)
+    assert set(res) >= {"compressed_prompt", "origin_tokens", "compressed_tokens", "ratio", "rate"}
+    assert res["origin_tokens"] == sum(tokenizer_counter(tok)(w) for w in split_words(prompt, tok, ["."]))
+    assert res["ratio"] == f"{res['origin_tokens'] / res['compressed_tokens']:.1f}x"
+    assert res["rate"].endswith("%") and res["compressed_prompt"] == res["compression"].text
+    assert comp.compress_prompt(prompt, target_token=10)["compressed_tokens"] <= 10
+    with pytest.raises(TypeError, match="context"):
+        comp.compress_prompt(3)
+
+
+def test_a_rate_that_keeps_nothing_is_refused(minilm):
+    tok, model = minilm
+    with pytest.raises(ValueError, match="keeps nothing"):
+        Compressor(model, tok).compress("Hello there.", 0.1)
 
 
 # --- bad inputs ----------------------------------------------------------------------------------

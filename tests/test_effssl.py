@@ -84,6 +84,37 @@ def test_logits_checks():
         sqrt_kl(torch.ones(2, 3, dtype=torch.long))
 
 
+@pytest.mark.parametrize("fn", [sqrt_kl, sqrt_target, sqrt_kl_grad])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_logits_are_refused_at_the_call(fn, bad):
+    s = torch.randn(3, 5)
+    s[1, 2] = bad
+    with pytest.raises(ValueError, match=r"logits hold 1 NaN or infinite value\(s\) in rows \[1\]"):
+        fn(s)
+    with pytest.raises(ValueError, match="logits hold"):
+        instance_loss(s, mixed_targets(3, 5))
+
+
+def test_instance_loss_and_targets_bad_input():
+    s = torch.randn(2, 4)
+    y = mixed_targets(2, 4)
+    y[0, 1] = float("nan")
+    with pytest.raises(ValueError, match="targets hold"):
+        instance_loss(s, y)
+    with pytest.raises(ValueError, match="non-negative"):
+        instance_loss(s, -mixed_targets(2, 4))
+    with pytest.raises(ValueError, match="targets must have the logits' shape"):
+        instance_loss(s, [[1, 0, 0, 0]])
+    with pytest.raises(ValueError, match="lam must be a number"):
+        mixed_targets(2, 4, float("nan"))
+    with pytest.raises(TypeError, match="batch must be an integer"):
+        mixed_targets(2.0, 4)
+    with pytest.raises(ValueError, match="batch positions in 0..1"):
+        mixed_targets(2, 4, 0.7, torch.tensor([0, 2]))
+    with pytest.raises(ValueError, match="1 <= batch <= columns"):
+        mixed_targets(5, 4)
+
+
 # ---------------------------------------------------------------- instance discrimination loss and CutMix
 
 
@@ -126,8 +157,13 @@ def test_cutmix_bad_input():
         cutmix(torch.zeros(2, 3, 8, 8, dtype=torch.uint8))
     with pytest.raises(ValueError, match="empty"):
         cutmix(torch.rand(0, 3, 8, 8))
-    with pytest.raises(ValueError, match="alpha"):
-        cutmix(torch.rand(2, 3, 8, 8), alpha=0)
+    for alpha in (0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="alpha must be a positive finite number"):
+            cutmix(torch.rand(2, 3, 8, 8), alpha=alpha)
+    with pytest.raises(ValueError, match="height must be a positive integer"):
+        effssl.cutmix_box(0, 8, 0.5)
+    with pytest.raises(ValueError, match="lam must be a number"):
+        effssl.cutmix_box(8, 8, float("nan"))
 
 
 # ---------------------------------------------------------------- the memory bank
@@ -220,6 +256,32 @@ def test_bank_bad_indices():
         bank.momentum_update_(torch.tensor([1]), torch.randn(1, 5))
 
 
+def test_bank_refuses_non_finite_features_and_keeps_its_rows():
+    bank = MemoryBank(10, 4)
+    before = bank.weight.clone()
+    z = torch.randn(2, 4)
+    z[1, 0] = float("nan")
+    idx = torch.tensor([3, 4])
+    with pytest.raises(ValueError, match="features hold 1 NaN"):
+        bank.momentum_update_(idx, z)
+    with pytest.raises(ValueError, match="features hold"):
+        bank.set_(idx, z)
+    cols = bank.columns(idx)
+    p = F.softmax(torch.randn(2, len(cols)), 1)
+    with pytest.raises(ValueError, match="features hold"):
+        bank.gradient_update_(cols, z, p, mixed_targets(2, len(cols)))
+    p[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="probs hold"):
+        bank.gradient_update_(cols, torch.randn(2, 4), p, mixed_targets(2, len(cols)))
+    for step in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="step must be a non-negative finite number"):
+            bank.gradient_update_(cols, torch.randn(2, 4), F.softmax(torch.randn(2, len(cols)), 1),
+                                  mixed_targets(2, len(cols)), step=step)
+    with pytest.raises(ValueError, match="momentum must be a number in"):
+        bank.momentum_update_(idx, torch.randn(2, 4), float("nan"))
+    assert torch.equal(bank.weight, before)  # nothing was half-written
+
+
 # ---------------------------------------------------------------- the model
 
 
@@ -251,6 +313,27 @@ def test_model_bad_inputs():
         _model(update="ema")
     with pytest.raises(ValueError, match="calibration needs one image per bank row"):
         model.calibrate_(torch.rand(5, 3, 16, 16))
+    for name in ("sqrt_weight", "cutmix_alpha", "bank_step"):
+        for bad in (-1.0, float("nan"), float("inf")):
+            with pytest.raises(ValueError, match=name):
+                _model(**{name: bad})
+
+
+def test_model_gradient_update_is_autograds_gradient_step_on_the_scored_rows():
+    """The corrected rule inside the model: after a forward, the scored bank rows move exactly by
+    -eta * B * tau * dL_ID/dw (autograd, with the rows as leaves), then are renormalized."""
+    model = _model(n=16, update="gradient", negatives=7, cutmix_alpha=0.0, bank_step=0.3)
+    model.train()
+    idx = torch.tensor([2, 11, 5, 0])
+    torch.manual_seed(5)
+    model(torch.rand(4, 3, 16, 16), idx)
+    _, cols, z, _, y = model._pending
+    w = model.bank.weight[cols].clone().requires_grad_()
+    instance_loss(z @ w.t(), y, model.temperature).backward()
+    expected = F.normalize(w.detach() - 0.3 * len(idx) * model.temperature * w.grad, dim=1)
+    model.update_bank()
+    assert torch.allclose(model.bank.weight[cols], expected, atol=1e-5)
+    assert len(cols) == 4 + 7 and cols[:4].tolist() == idx.tolist()
 
 
 def test_feature_calibration_fills_the_bank_with_the_untrained_features():
@@ -300,4 +383,17 @@ def test_config_checks():
     with pytest.raises(ValueError, match="exactly one of steps or epochs"):
         effssl.config.quick(epochs=3)
     assert effssl.config.quick().mode == "quick" and effssl.config.full().mode == "full"
+    assert effssl.config.study().tier == "study" and len(effssl.config.study().seeds) >= 5
+    with pytest.raises(ValueError, match="tier"):
+        effssl.config.quick(tier="paper")
+    with pytest.raises(ValueError, match="flip"):
+        effssl.config.quick(flip=1.5)
+    with pytest.raises(ValueError, match="seeds must be distinct"):
+        effssl.config.quick(seeds=(0, 0))
+    # the ladder adds one piece per rung; the last rung is the full method
+    ladder = list(effssl.config.VARIANTS.values())
+    assert ladder[0] == {"calibrate": False, "update": "momentum", "sqrt": False}
+    assert ladder[-1] == {"calibrate": True, "update": "gradient", "sqrt": True}
+    assert all(sum(a[k] != b[k] for k in a) == 1 for a, b in zip(ladder, ladder[1:]))
+    assert list(effssl.config.VARIANTS)[-1] == effssl.config.FULL_METHOD
     assert math.isclose(_model(momentum=0.8, update="gradient").bank_step, 0.25)

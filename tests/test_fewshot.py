@@ -117,6 +117,12 @@ def test_episode_accuracy_counts_correct_queries():
     assert fewshot.episode_accuracy(scores, labels).tolist() == [75.0]
     with pytest.raises(ValueError, match="do not match"):
         fewshot.episode_accuracy(scores, labels[:, :3])
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\)"):
+        fewshot.episode_accuracy(scores, torch.tensor([[0, 1, 1, 3]]))  # a label outside the ways
+    with pytest.raises(ValueError, match="NaN"):
+        fewshot.episode_accuracy(torch.full((1, 4, 2), float("nan")), labels)
+    with pytest.raises(ValueError, match="no queries"):
+        fewshot.episode_accuracy(torch.zeros(1, 0, 2), torch.zeros(1, 0, dtype=torch.long))
 
 
 @pytest.mark.parametrize("bad, match", [
@@ -140,8 +146,26 @@ def test_paired_difference():
 
 # --- model pieces ---------------------------------------------------------------------------------
 
+def test_learnable_norm_head_is_closerlooks_distlinear():
+    """distLinear: WeightNorm(nn.Linear(d, N, bias=False), dim=0) on the L2-normalised feature, times s."""
+    torch.manual_seed(0)
+    head = fewshot.CosineClassifier(8, 3, scale=2.0, learnable_norm=True)
+    ref = torch.nn.Linear(8, 3, bias=False)
+    ref.weight.data.copy_(head.weight.data)
+    ref = torch.nn.utils.parametrizations.weight_norm(ref, dim=0)  # g starts at |v_c|, as WeightNorm.apply
+    f = torch.randn(5, 8)
+    expected = 2.0 * ref(f / f.norm(dim=1, keepdim=True))
+    assert torch.allclose(head(f), expected, atol=1e-6)
+    assert torch.allclose(head.norm, head.weight.norm(dim=1))
+    head.norm.data.mul_(3.0)  # the per-class norm is a parameter the logits follow
+    assert torch.allclose(head(f), 3 * expected, atol=1e-5)
+    assert {n for n, _ in head.named_parameters()} == {"weight", "norm"}
+    fixed = fewshot.CosineClassifier(8, 3, scale=2.0, learnable_norm=False)
+    assert {n for n, _ in fixed.named_parameters()} == {"weight"}
+
+
 def test_cosine_classifier_ignores_feature_norm_and_is_bounded_by_its_scale():
-    head = fewshot.CosineClassifier(8, 3, scale=5.0)
+    head = fewshot.CosineClassifier(8, 3, scale=5.0, learnable_norm=False)
     f = torch.randn(4, 8)
     assert torch.allclose(head(f), head(10 * f), atol=1e-5)
     assert head(f).shape == (4, 3) and head(f).abs().max() <= 5.0 + 1e-5
@@ -268,6 +292,14 @@ def test_bad_fine_tuning_inputs_are_errors(pretrained, digits):
         tuner(sx, sy[:, :3], qx, run_seeds=[0])
     with pytest.raises(ValueError, match="SR needs base images"):
         fewshot.EpisodeFineTuner(pretrained, None, FineTune(beta=0.1), 5)
+    with pytest.raises(ValueError, match="at least one support and one query"):
+        tuner(sx, sy, qx[:, :0], run_seeds=[0])
+    nan = sx.clone()
+    nan[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="support images contain NaN"):
+        tuner(nan, sy, qx, run_seeds=[0])
+    with pytest.raises(ValueError, match="base images contain NaN"):
+        fewshot.EpisodeFineTuner(pretrained, torch.full((8, 1, 8, 8), float("nan")), FineTune(beta=0.1), 5)
     for bad in ({"steps": 0}, {"beta": -1.0}, {"members": 0}, {"crop_scale": (0.0, 1.0)}, {"label_smoothing": 1.0}):
         with pytest.raises(ValueError):
             FineTune(**bad)
@@ -312,15 +344,36 @@ def test_evaluate_resumes_from_finished_chunks(pretrained, digits, tmp_path):
     assert (fewshot.evaluate(method, pretrained, digits, eps, other, torch.device("cpu"), 1, path) >= 0).all()
 
 
+def test_block_worst_and_claims_from_known_values():
+    from companion.fewshot.experiment import block_worst, claims_from
+
+    a = np.arange(60, dtype=float)
+    assert block_worst(a, 20).tolist() == [0.0, 20.0, 40.0]
+    with pytest.raises(ValueError, match="at least 40"):
+        block_worst(a[:39], 20)
+    base = {1: {"finetune": a, "ac_ensr": a + 2.0}}
+    claims = {c["id"]: c for c in claims_from("quick", [base])}
+    assert set(claims) == {"worst_case_1shot", "mean_1shot"}
+    assert claims["worst_case_1shot"]["samples"] == [2.0, 2.0, 2.0] and claims["worst_case_1shot"]["n"] == 3
+    assert claims["mean_1shot"]["n"] == 60
+    seeds = claims_from("study", [base, {1: {"finetune": a, "ac_ensr": a - 1.0}}])
+    assert seeds[0]["samples"] == [2.0, -1.0]  # one sample per seed
+
+
 @pytest.mark.slow
-def test_quick_claim_ensemble_and_fine_tuning_on_digits():
-    """Quick claim at small scale (1-shot, 100 fixed episodes): averaging the members' softmax does
-    not lower the mean or the worst-10 mean of the single AC+SR model, and fine-tuning with SR beats
-    nearest-class-mean prototypes on average."""
-    config = replace(fewshot.config.quick(), shots=(1,), methods=("prototypes", "finetune", "sr", "ac_sr", "ac_ensr"), ac_sweep=())
+def test_quick_claim_worst_case_and_fine_tuning_on_digits(tmp_path, monkeypatch):
+    """The headline at small scale (1-shot, 100 fixed episodes): AC+EnSR lifts the worst case over
+    plain fine-tuning, does not lower the mean, and fine-tuning beats nearest-class-mean prototypes."""
+    from companion import results
+
+    monkeypatch.setattr(results, "results_dir", lambda: tmp_path)
+    config = replace(fewshot.config.quick(), shots=(1,), methods=("prototypes", "finetune", "sr", "ac_sr", "ac_ensr"))
     result = fewshot.run(config)
     m = result.metrics["1shot"]
-    assert m["ac_ensr"]["mean"] >= m["ac_sr"]["mean"]
-    assert m["ac_ensr"]["acc10"] >= m["ac_sr"]["acc10"] - 1.0
+    claims = {c["id"]: c for c in result.claims}
+    assert claims["worst_case_1shot"]["n"] == 5 and claims["worst_case_1shot"]["estimate"] > 0
+    assert m["ac_ensr"]["acc1"] >= m["finetune"]["acc1"] and m["ac_ensr"]["acc10"] > m["finetune"]["acc10"]
+    assert claims["mean_1shot"]["ci95"][1] > 0  # the mean is not lowered
     assert m["sr"]["mean"] > m["prototypes"]["mean"]
     assert m["ac_ensr"]["n"] == 100 and all(len(a) == 100 for a in result.accuracies[1].values())
+    assert (tmp_path / "fewshot.json").exists()

@@ -14,8 +14,10 @@ from sklearn.preprocessing import MinMaxScaler
 
 from companion import results
 from companion.nrs import (
-    MLPBaselineClassifier, NRSClassifier, NRSHead, NRSLayer, NRSNet, config, resnet_nrs, subspace_indices,
+    MLPBaselineClassifier, NRSClassifier, NRSHead, NRSLayer, NRSNet, NRSRegressor, config, resnet_nrs,
+    subspace_indices,
 )
+from companion.nrs.estimator import epoch_batches
 from companion.nrs import tabular
 from companion.nrs.__main__ import main
 
@@ -222,6 +224,90 @@ def test_mlp_baseline_trains_without_subspaces(iris):
     assert clf.score(X, y) > 0.8
 
 
+def test_default_random_state_is_seeded(iris):
+    X, y = iris
+    a = NRSClassifier(**TINY).fit(X, y).predict_proba(X)
+    b = NRSClassifier(**TINY).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert NRSClassifier().random_state == 0 and NRSRegressor().random_state == 0
+
+
+@pytest.mark.parametrize("n,batch,expected", [(255, 128, (2, 128)), (129, 128, (2, 65)), (105, 128, (1, 105)),
+                                              (1000, 128, (8, 125)), (256, 128, (2, 128))])
+def test_an_epoch_uses_every_row_in_near_equal_batches(n, batch, expected):
+    steps, b = epoch_batches(n, batch)
+    assert (steps, b) == expected
+    assert (steps - 1) * b < n <= steps * b and b <= batch
+
+
+def test_an_epoch_of_255_rows_takes_two_steps(monkeypatch):
+    from companion import train
+
+    seen = []
+    real_fit = train.fit
+
+    def counting_fit(model, data, step, config, **kw):
+        seen.append((config.steps, config.batch_size, config.drop_last))
+        return real_fit(model, data, step, config, **kw)
+
+    monkeypatch.setattr(train, "fit", counting_fit)
+    X, y = make_blobs(255, centers=2, random_state=0)
+    NRSClassifier(**(TINY | dict(max_epochs=2, batch_size=128))).fit(X, y)
+    assert seen == [(2, 128, False)] * 2  # before: 255 // 128 = 1 step, 127 rows skipped per epoch
+
+
+def test_unit_sample_weights_change_nothing_and_zero_weights_drop_rows(iris):
+    X, y = iris
+    ref = NRSClassifier(**TINY).fit(X, y).predict_proba(X)
+    same = NRSClassifier(**TINY).fit(X, y, sample_weight=np.full(len(y), 3.0)).predict_proba(X)
+    np.testing.assert_allclose(ref, same, rtol=1e-5, atol=1e-6)  # weights are normalised to mean 1
+    # weight only class 0 and 1: class 2 is never learned from, so it is (almost) never predicted
+    w = (y != 2).astype(float)
+    clf = NRSClassifier(**TINY).fit(X, y, sample_weight=w)
+    assert (clf.predict(X) == 2).mean() < 0.1
+
+
+def test_class_weight_balanced_lifts_the_minority_class():
+    from sklearn.datasets import make_classification
+    from sklearn.metrics import recall_score
+
+    X, y = make_classification(600, n_features=8, weights=[0.93], flip_y=0.05, class_sep=0.6, random_state=1)
+    plain = NRSClassifier(**TINY).fit(X, y)
+    balanced = NRSClassifier(**TINY, class_weight="balanced").fit(X, y)
+    as_dict = NRSClassifier(**TINY, class_weight={0: 1.0, 1: 12.0}).fit(X, y)
+    r = [recall_score(y, m.predict(X)) for m in (plain, balanced, as_dict)]
+    assert r[1] > r[0] + 0.1 and r[2] > r[0] + 0.1
+
+
+def test_bad_weights_are_rejected(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+        NRSClassifier(**TINY).fit(X, y, sample_weight=-np.ones(len(y)))
+    with pytest.raises(ValueError, match="sample_weight.shape"):
+        NRSClassifier(**TINY).fit(X, y, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="sums to zero"):
+        NRSClassifier(**TINY).fit(X, y, sample_weight=np.zeros(len(y)))
+    with pytest.raises(ValueError, match="class_weight must be None, 'balanced' or a dict"):
+        NRSClassifier(**TINY, class_weight="heavy").fit(X, y)
+    with pytest.raises(ValueError, match="class_weight names classes not in y"):
+        NRSClassifier(**TINY, class_weight={7: 2.0}).fit(X, y)
+
+
+def test_regressor_fits_one_and_several_outputs():
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(400, n_features=6, n_informative=4, noise=1.0, random_state=0)
+    y = y + 1000.0  # standardized targets: a large offset is no problem
+    small = dict(max_epochs=40, batch_size=64, hidden_size=32, n_mul=4, lr=1e-2, device="cpu")
+    reg = NRSRegressor(**small).fit(X, y)
+    assert reg.predict(X).shape == (400,) and reg.score(X, y) > 0.9
+    Y = np.stack([y, -2 * y], 1)
+    multi = NRSRegressor(**small).fit(X, Y)
+    assert multi.predict(X).shape == (400, 2) and multi.score(X, Y) > 0.9
+    with pytest.raises(ValueError, match="n_samples=1"):
+        NRSRegressor(**small).fit(X[:1], y[:1])
+
+
 # ---------------------------------------------------------------------------------------------
 # the CNN head
 
@@ -327,23 +413,18 @@ def test_full_preset_follows_the_paper_settings():
 
 
 @pytest.mark.slow
-def test_quick_claim_nrs_matches_the_forests():
-    """On breast_cancer and digits (5 splits), NRS is within a point of the random forest and of GBDT.
-
-    The paper claims NRS beats them; at this scale differences are about one point, so the test
-    asks only that NRS is not clearly worse, and that it learns (>= 94%).
-    """
+def test_quick_run_nrs_learns_and_loses_clearly_on_noise_features():
+    """On breast_cancer NRS learns (>= 94%); on the noisy data set (46 of 50 features are noise)
+    it loses to gradient boosting by more than 10 points on every split: the subspaces that hold
+    no informative feature cost it, where a tree's split search skips them."""
     cfg = config.quick()
-    cfg.datasets = ("breast_cancer", "digits")
+    cfg.datasets = ("breast_cancer", "noisy")
     from companion.nrs.experiment import run_tabular
 
-    res = run_tabular(cfg, verbose=False)
-    s = res["summary"]
-    assert s["nrs_mean_acc"] >= 94.0
-    assert s["nrs_mean_acc"] >= s["rf_mean_acc"] - 1.0
-    assert s["nrs_mean_acc"] >= s["hgb_mean_acc"] - 1.0
-    for name in cfg.datasets:
-        assert len(res["datasets"][name]["nrs"]["accs"]) == 5
+    res = run_tabular(cfg, verbose=False)["datasets"]
+    assert res["breast_cancer"]["nrs"]["acc_mean"] >= 94.0
+    gaps = np.subtract(res["noisy"]["hgb"]["accs"], res["noisy"]["nrs"]["accs"])
+    assert len(gaps) == 2 and gaps.min() > 10
 
 
 def test_full_tabular_run_resumes_at_the_first_unfinished_data_set(tmp_path, monkeypatch):
@@ -363,3 +444,49 @@ def test_full_tabular_run_resumes_at_the_first_unfinished_data_set(tmp_path, mon
     cfg.rounds = 2  # a different setting invalidates the saved result
     with pytest.raises(AssertionError, match="trained again"):
         experiment.run_tabular(cfg, verbose=False)
+
+
+def test_synthetic_data_sets_are_fixed_and_hard_for_subspaces():
+    red, noisy = tabular.load_table("redundant"), tabular.load_table("noisy")
+    assert red.X.shape == (600, 10) and noisy.X.shape == (600, 50)
+    np.testing.assert_array_equal(red.X, tabular.load_table("redundant").X)  # seeded: the same every time
+    assert set(np.unique(red.y)) == {0, 1}
+    with pytest.raises(ValueError, match="synthetic"):
+        tabular.load_table("nonsense")
+
+
+def test_claims_pair_nrs_with_each_baseline_per_data_set():
+    from companion.nrs.experiment import dataset_claims
+
+    per = {"iris": {"nrs": {"accs": [90.0, 92.0, 94.0]}, "rf": {"accs": [91.0, 91.0, 91.0]},
+                    "hgb": {"accs": [80.0, 82.0, 84.0]}}}
+    claims = {c["id"]: c for c in dataset_claims(per, "quick")}
+    assert set(claims) == {"nrs_vs_rf_iris", "nrs_vs_hgb_iris"}
+    assert claims["nrs_vs_rf_iris"]["samples"] == [-1.0, 1.0, 3.0]
+    assert claims["nrs_vs_hgb_iris"]["estimate"] == pytest.approx(10.0)
+    assert claims["nrs_vs_hgb_iris"]["verdict"] == "holds"  # +10 on every split
+    assert claims["nrs_vs_rf_iris"]["verdict"] == "inconclusive"  # -1, +1, +3: the interval spans 0
+
+
+def test_fit_times_go_to_timings_not_metrics():
+    per = {"iris": {"nrs": {"acc_mean": 90.0, "accs": [90.0], "fit_s": 2.0, "predict_s": 0.1},
+                    "rf": {"acc_mean": 91.0, "accs": [91.0], "fit_s": 0.5, "predict_s": 0.2}}}
+    accs, times = tabular.split_times(per)
+    assert accs["iris"]["nrs"] == {"acc_mean": 90.0, "accs": [90.0]}
+    assert times["iris"]["rf"] == {"fit_s": 0.5, "predict_s": 0.2}
+    assert tabular.fit_time_ratios(per) == {"iris": {"rf_over_nrs": 0.25}}
+    assert "fit time / NRS's" in tabular.markdown_table(accs, times)
+
+
+def test_command_line_full_preset_refuses_a_cpu_only_machine(monkeypatch, capsys):
+    from companion import runtime
+    from companion.nrs import __main__ as cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv("COMPANION_TRACEBACK", raising=False)
+    assert runtime.run_cli(cli.main, ["--preset", "full"]) == 1
+    assert "needs a GPU" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        cli.main(["--preset", "quick", "--device", "cuda"])
+    assert config.study().rounds == 5 and config.study().datasets == config.quick().datasets
+    assert config.quick().rounds == 2

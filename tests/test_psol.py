@@ -252,3 +252,78 @@ def test_pipeline_runs_end_to_end_on_tiny_scenes():
                fit_config=train.FitConfig(steps=2, batch_size=8, progress=False))
     assert out.pseudo_boxes.shape == (16, 4) and out.boxes.shape == (8, 4) and out.ddt_test_boxes.shape == (8, 4)
     assert out.fit.steps == 2
+
+
+# ---------------------------------------------------------------- bad inputs get clear errors
+
+
+def test_predict_boxes_refuses_uint8_and_0_255_images():
+    reg = regressor.BoxRegressor(torch.nn.Conv2d(3, 8, 3), 8)
+    images = torch.rand(2, 3, 16, 16)
+    with pytest.raises(TypeError, match="floating point in \\[0, 1\\].*uint8"):
+        regressor.predict_boxes(reg, (images * 255).to(torch.uint8))
+    with pytest.raises(ValueError, match="must lie in \\[0, 1\\].*divide 0-255 images by 255"):
+        regressor.predict_boxes(reg, images * 255)
+    with pytest.raises(ValueError, match="must lie in \\[0, 1\\]"):
+        ddt.extract_descriptors(torch.nn.Conv2d(3, 8, 3), images - 0.5)
+
+
+def test_map_to_box_refuses_a_nan_map():
+    p = torch.zeros(4, 4)
+    p[1, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        ddt.map_to_box(p, 64)
+
+
+def test_metrics_refuse_an_image_without_a_ground_truth_box():
+    pred = torch.tensor([[0.0, 0.0, 10.0, 10.0], [0.0, 0.0, 10.0, 10.0]])
+    gts = [torch.tensor([[0.0, 0.0, 10.0, 10.0]]), torch.zeros(0, 4)]
+    with pytest.raises(ValueError, match="1 image\\(s\\) have no ground-truth box \\(indices \\[1\\]\\)"):
+        metrics.localization_metrics(pred, gts, [0, 0])
+    # several boxes per image: the best counts (vectorized and list paths agree)
+    two = [torch.tensor([[0.0, 0.0, 10.0, 10.0]]), torch.tensor([[50.0, 50.0, 60.0, 60.0], [0.0, 0.0, 10.0, 12.0]])]
+    assert metrics.best_iou(pred, two).tolist() == pytest.approx([1.0, 100 / 120])
+    assert metrics.best_iou(pred, pred).tolist() == [1.0, 1.0]
+
+
+def test_xywh_to_xyxy_refuses_negative_width_or_height():
+    with pytest.raises(ValueError, match="non-negative width and height; rows \\[1\\]"):
+        augment.xywh_to_xyxy(torch.tensor([[0.1, 0.1, 0.2, 0.2], [0.5, 0.5, -0.1, 0.2]]), 64)
+    with pytest.raises(ValueError, match="NaN"):
+        augment.xywh_to_xyxy(torch.tensor([[0.1, float("nan"), 0.2, 0.2]]), 64)
+
+
+# ---------------------------------------------------------------- baselines and the batch flip
+
+
+def test_centred_and_best_fixed_boxes():
+    from companion.psol.experiment import best_fixed_side, centred_boxes
+
+    assert centred_boxes(2, 100, 0.6).tolist() == [[20.0, 20.0, 80.0, 80.0]] * 2
+    assert centred_boxes(1, 64, 1.0).tolist() == [[0.0, 0.0, 64.0, 64.0]]
+    with pytest.raises(ValueError, match="side"):
+        centred_boxes(1, 64, 0.0)
+    # true boxes that are centred squares of side 0.4: the best fixed box has that side
+    true = centred_boxes(6, 100, 0.4)
+    assert best_fixed_side(true, [0, 0, 0, 1, 1, 1], 100, (0.3, 0.4, 0.5, 0.8)) == 0.4
+    with pytest.raises(ValueError, match="sides is empty"):
+        best_fixed_side(true, [0] * 6, 100, ())
+
+
+def test_batch_flip_is_training_on_flipped_images_and_boxes():
+    """flip=1 flips every image and box (x -> 1 - x - w): the same weights as training on them flipped."""
+    images = torch.rand(8, 3, 16, 16)
+    xywh = torch.tensor([[0.1, 0.2, 0.3, 0.4]]).repeat(8, 1)
+
+    def fit(data, flip):
+        torch.manual_seed(0)
+        model = regressor.BoxRegressor(torch.nn.Conv2d(3, 4, 3), 4)
+        cfg = train.FitConfig(steps=3, batch_size=4, lr=1e-2, seed=0, progress=False, device="cpu")
+        regressor.train_regressor(model, data, cfg, flip=flip)
+        return model.state_dict()
+
+    a = fit((images, xywh), 1.0)
+    b = fit((images.flip(-1), augment.flip_xywh(xywh)), 0.0)
+    assert all(torch.allclose(a[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="flip must be a probability"):
+        fit((images, xywh), 1.5)

@@ -11,7 +11,7 @@ from companion.data import DatasetMissingError
 
 
 @pytest.mark.slow
-def test_quick_run_measures_the_claim():
+def test_quick_run_measures_the_claims_over_seeds():
     run = psol.run(psol.quick(progress=False))
     m = run.metrics
     whole = m["whole_image"]["gt_known_loc"]
@@ -20,12 +20,26 @@ def test_quick_run_measures_the_claim():
     # a regressor that never saw a true box or a class label learns to localize from pseudo boxes
     assert m["psol_regressor"]["gt_known_loc"] > whole + 30
     assert m["psol_regressor"]["gt_known_loc"] > m["cam"]["gt_known_loc"] + 20
+    # a fixed centred box is a far stronger baseline than the whole image
+    assert m["best_fixed_box"]["gt_known_loc"] >= m["centred_box"]["gt_known_loc"] - 5
+    assert m["centred_box"]["gt_known_loc"] > whole + 20
     # trained on the true boxes, the same regressor is the ceiling: the pseudo boxes' noise costs accuracy
     assert m["oracle_regressor"]["gt_known_loc"] > m["psol_regressor"]["gt_known_loc"]
     p = m["paired"]
     assert p["n_test"] == 200 and p["both"] + p["regressor_only"] <= 200
-    stored = results.read("psol")["quick"]["metrics"]
-    assert stored["psol_regressor"]["gt_known_loc"] == pytest.approx(m["psol_regressor"]["gt_known_loc"])
+    # the claims pair the methods seed by seed, and the first seed is the table's
+    seeds = m["seeds"]
+    assert len(seeds["psol_regressor_gt_known"]) == 2
+    assert seeds["psol_regressor_gt_known"][0] == m["psol_regressor"]["gt_known_loc"]
+    claims = {c["id"]: c for c in run.claims}
+    assert set(claims) == {"regressor_beats_ddt", "regressor_beats_fixed_box", "ddt_beats_fixed_box"}
+    diffs = np.subtract(seeds["psol_regressor_gt_known"], seeds["ddt_random_gt_known"])
+    assert claims["regressor_beats_ddt"]["samples"] == pytest.approx(diffs.tolist())
+    assert all(c["n"] == 2 and c["tier"] == "quick" for c in claims.values())
+    stored = results.read("psol")["quick"]
+    assert stored["metrics"]["psol_regressor"]["gt_known_loc"] == pytest.approx(m["psol_regressor"]["gt_known_loc"])
+    assert [c["verdict"] for c in stored["claims"]] == [c["verdict"] for c in run.claims]
+    assert stored["provenance"]["seeds"] == [0, 1]
 
 
 def test_quick_run_repeats_exactly_with_a_seed():
@@ -34,7 +48,11 @@ def test_quick_run_repeats_exactly_with_a_seed():
     first = psol.run(small)
     a, b = first.metrics, psol.run(small).metrics
     assert a == b
-    assert set(a) >= {"whole_image", "cam", "ddt_random", "ddt_encoder", "psol_regressor", "classifier", "paired"}
+    assert set(a) >= {"whole_image", "centred_box", "best_fixed_box", "cam", "ddt_random", "ddt_encoder",
+                      "psol_regressor", "classifier", "paired", "seeds"}
+    assert first.claims[0]["n"] == 2
+    with pytest.raises(ValueError, match="at least 2 seeds"):
+        psol.run(small.replace(seeds=(0,)))
     # the chapter's explorable figure draws from the run's artifacts
     from companion.psol.figures import DDTExplorer
 
@@ -99,11 +117,22 @@ def test_full_run_without_cub_says_what_to_fetch(tmp_path):
         psol.run(cfg)
 
 
-def test_command_line_and_bad_mode(capsys):
+def test_command_line_and_bad_mode(capsys, monkeypatch):
+    import torch
+
+    from companion import runtime
     from companion.psol.__main__ import main
 
     with pytest.raises(SystemExit):
         main(["--help"])
-    assert "--preset" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "--preset" in out and "study" in out and "python -m companion.psol" in out
     with pytest.raises(ValueError, match="mode"):
         psol.run(psol.quick(mode="medium"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv("COMPANION_TRACEBACK", raising=False)
+    assert runtime.run_cli(main, ["--preset", "full"]) == 1
+    assert "needs a GPU" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        main(["--preset", "quick", "--device", "cuda"])
+    assert psol.study().seeds == (0, 1, 2, 3, 4) and psol.study().regressor_steps == psol.quick().regressor_steps

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from companion.slimmable import (SlimmableBatchNorm, SlimmableConv2d, SlimmableLinear, SlimmableResNet, active_channels,
-                                 cost_at, recalibrate_bn, set_width)
+                                 cost_at, make_divisible, recalibrate_bn, set_width)
 
 
 @pytest.mark.parametrize("width", [0.25, 0.5, 0.75, 1.0])
@@ -40,10 +40,17 @@ def test_slim_linear_and_bn_equal_plain_layers():
     assert torch.allclose(bn.running_mean[:6], ref.running_mean) and torch.all(bn.running_mean[6:] == 0)
 
 
-def test_channel_rounding():
+def test_channel_rounding_is_the_released_make_divisible():
     assert active_channels(64, 0.25) == 16 and active_channels(64, 1.0) == 64
-    assert active_channels(20, 0.3, divisor=8) == 8  # never fewer than one divisor
+    assert active_channels(20, 0.3, divisor=8) == 8
     assert active_channels(512, 0.75) == 384
+    # 10 rounds to 8, which loses more than 10%: one more divisor (a plain rounding would keep 8)
+    assert make_divisible(10, 8) == 16 and active_channels(40, 0.25, divisor=8) == 16
+    assert make_divisible(12, 8) == 16 and make_divisible(11.9, 8) == 16 and make_divisible(8.8, 8) == 8
+    assert make_divisible(2, 4) == 4 and make_divisible(0.5, 8) == 1  # min_value 1, as released
+    assert active_channels(6, 0.25, divisor=8) == 6  # 1 + 8 = 9 channels asked: the slice stops at 6
+    with pytest.raises(ValueError, match="divisor"):
+        make_divisible(10, 0)
 
 
 @pytest.mark.parametrize("width, err", [(0.2, ValueError), (1.5, ValueError), (0, ValueError), ("half", TypeError)])
@@ -67,6 +74,26 @@ def test_recalibration_resets_and_reestimates_statistics_per_width():
     assert torch.all(bn.running_mean[c:] == 0)  # channels beyond the width were reset, not estimated
     with pytest.raises(ValueError, match="at least one batch"):
         recalibrate_bn(net, 1.0, [])
+    with pytest.raises(ValueError, match="momentum"):
+        recalibrate_bn(net, 1.0, data, momentum=0)
+    with pytest.raises(ValueError, match="passes"):
+        recalibrate_bn(net, 1.0, data, passes=0)
+
+
+def test_released_calibration_is_an_exponential_average_over_three_passes():
+    torch.manual_seed(0)
+    net = SlimmableResNet(base_width=8, blocks=(1,), divisor=4)
+    bn = net.stem[1]
+    data = [torch.rand(8, 3, 8, 8) * (i + 1) for i in range(2)]
+    with torch.no_grad():
+        means = [net.stem[0](x).mean(dim=(0, 2, 3)) for x in data]
+    recalibrate_bn(net, 1.0, data, reset=True, momentum=0.1, passes=3)
+    expected = torch.zeros(8)
+    for _ in range(3):
+        for m in means:
+            expected = 0.9 * expected + 0.1 * m
+    assert int(bn.num_batches_tracked) == 6 and bn.momentum == 0.1
+    torch.testing.assert_close(bn.running_mean, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_resnet_features_and_costs_grow_with_width():

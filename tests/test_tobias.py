@@ -264,3 +264,89 @@ def test_swap_bad_inputs():
         background_swap(a, b, fg, fg, perm=torch.zeros(3, 8, dtype=torch.long))
     with pytest.raises(ValueError, match="empty"):
         background_swap(a[:0], b[:0], fg[:0], fg[:0])
+
+
+# ------------------------------------------------------------------------- the paper's trunk, inits
+
+
+@pytest.mark.parametrize("arch", ["resnet18", "resnet50"])
+def test_layer4_stride_one_doubles_the_grid_with_the_same_weights(arch):
+    x = torch.rand(1, 3, 96, 96)
+    tv = conv_trunk(arch, None, seed=2)  # torchvision: stride 32
+    paper = conv_trunk(arch, None, seed=2, layer4_stride=1)  # the official localization ResNets
+    assert (tv.stride, paper.stride) == (32, 16)
+    with torch.no_grad():
+        assert tv(x).shape[-2:] == (3, 3) and paper(x).shape[-2:] == (6, 6)
+    for a, b in zip(tv.state_dict().values(), paper.state_dict().values()):
+        assert torch.equal(a, b)
+    # 224 px: the 7x7 of torchvision and the 14x14 of the paper (checked on the grid arithmetic)
+    assert -(-224 // tv.stride) == 7 and 224 // paper.stride == 14
+    assert conv_trunk(arch, "layer3", seed=0, layer4_stride=1).stride == 16  # no layer4: no change
+
+
+def test_layer4_stride_is_checked():
+    with pytest.raises(ValueError, match="layer4_stride must be 1"):
+        conv_trunk("resnet18", layer4_stride=3)
+    with pytest.raises(ValueError, match="ResNets only"):
+        conv_trunk("vgg16", layer4_stride=1)
+
+
+def test_xavier_init_is_xavier_normal_and_the_others_follow_the_official_files():
+    conv = conv_trunk("resnet50", "layer1", init="xavier", seed=0)[4][0].conv2  # 64 -> 64, 3x3
+    fan_in, fan_out = torch.nn.init._calculate_fan_in_and_fan_out(conv.weight)
+    std = (2.0 / (fan_in + fan_out)) ** 0.5  # nn.init.xavier_normal_, gain 1
+    w = conv.weight.detach().flatten().double()
+    assert abs(w.std().item() / std - 1) < 0.03 and abs(w.mean().item()) < 0.05 * std
+    kurtosis = ((w - w.mean()) ** 4).mean() / w.var() ** 2
+    assert abs(kurtosis.item() - 3.0) < 0.2  # Gaussian (a uniform has 1.8)
+    assert w.abs().max().item() > (6.0 / (fan_in + fan_out)) ** 0.5  # beyond the uniform's bound
+    wu = conv_trunk("resnet50", "layer1", init="xavier_uniform", seed=0)[4][0].conv2.weight.detach()
+    assert wu.abs().max().item() <= (6.0 / (fan_in + fan_out)) ** 0.5
+    wk = conv_trunk("resnet50", "layer1", init="kaiming_uniform", seed=0)[4][0].conv2.weight.detach()
+    assert wk.abs().max().item() <= (6.0 / fan_out) ** 0.5 and wk.abs().max().item() > 0.9 * (6.0 / fan_out) ** 0.5
+
+
+def test_normalize_map_refuses_nan_instead_of_zeroing_the_map():
+    m = torch.rand(2, 5, 5)
+    m[1, 2, 3] = float("nan")
+    with pytest.raises(ValueError, match=r"1 NaN or infinite value\(s\) \(in map\(s\) \[1\]\)"):
+        normalize_map(m)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        normalize_map(torch.tensor([[0.0, float("inf")], [1.0, 2.0]]))
+    out = normalize_map(torch.tensor([[1.0, 3.0], [2.0, 5.0]]))
+    torch.testing.assert_close(out, torch.tensor([[0.0, 0.5], [0.25, 1.0]]))
+
+
+# -------------------------------------------------------------------- photos and digit scenes
+
+
+def test_hand_drawn_photo_boxes_load_and_scale():
+    from companion.tobias.metrics import photo_boxes
+
+    boxes, record = photo_boxes(size=100)
+    assert boxes.shape == (6, 4) and "by eye" in record["about"] and record["drawn"] == "2026-12-02"
+    assert (boxes[:, 0] < boxes[:, 2]).all() and (boxes[:, 1] < boxes[:, 3]).all()
+    assert boxes.min() >= 0 and boxes.max() <= 100
+    chelsea, _ = photo_boxes(["chelsea"], size=224)
+    torch.testing.assert_close(chelsea, torch.tensor([[0.0, 0.0, 224.0, 224.0]]))  # the cat fills the crop
+    with pytest.raises(ValueError, match="no hand-drawn box for photo"):
+        photo_boxes(["hubble_deep_field"])
+
+
+def test_digit_scenes_are_seeded_and_keep_the_splits_apart():
+    from companion.ssl.bench import bench_data
+    from companion.tobias.scenes import digit_scenes
+
+    a, b = digit_scenes(12, 16, "train", seed=3), digit_scenes(12, 16, "train", seed=3)
+    assert torch.equal(a.images, b.images) and a.images.shape == (12, 3, 16, 16)
+    assert a.images.min() >= 0 and a.images.max() <= 1
+    assert set(a.labels.tolist()) <= set(range(10)) and set(a.backgrounds.tolist()) <= set(range(4))
+    assert (a.masks.flatten(1).any(1)).all()
+    test = digit_scenes(12, 16, "test", seed=3)
+    assert not torch.equal(test.images, a.images)
+    d = bench_data(8)
+    assert len(d.train_x) == 1200 and len(d.test_x) == 597  # the pools the two splits draw from
+    with pytest.raises(ValueError, match="split must be"):
+        digit_scenes(4, 16, "val")
+    with pytest.raises(ValueError, match="at least 16 px"):
+        digit_scenes(4, 8)

@@ -76,56 +76,109 @@ def test_cub_loader_squashes_and_rescales_boxes(tmp_path):
 
 
 def test_presets():
-    q, f = config.quick(), config.full()
-    assert q.mode == "quick" and q.localization.n_scenes >= 200 and len(q.localization.seeds) >= 3
-    assert f.cub is not None and f.ssl.dataset == "stl10" and f.ssl.n_train == 10_000
+    q, st, f = config.quick(), config.study(), config.full()
+    assert q.mode == "quick" and len(q.localization.seeds) >= 2 and len(q.ssl.seeds) >= 2
+    assert st.mode == "study" and len(st.localization.seeds) >= 5 and len(st.ssl.seeds) >= 5
+    # the study runs the quick run's code and data, with more seeds
+    assert st.ssl.pretrain == q.ssl.pretrain and st.ssl.dataset == q.ssl.dataset == "digits"
+    assert (st.localization.arch, st.localization.layer4_stride) == (q.localization.arch, 1)
+    assert f.cub is not None and f.cub.layer4_stride == 1  # the paper's 14x14 map at 224 px
+    assert f.ssl.dataset == "stl10" and f.ssl.n_train == 10_000
     assert f.ssl.pretrain.method_kwargs["queue_size"] < f.ssl.n_train
+    assert q.threads == st.threads == 1 and f.threads is None
     with pytest.raises(ValueError, match="mode"):
         config.Config(mode="medium", ssl=config.SSLConfig())
     with pytest.raises(ValueError, match="nothing to run"):
         config.Config(mode="quick")
 
 
-def test_main_runs_a_small_ssl_experiment_and_records_it(monkeypatch, capsys):
+def _small_quick():
+    small = config.quick()
+    small.localization = replace(small.localization, n_scenes=16, image_size=64, canvas=80, seeds=(0, 1),
+                                 framed_seeds=(), photos=("chelsea", "coffee"), photo_size=64, photo_seeds=(0,),
+                                 photo_arch="resnet18")
+    small.ssl.n_train, small.ssl.n_test, small.ssl.linear_epochs, small.ssl.knn_k = 64, 32, 5, 10
+    small.ssl.pretrain = small.ssl.pretrain.replace(steps=2, batch_size=16,
+                                                    method_kwargs={"queue_size": 32, "dim": 16})
+    return small
+
+
+def test_main_runs_a_small_experiment_and_records_its_claims(monkeypatch, capsys):
     from companion.tobias import __main__ as cli
 
-    small = config.quick()
-    small.localization = None
-    small.ssl.n_train, small.ssl.n_test, small.ssl.seeds, small.ssl.linear_epochs = 64, 32, (0,), 5
-    small.ssl.pretrain = small.ssl.pretrain.replace(steps=2, batch_size=16, method_kwargs={"queue_size": 32, "dim": 16})
-    monkeypatch.setattr(config, "quick", lambda: small)
+    small = _small_quick()
+    monkeypatch.setitem(config.PRESETS, "quick", lambda: small)
     metrics = cli.main(["--preset", "quick"])
     ssl = metrics["ssl"]
-    for arm in ("baseline", "tobias"):
-        assert 0.0 <= ssl[arm]["knn_mean"] <= 100.0 and "linear_mean" in ssl[arm]
-    recorded = results.read("tobias")
-    assert recorded["quick"]["metrics"]["ssl"]["p"] == pytest.approx(0.3)
-    assert "MoCo v2" in recorded["quick"]["scale"]
+    assert set(ssl) >= {"untrained", "baseline", "tobias"} and len(ssl["untrained"]["per_seed"]) == 2
+    recorded = results.read("tobias")["quick"]
+    assert recorded["metrics"]["ssl"]["p"] == pytest.approx(0.3)
+    assert "MoCo v2" in recorded["scale"] and "layer4 at stride 1" in recorded["scale"]
+    ids = [c["id"] for c in recorded["claims"]]
+    assert ids == ["random_cnn_vs_centred", "sanity_knn", "sanity_linear", "swap_linear", "swap_background_knn"]
+    c = recorded["claims"][0]
+    loc = recorded["metrics"]["localization"]
+    want = [r["corloc"] - b["corloc"] for r, b in zip(loc["random_cnn"]["per_seed"], loc["centred"]["per_seed"])]
+    assert c["samples"] == pytest.approx(want) and c["n"] == 2
+    assert recorded["claims"][-1]["direction"] == "less"
+    assert set(recorded["timings"]) == {"localization_s", "ssl_s"}
+    assert "sanity_knn:" in capsys.readouterr().out
     json.dumps(recorded)
 
 
-@pytest.mark.slow
-def test_quick_claim_random_cnn_beats_whole_image_and_centred_box():
-    """The paper's claim at small scale: an untrained CNN's box beats boxes that ignore the image.
+def test_quick_run_repeats_bit_for_bit():
+    small = _small_quick()
+    small.ssl = None
+    a = experiment.run(small, verbose=False)
+    b = experiment.run(small, verbose=False)
+    assert a == b
 
-    The centred box gets its best size chosen on the evaluation scenes themselves, which favours it.
-    """
-    cfg = replace(config.quick().localization, framed_seeds=())
+
+def test_cli_refuses_full_without_a_gpu_and_bad_limits(monkeypatch):
+    from companion.tobias import __main__ as cli
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="needs a GPU"):
+        cli.main(["--preset", "full"])
+    with pytest.raises(ValueError, match="--cub-limit"):
+        cli.main(["--preset", "full", "--device", "cpu", "--cub-limit", "0"])
+    assert cli.__name__ == "companion.tobias.__main__"
+
+
+@pytest.mark.slow
+def test_quick_localization_claims_at_small_scale():
+    """The random CNN beats boxes that ignore the image by wide margins, and the map is coarse:
+    small objects are its weak spot. (Against the tuned centred box the quick run is close: the
+    claim's verdict is the record's, not asserted here.)"""
+    cfg = replace(config.quick().localization, framed_seeds=(), photos=None)
     out = experiment.run_localization(cfg, verbose=False)
     cnn = out["random_cnn"]
-    assert cnn["miou_mean"] > out["centred"]["miou"]
-    assert cnn["miou_mean"] > out["whole"]["miou"] + 5
-    assert cnn["miou_mean"] > out["random"]["miou"] + 20
-    # the map is coarse: small objects are its weak spot
+    assert cnn["miou_mean"] > out["whole"]["miou_mean"] + 5
+    assert cnn["miou_mean"] > out["random"]["miou_mean"] + 20
+    assert cnn["corloc_mean"] > out["centred"]["corloc_mean"] - 10
     assert out["by_size"]["small"]["random_cnn_miou"] < out["by_size"]["large"]["random_cnn_miou"]
 
 
 def test_localization_run_is_seeded():
-    cfg = replace(config.quick().localization, n_scenes=8, image_size=64, canvas=80, seeds=(0, 1), framed_seeds=(0,))
+    cfg = replace(config.quick().localization, n_scenes=8, image_size=64, canvas=80, seeds=(0, 1), framed_seeds=(0,),
+                  torchvision_seeds=(0,), photos=None)
     first, second = (experiment.run_localization(cfg, verbose=False) for _ in range(2))
     assert first == second
-    assert set(first) >= {"random_cnn", "whole", "centred", "random", "by_size", "framed"}
-    assert len(first["random_cnn"]["per_seed"]) == 2
+    assert set(first) >= {"random_cnn", "whole", "centred", "random", "by_size", "framed", "torchvision"}
+    assert len(first["random_cnn"]["per_seed"]) == 2 and len(first["centred"]["per_seed"]) == 2
+    assert (first["random_cnn"]["grid"], first["torchvision"]["grid"]) == (4, 2)  # 64 px at stride 16 and 32
+    # each seed has its own scene set, so the baselines differ between seeds
+    assert first["whole"]["per_seed"][0] != first["whole"]["per_seed"][1]
+
+
+def test_photos_are_scored_against_the_hand_drawn_boxes():
+    cfg = replace(config.quick().localization, photos=("chelsea", "rocket"), photo_size=64, photo_seeds=(0,),
+                  photo_arch="resnet18")
+    out = experiment.run_photos(cfg)
+    assert out["photos"] == ["chelsea", "rocket"] and "by eye on 2026-12-02" in out["note"]
+    assert out["whole"]["iou_per_photo"][0] == pytest.approx(100.0)  # the cat fills the crop
+    assert out["whole"]["iou_per_photo"][1] < 10  # the rocket is thin
+    assert len(out["random_cnn"]["iou_per_photo"]) == 2
 
 
 def _fake_cub(root, n=4):
@@ -174,7 +227,26 @@ def test_full_ssl_path_with_a_stand_in_for_stl10(tmp_path, monkeypatch):
     cfg = config.SSLConfig(dataset="stl10", n_train=16, mask_arch="resnet18", mask_stage=None, mask_size=64, seeds=(0,),
                            pretrain=pre, knn_k=5, linear_epochs=2)
     out = experiment.run_ssl(cfg, torch.device("cpu"), checkpoint_root=tmp_path / "ckpt", verbose=False)
-    assert "background_knn" not in out["untrained"] and "linear_mean" in out["tobias"]
+    assert "background_knn_mean" not in out["untrained"] and "linear_mean" in out["tobias"]
     assert (tmp_path / "ckpt" / "moco_stl10_tobias_seed0" / "last.pt").exists()
     with pytest.raises(ValueError, match="unknown SSL dataset"):
         experiment.ssl_data(config.SSLConfig(dataset="imagenet"))
+
+
+def test_swap_views_alter_only_the_query_and_keep_the_augmentation_draws():
+    from companion.ssl.augment import GPUAugment
+    from companion.tobias.pretraining import SwapViews
+
+    x = torch.rand(8, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    s = torch.rand(8, 4, 4, generator=torch.Generator().manual_seed(1))
+    ident = lambda v: v  # noqa: E731
+    q, k = SwapViews(p=1.0, augment=None)((x, s), ident)
+    assert torch.equal(k, x) and not torch.equal(q, x)
+    aug = GPUAugment(16, blur=False)
+    torch.manual_seed(5)
+    _, k0 = SwapViews(p=0.0)((x, s), aug)
+    torch.manual_seed(5)
+    _, k1 = SwapViews(p=1.0)((x, s), aug)
+    torch.testing.assert_close(k0, k1)  # the swap's own generator leaves the global draws alone
+    with pytest.raises(ValueError, match="probability"):
+        SwapViews(p=1.5)

@@ -96,7 +96,7 @@ class FitConfig:
 
         def flag(name, optional=False):
             v = getattr(self, name)
-            if not (isinstance(v, bool) or (optional and v is None)):
+            if not (isinstance(v, (bool, np.bool_)) or (optional and v is None)):
                 raise TypeError(f"FitConfig.{name} must be True or False{' or None' if optional else ''}, got {v!r}")
 
         if not isinstance(self.steps, numbers.Integral) or isinstance(self.steps, bool) or self.steps <= 0:

@@ -239,15 +239,24 @@ def frozen_features(model, features: Sequence[dict], start: int, batch_size: int
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    out: list[torch.Tensor] = []
+    layers = encoder_layers(model)[:start]
+    out: list[torch.Tensor | None] = [None] * len(features)
+    # similar lengths share a batch: little padding, and only the ``start`` blocks needed run
+    order = sorted(range(len(features)), key=lambda i: len(features[i]["input_ids"]))
     try:
-        for b in range(0, len(features), batch_size):
-            part = features[b : b + batch_size]
+        for b in range(0, len(order), batch_size):
+            part = [features[i] for i in order[b : b + batch_size]]
             batch = pad_batch([{k: f[k] for k in MODEL_INPUTS if k in f} for f in part], pad_id)
+            batch = {k: v.to(device) for k, v in batch.items()}
             with torch.inference_mode():
-                hs = model.base_model(**{k: v.to(device) for k, v in batch.items()}, output_hidden_states=True).hidden_states
-            h = hs[start].float().cpu()  # (B, T, H): hidden_states[0] is the embeddings' output
-            out.extend(h[i, : len(f["input_ids"])].clone() for i, f in enumerate(part))
+                h = model.base_model.embeddings(input_ids=batch["input_ids"], token_type_ids=batch.get("token_type_ids"))
+                mask = _additive_mask(batch["attention_mask"], h.dtype)
+                for layer in layers:
+                    o = layer(h, mask)
+                    h = o[0] if isinstance(o, tuple) else o
+            h = h.float().cpu()  # (B, T, H): what block ``start`` receives
+            for j, i in enumerate(order[b : b + batch_size]):
+                out[i] = h[j, : len(features[i]["input_ids"])].clone()
     finally:
         model.train(was_training)
     return out

@@ -45,14 +45,11 @@ def load_data(config: EffSSLConfig, dataset: str):
                              class_background=0.0)
         n = config.n_train
         return scenes.images[:n], scenes.labels[:n], scenes.images[n:], scenes.labels[n:]
-    if dataset == "digits":
-        from ..data import load_digits_images
+    if dataset == "digits":  # the shared benchmark's split (the same digits in every SSL chapter)
+        from ..ssl.bench import bench_data
 
-        x, y = load_digits_images(size=config.resolution)
-        g = torch.Generator().manual_seed(config.data_seed)
-        perm = torch.randperm(len(y), generator=g)
-        tr, te = perm[:config.n_train], perm[config.n_train:config.n_train + config.n_test]
-        return x[tr], y[tr], x[te], y[te]
+        d = bench_data(config.resolution, config.n_train)
+        return d.train_x, d.train_y, d.test_x[:config.n_test], d.test_y[:config.n_test]
     if dataset in ("cifar10", "cifar100"):
         from ..data import torchvision_dataset
 
@@ -310,11 +307,12 @@ def run_dataset(config: EffSSLConfig, dataset: str, device) -> dict:
         for variant in [m for m in cfg.methods if m in VARIANTS]:
             model, curve, steps = train_variant(cfg, variant, data, dataset, device)
             per.setdefault(variant, []).append({
-                "knn": curve.points[-1][2], "bank_knn": bank_knn_percent(model, data, cfg, device),
-                "linear": linear_percent(model.encoder, data, cfg, device), "steps": steps,
+                "knn": curve.points[-1][2], "bank_knn": bank_knn_percent(model, data, cfg, device), "steps": steps,
                 "seconds": curve.elapsed, "images_per_s": steps * cfg.batch_size / max(curve.elapsed, 1e-9),
                 "curve": curve.as_dict(),
             })
+            if variant == FULL_METHOD:  # the linear probe is for the sanity claim: full method vs floor
+                per[variant][-1]["linear"] = linear_percent(model.encoder, data, cfg, device)
             single_seconds = curve.elapsed
         if "simsiam" in cfg.methods:
             single = total_steps(cfg, n)
@@ -343,10 +341,10 @@ def run_dataset(config: EffSSLConfig, dataset: str, device) -> dict:
 
 
 #: The claims: ``(id, statement, method, baseline, metric)``; each is method minus baseline, paired by seed.
+#: The two sanity claims are worded by :func:`companion.ssl.bench.sanity_claims`, as in every SSL chapter.
 CLAIMS = (
-    ("sanity_knn", "The full single-branch method beats the untrained encoder (kNN)", FULL_METHOD, "untrained", "knn"),
-    ("sanity_linear", "The full single-branch method beats the untrained encoder (linear probe)", FULL_METHOD,
-     "untrained", "linear"),
+    ("sanity_knn", None, FULL_METHOD, "untrained", "knn"),
+    ("sanity_linear", None, FULL_METHOD, "untrained", "linear"),
     ("calibration_knn", "Feature calibration improves on plain NPID", "calibrated", "npid", "knn"),
     ("corrected_knn", "The corrected bank update improves on the momentum update (both calibrated)", "corrected",
      "calibrated", "knn"),
@@ -369,14 +367,22 @@ def split_timings(rows: dict) -> tuple[dict, dict]:
 
 
 def make_claims(rows: dict, config: EffSSLConfig, dataset: str) -> list[dict]:
-    """The claims of :data:`CLAIMS` that ``rows`` (one dataset's aggregated numbers) can support."""
+    """The claims of :data:`CLAIMS` that ``rows`` (one dataset's aggregated numbers) can support:
+    each needs its two methods and at least two seeds."""
+    from ..ssl.bench import sanity_claims
+
     out = []
     for cid, statement, method, base, metric in CLAIMS:
         if method not in rows or base not in rows or len(rows[method][f"{metric}_per_seed"]) < 2:
             continue
+        a, b = rows[method][f"{metric}_per_seed"], rows[base][f"{metric}_per_seed"]
+        if statement is None:  # a sanity claim, worded as in every SSL chapter
+            (c,) = [c for c in sanity_claims(config.tier, {"knn": a, "linear": a}, {"knn": b, "linear": b},
+                                             what="the encoder (full single-branch method)", where=dataset) if c["id"] == cid]
+            out.append(c)
+            continue
         what = {"knn": f"kNN accuracy (k = {config.knn_k}) on {dataset}", "linear": f"linear-probe accuracy on {dataset}"}[metric]
-        out.append(results.claim(cid, statement, f"{what}, {method} minus {base}, paired by seed", config.tier,
-                                 rows[method][f"{metric}_per_seed"], rows[base][f"{metric}_per_seed"]))
+        out.append(results.claim(cid, statement, f"{what}, {method} minus {base}, paired by seed", config.tier, a, b))
     return out
 
 

@@ -37,10 +37,10 @@ class EFPCConfig:
     progress: bool = True
     # evaluation
     rates: tuple[float, ...] = (0.5, 0.25)  # kept fractions: 2x and 4x
-    random_draws: int = 5
+    random_draws: int = 3
     # quick corpus
     n_train: int = 160
-    n_test: int = 64
+    n_test: int = 48
     n_facts: int = 3
     n_fillers: int = 1
     # full run only

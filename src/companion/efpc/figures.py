@@ -149,3 +149,27 @@ def compression_widget(compressor, prompt: str, question: str, rate: float = 0.2
 
     widgets.interactive_output(redraw, {"prompt": box, "question": ask, "rate": slider})
     return widgets.VBox([box, ask, slider, out])
+
+
+def highlight_modes(compressor, prompt: str, question: str, rate: float, answer: str | None = None) -> str:
+    """HTML: ``prompt`` compressed with and without ``question``, each word shaded by p(keep)
+    (:func:`companion.viz.highlight_words`; dropped words struck through), then the output text.
+
+    Words are the prompt's own spans, so the text reads as written (paths, URLs, line breaks).
+
+    Book section: *EFPC* "Explore the compression".
+    """
+    import html
+
+    from ..compress.metrics import answer_retained
+    from ..viz import highlight_words
+
+    parts = [f"<p><b>Q:</b> {html.escape(question)} &nbsp; <b>rate</b> {rate:g} (about {1 / rate:.2g}x)</p>"]
+    for title, instruction in (("EFPC, question prepended (task-aware)", question),
+                               ("EFPC, no question (task-agnostic)", None)):
+        c = compressor.compress(prompt, rate, instruction=instruction, force_tokens=["\n"])
+        if answer:
+            title += ": answer " + ("kept" if answer_retained(c.kept_words, answer) else "lost")
+        parts.append(f"<p><b>{html.escape(title)}</b></p>" + highlight_words(c.words, c.probs, c.kept))
+        parts.append('<pre style="white-space: pre-wrap; font-size: 0.85em;">' + html.escape(c.text) + "</pre>")
+    return "\n".join(parts)

@@ -1,27 +1,27 @@
-"""``python -m companion.fewshot --preset quick|full``: run the experiment and print its tables."""
+"""Run the worst-case few-shot experiment and print its tables and claims: quick (CPU, digits, one
+seed), study (five seeds) or full (CIFAR-FS and ResNet-12 on a GPU)."""
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 
+from .. import runtime
 from . import config as presets
 from .experiment import run
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m companion.fewshot", description=__doc__)
-    parser.add_argument("--preset", choices=("quick", "full"), default="quick")
+    parser = runtime.cli_parser("fewshot", __doc__)
     parser.add_argument("--episodes", type=int, help="episodes per shot (default: the preset's)")
     parser.add_argument("--shots", type=int, nargs="+", help="e.g. --shots 1 5")
     parser.add_argument("--methods", nargs="+", choices=presets.METHODS, help="methods to score")
     parser.add_argument("--chunk", type=int, help="episodes fine-tuned in parallel")
-    parser.add_argument("--device", help="cuda, cpu or mps (default: the best available)")
     parser.add_argument("--checkpoint-dir", help="pre-training checkpoints and finished episode chunks")
     parser.add_argument("--data-root", help="folder holding (or receiving) CIFAR-100")
     parser.add_argument("--seed", type=int)
     args = parser.parse_args(argv)
-
+    if args.preset == "full":
+        runtime.require_accelerator(args.preset, args.device)
     config = presets.preset(args.preset)
     changes = {k: v for k, v in {
         "n_episodes": args.episodes, "shots": tuple(args.shots) if args.shots else None,
@@ -33,8 +33,9 @@ def main(argv=None) -> None:
     for shot in config.shots:
         print(f"\n{config.n_way}-way {shot}-shot, {config.n_episodes} episodes (accuracy in %)\n")
         print(result.table(shot))
-    print(f"\nseconds: {result.seconds}")
+    for c in result.claims:
+        print(f"{c['id']}: {c['estimate']:+.2f} [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}] (n={c['n']}) {c['verdict']}")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(runtime.run_cli(main))

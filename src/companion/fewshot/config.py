@@ -18,6 +18,7 @@ METHOD_LABELS = {
     "sr": "fine-tune + SR",
     "ac_sr": "+ SR + AC",
     "ac_ensr": "+ SR + AC + ensemble (AC+EnSR)",
+    "finetune_fixed_head": "fine-tune, fixed-norm cosine head",
 }
 
 
@@ -53,6 +54,8 @@ class FewShotConfig:
     ac_sweep: tuple[int, ...] = ()  # extra "+SR, tune the last t blocks" runs for the AC figure
     chunk: int = 100  # episodes fine-tuned in parallel
     seed: int = 0
+    seeds: tuple[int, ...] = ()  # several pre-training/episode seeds (study); () = just ``seed``
+    threads: int | None = 1  # CPU threads (fixed: bit-repeatable quick results); None = torch's default
     device: str | None = None
     checkpoint_dir: str | None = None  # full: pre-training checkpoints and finished episode chunks
     data_root: str | None = None
@@ -60,11 +63,13 @@ class FewShotConfig:
     progress: bool = False
 
     def __post_init__(self):
-        unknown = [m for m in self.methods if m not in METHODS]
+        unknown = [m for m in self.methods if m not in METHODS + ("finetune_fixed_head",)]
         if unknown:
             raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
         if self.n_episodes < 1 or self.chunk < 1:
             raise ValueError(f"n_episodes and chunk must be positive, got {self.n_episodes}, {self.chunk}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds must be distinct, got {self.seeds}")
         if not self.shots or min(self.shots) < 1:
             raise ValueError(f"shots must be positive integers, got {self.shots}")
 
@@ -74,13 +79,15 @@ class FewShotConfig:
             return None
         if name == "finetune":
             return replace(self.finetune, beta=0.0, tune_blocks=None, members=1)
+        if name == "finetune_fixed_head":
+            return replace(self.finetune, beta=0.0, tune_blocks=None, members=1, learnable_norm=False)
         if name == "sr":
             return replace(self.finetune, beta=self.beta, tune_blocks=tune_blocks, members=1)
         if name == "ac_sr":
             return replace(self.finetune, beta=self.beta, tune_blocks=self.tune_blocks, members=1)
         if name == "ac_ensr":
             return replace(self.finetune, beta=self.beta, tune_blocks=self.tune_blocks, members=self.members)
-        raise ValueError(f"unknown method {name!r}; choose from {METHODS}")
+        raise ValueError(f"unknown method {name!r}; choose from {METHODS + ('finetune_fixed_head',)}")
 
 
 def quick() -> FewShotConfig:
@@ -88,15 +95,25 @@ def quick() -> FewShotConfig:
 
     Fine-tuning is shortened (40 steps, 64 base images per step, head scale 10 so the head
     converges in 40 steps, milder crops and no flips, which would change what a digit is);
-    everything else follows the paper's code.
+    everything else follows the paper's code, the head included (``distLinear``, a learnable norm
+    per class). Plain fine-tuning with a fixed-norm cosine head runs beside it, to show what the head costs.
     """
     return FewShotConfig(
         preset="quick", dataset="digits", backbone="mlp", widths=(128, 128, 64),
         pretrain_steps=600, pretrain_batch=64, pretrain_lr=3e-3, pretrain_crop=(0.4, 1.0), pretrain_flip=False,
         n_episodes=100,
         finetune=FineTune(steps=40, aux_batch=64, head_scale=10.0, crop_scale=(0.4, 1.0), flip=False),
-        beta=0.1, tune_blocks=1, members=4, ac_sweep=(2,), chunk=100,
+        beta=0.1, tune_blocks=1, members=4, ac_sweep=(), chunk=100,
+        methods=METHODS + ("finetune_fixed_head",),
     )
+
+
+def study() -> FewShotConfig:
+    """The quick run with five seeds (pre-training, episodes, heads): 500 episodes per shot in all.
+
+    The worst-case claims are paired over the seeds, the mean claims over the 500 episodes.
+    """
+    return replace(quick(), preset="study", seeds=(0, 1, 2, 3, 4), methods=METHODS)
 
 
 def full() -> FewShotConfig:
@@ -113,13 +130,15 @@ def full() -> FewShotConfig:
         pretrain_weight_decay=5e-4, pretrain_warmup=500, pretrain_crop=(0.25, 1.0), pretrain_flip=True,
         n_episodes=500,
         finetune=FineTune(steps=100, aux_batch=256, head_scale=2.0, crop_scale=(0.2, 1.0), flip=True),
-        beta=0.1, tune_blocks=1, members=4, ac_sweep=(), chunk=4, progress=True,
+        beta=0.1, tune_blocks=1, members=4, ac_sweep=(), chunk=4, progress=True, threads=None,
     )
 
 
 def preset(name: str) -> FewShotConfig:
     if name == "quick":
         return quick()
+    if name == "study":
+        return study()
     if name == "full":
         return full()
-    raise ValueError(f"unknown preset {name!r}; choose 'quick' or 'full'")
+    raise ValueError(f"unknown preset {name!r}; choose 'quick', 'study' or 'full'")

@@ -60,6 +60,7 @@ class FineTune:
     tune_blocks: int | None = None
     members: int = 1
     head_scale: float = 2.0
+    learnable_norm: bool = True  # the paper's distLinear: a learnable norm per class (WeightNorm)
     crop_scale: tuple[float, float] | None = (0.2, 1.0)
     flip: bool = True
 
@@ -196,8 +197,14 @@ def _check_episode_tensors(support_x, support_y, query_x, n_way):
         )
     if support_x.shape[2:] != query_x.shape[2:]:
         raise ValueError(f"support images {tuple(support_x.shape[2:])} and query images {tuple(query_x.shape[2:])} differ")
-    if not support_x.is_floating_point():
-        raise TypeError(f"images must be floating point, got {support_x.dtype}")
+    if support_x.shape[1] < 1 or query_x.shape[1] < 1:
+        raise ValueError(f"every episode needs at least one support and one query image, got "
+                         f"{support_x.shape[1]} support and {query_x.shape[1]} query images")
+    if not support_x.is_floating_point() or not query_x.is_floating_point():
+        raise TypeError(f"images must be floating point, got {support_x.dtype} and {query_x.dtype}")
+    for name, x in (("support", support_x), ("query", query_x)):
+        if not torch.isfinite(x).all():
+            raise ValueError(f"the {name} images contain NaN or infinity (check the data and its normalisation)")
     if support_y.min() < 0 or support_y.max() >= n_way:
         raise ValueError(f"support labels must be in [0, {n_way}), got [{int(support_y.min())}, {int(support_y.max())}]")
 
@@ -245,6 +252,8 @@ class EpisodeFineTuner:
         if method.beta > 0:
             if base_images is None or len(base_images) < method.members:
                 raise ValueError("SR needs base images (at least one per ensemble member)")
+            if not torch.isfinite(base_images).all():
+                raise ValueError("the base images contain NaN or infinity (check the data and its normalisation)")
             self.base_f0 = embed(backbone, base_images, self.device)  # (Nb, d) f_0(x_b), frozen
             self.base_z = embed(self.prefix, base_images, self.device)  # (Nb, ...) tail input
             g = torch.Generator().manual_seed(seed)
@@ -275,8 +284,12 @@ class EpisodeFineTuner:
         runs = e * m.members
         if len(run_seeds) != runs:
             raise ValueError(f"need {runs} run seeds ({e} episodes x {m.members} members), got {len(run_seeds)}")
-        head = CosineClassifier(self.feature_dim, self.n_way, m.head_scale)
-        model = ParallelRuns.replicate(Learner(self.tail, head), runs, {"head.weight": self._heads(run_seeds)})
+        head = CosineClassifier(self.feature_dim, self.n_way, m.head_scale, m.learnable_norm)
+        weights = self._heads(run_seeds)  # (R, N, d)
+        overrides = {"head.weight": weights}
+        if m.learnable_norm:
+            overrides["head.norm"] = weights.norm(dim=-1)  # (R, N): WeightNorm's g starts at |v_c|
+        model = ParallelRuns.replicate(Learner(self.tail, head), runs, overrides)
         member_of_run = torch.arange(runs, device=self.device) % m.members  # (R,)
 
         # the support set of every run, slot-major so that fit's batch (all N*K slots) is one step

@@ -49,6 +49,14 @@ def episode_accuracy(probabilities: torch.Tensor, labels: torch.Tensor) -> torch
         raise ValueError(f"scores must be (episodes, queries, ways), got shape {tuple(probabilities.shape)}")
     if labels.shape != probabilities.shape[:2]:
         raise ValueError(f"labels {tuple(labels.shape)} do not match scores {tuple(probabilities.shape)}")
+    if probabilities.shape[1] < 1:
+        raise ValueError("scores have no queries: an episode's accuracy needs at least one query")
+    if not torch.isfinite(probabilities).all():
+        raise ValueError("scores contain NaN or infinity (a diverged fine-tuning?): no accuracy can be read from them")
+    n_way = probabilities.shape[2]
+    if labels.numel() and (labels.min() < 0 or labels.max() >= n_way):
+        raise ValueError(f"labels must be in [0, {n_way}) for {n_way}-way scores, got "
+                         f"[{int(labels.min())}, {int(labels.max())}]")
     return (probabilities.argmax(-1) == labels.to(probabilities.device)).double().mean(1).mul(100).cpu()
 
 

@@ -17,17 +17,22 @@ from torch import nn
 
 
 class CosineClassifier(nn.Module):
-    r"""Scaled cosine similarity between a feature and one weight vector per class.
+    r"""Cosine similarity between a feature and one weight vector per class, scaled.
 
-    .. math:: \text{logit}_c(f) = s \cdot \frac{w_c^\top f}{\lVert w_c \rVert\, \lVert f \rVert}
+    .. math:: \text{logit}_c(f) = s \cdot g_c \cdot \frac{v_c^\top f}{\lVert v_c \rVert\, \lVert f \rVert}
 
-    The paper's code uses this head (a weight-normalised linear layer on an L2-normalised feature),
-    initialised at random in every episode; ``scale`` is :math:`s`.
+    With ``learnable_norm=True`` this is the paper's head, ``distLinear`` of the CloserLookFewShot
+    code the paper builds on: a ``WeightNorm`` linear layer (weight :math:`g_c\, v_c/\lVert v_c\rVert`,
+    the per-class norm :math:`g_c` learnable and initialised at :math:`\lVert v_c \rVert`) on the
+    L2-normalised feature, times a fixed :math:`s = 2`. With ``learnable_norm=False`` every
+    :math:`g_c = 1` and only the direction learns (a fixed-scale cosine head). :math:`v` starts as
+    ``nn.Linear``'s default, so :math:`g_c \approx 1/\sqrt 3` at the start. A fresh head is drawn
+    in every episode; ``scale`` is :math:`s`.
 
     Book section: *Worst case* "Fine-tuning in an episode".
     """
 
-    def __init__(self, in_features: int, n_way: int, scale: float = 10.0):
+    def __init__(self, in_features: int, n_way: int, scale: float = 2.0, learnable_norm: bool = True):
         super().__init__()
         if in_features < 1 or n_way < 2:
             raise ValueError(f"need in_features >= 1 and n_way >= 2, got {in_features}, {n_way}")
@@ -36,9 +41,13 @@ class CosineClassifier(nn.Module):
         self.weight = nn.Parameter(torch.empty(n_way, in_features))
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)  # nn.Linear's default
         self.scale = float(scale)
+        self.learnable_norm = bool(learnable_norm)
+        if self.learnable_norm:  # WeightNorm(dim=0): g starts at the norm of each row of v
+            self.norm = nn.Parameter(self.weight.detach().norm(dim=1).clone())  # (N,)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:  # (..., d) -> (..., N)
-        return self.scale * F.normalize(features, dim=-1) @ F.normalize(self.weight, dim=-1).T
+        cos = F.normalize(features, dim=-1) @ F.normalize(self.weight, dim=-1).T
+        return self.scale * (cos * self.norm if self.learnable_norm else cos)
 
 
 class BlockBackbone(nn.Module):

@@ -1,23 +1,27 @@
-"""``python -m companion.nrs --preset quick|full``: run the NRS experiment and record its numbers."""
+"""``python -m companion.nrs --preset quick|study|full``: run the NRS experiment and record its numbers.
 
-import argparse
+quick: seconds on one CPU thread, 2 splits; study: the same over 5 splits (minutes); full: the
+paper's five data sets and ResNet-50 + NRS on CUB-200 (a GPU job).
+"""
+
 import json
 
+from .. import runtime
 from . import config
 from .experiment import run
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m companion.nrs", description=__doc__)
-    parser.add_argument("--preset", choices=("quick", "full"), default="quick")
-    parser.add_argument("--device", default=None, help="torch device for NRS and the MLP (default: CUDA if present)")
-    parser.add_argument("--rounds", type=int, default=None, help="repeated splits (default: the preset's, 5)")
+    parser = runtime.cli_parser("nrs", __doc__)
+    parser.add_argument("--rounds", type=int, default=None, help="repeated splits (default: the preset's)")
     parser.add_argument("--datasets", nargs="+", default=None, help="a subset of the preset's data sets")
     parser.add_argument("--no-cub", action="store_true", help="full preset: skip ResNet-50 + NRS on CUB-200")
     args = parser.parse_args(argv)
-    cfg = config.quick() if args.preset == "quick" else config.full()
-    if args.device:
-        cfg.device = args.device
+    cfg = {"quick": config.quick, "study": config.study, "full": config.full}[args.preset]()
+    if args.preset == "full":
+        cfg.device = str(runtime.require_accelerator(args.preset, args.device))
+    elif args.device not in (None, "cpu"):
+        raise ValueError(f"the {args.preset} preset runs on the CPU (bit-repeatable numbers); got --device {args.device}")
     if args.rounds is not None:
         cfg.rounds = args.rounds
     if args.datasets:
@@ -27,8 +31,10 @@ def main(argv=None) -> dict:
     cfg.__post_init__()
     metrics = run(cfg)
     print(json.dumps(metrics["summary"], indent=2))
+    for c in metrics["claims"]:
+        print(f"{c['id']}: {c['estimate']:+.1f} [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}], n={c['n']}: {c['verdict']}")
     return metrics
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(runtime.run_cli(main))

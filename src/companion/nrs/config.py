@@ -1,4 +1,5 @@
-"""Presets for the NRS experiment: ``quick()`` (CPU, bundled data, seconds) and ``full()`` (the paper's data).
+"""Presets for the NRS experiment: ``quick()`` (CPU, bundled and synthetic data, seconds),
+``study()`` (the same over more splits, minutes) and ``full()`` (the paper's data).
 
 Book section: *NRS* "Quick run" and "Full run".
 """
@@ -54,8 +55,8 @@ class Config:
     data_home: str | None = None  # fetch_openml cache; default: scikit-learn's
 
     def __post_init__(self):
-        if self.mode not in ("quick", "full"):
-            raise ValueError(f"mode must be 'quick' or 'full', got {self.mode!r}")
+        if self.mode not in ("quick", "study", "full"):
+            raise ValueError(f"mode must be 'quick', 'study' or 'full', got {self.mode!r}")
         if not isinstance(self.rounds, int) or self.rounds < 1:
             raise ValueError(f"rounds must be a positive integer, got {self.rounds!r}")
         if not 0 < self.test_size < 1:
@@ -72,8 +73,14 @@ class Config:
         }
 
 
+#: The quick and study data sets: scikit-learn's bundled ones, then the synthetic ones of
+#: :data:`companion.nrs.tabular.SYNTHETIC` (redundant features; many noise features).
+QUICK_DATASETS = ("iris", "wine", "breast_cancer", "digits", "redundant", "noisy")
+
+
 def quick() -> Config:
-    """Four bundled data sets, 5 stratified 70/30 splits, small networks trained for 20 epochs.
+    """Four bundled data sets and two synthetic ones (redundant and noisy features), 2 stratified
+    70/30 splits (the study preset has 5), small networks trained for 20 epochs.
 
     NRS: about 256 subspaces of 3x3 features (``n_mul="auto"``), a 2 x 128 aggregating MLP. The MLP
     baseline has 3 x 128 hidden units and the same training. Random forest: 100 trees;
@@ -82,13 +89,23 @@ def quick() -> Config:
     training = {"max_epochs": 20, "batch_size": 128, "lr": 1e-3, "hidden_size": 128}
     return Config(
         mode="quick",
-        datasets=("iris", "wine", "breast_cancer", "digits"),
+        datasets=QUICK_DATASETS,
+        rounds=2,
         nrs={"n_mul": "auto", "subspace_size": 3, "n_hidden": 2, **training},
         mlp={"n_hidden": 3, **training},
         rf={"n_estimators": 100},
         hgb={},
         device="cpu",
     )
+
+
+def study() -> Config:
+    """The quick preset (same data sets, models and training) over 5 splits instead of 2, so each
+    per-data-set claim (NRS minus RF, NRS minus gradient boosting) has a usable interval.
+    """
+    cfg = quick()
+    cfg.mode, cfg.rounds = "study", 5
+    return cfg
 
 
 def full() -> Config:

@@ -1,4 +1,4 @@
-"""NRS as a scikit-learn classifier, so it drops into ``cross_val_score``, pipelines and grid search.
+r"""NRS as a scikit-learn classifier, so it drops into ``cross_val_score``, pipelines and grid search.
 
 ``NRSClassifier`` standardizes the features, label-encodes the targets (strings work), builds an
 :class:`~companion.nrs.layer.NRSNet` and trains it with :func:`companion.train.fit`, one epoch per
@@ -121,6 +121,9 @@ class _TorchTabular(BaseEstimator):
     def _fit(self, X, y, sample_weight=None):
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], multi_output=self._multi_output)
         weights = _check_sample_weight(sample_weight, X, dtype=np.float64, ensure_non_negative=True)
+        if len(X) < 2:
+            raise ValueError(f"{type(self).__name__} needs at least 2 samples to train (BatchNorm), "
+                             f"got n_samples={len(X)}")
         y_enc, weights, n_out, stratify_on = self._targets(y, weights)
         if not weights.sum() > 0:
             raise ValueError("sample_weight (times class_weight) sums to zero: no row would be learned from")

@@ -1,7 +1,8 @@
 """Tabular benchmark: data sets, the four models and repeated stratified splits.
 
 Quick mode uses the classification data sets that ship with scikit-learn (iris, wine,
-breast_cancer, digits). Full mode fetches the paper's LIBSVM/UCI data sets from OpenML (letter,
+breast_cancer, digits) and two synthetic ones built to be hard for random subspaces (redundant,
+noisy). Full mode fetches the paper's LIBSVM/UCI data sets from OpenML (letter,
 satimage, usps, mnist, gisette); without a network the error says what to fetch.
 
 Book section: *NRS* "Quick run".
@@ -26,6 +27,15 @@ BUNDLED = {
     "wine": skdatasets.load_wine,
     "breast_cancer": skdatasets.load_breast_cancer,
     "digits": skdatasets.load_digits,
+}
+
+#: Synthetic data sets built to be hard for NRS: ``make_classification`` with redundant features
+#: (linear combinations of the informative ones) and with many pure-noise features. A random
+#: subspace of 9 features then often holds no informative feature at all, while a tree's split
+#: search simply skips the useless ones. name -> ``make_classification`` keyword arguments.
+SYNTHETIC = {
+    "redundant": dict(n_samples=600, n_features=10, n_informative=5, n_redundant=5, random_state=0),
+    "noisy": dict(n_samples=600, n_features=50, n_informative=4, n_redundant=0, random_state=0),
 }
 
 #: OpenML ids of the paper's data sets (the LIBSVM/UCI originals), and the rows of the official
@@ -56,7 +66,8 @@ class Table:
 
 
 def load_table(name: str, data_home: str | None = None) -> Table:
-    """A bundled scikit-learn data set, or one of the paper's data sets through ``fetch_openml``.
+    """A bundled scikit-learn data set, a :data:`SYNTHETIC` one, or one of the paper's data sets
+    through ``fetch_openml``.
 
     Raises ``ValueError`` for an unknown name and :class:`OpenMLUnavailableError` (saying what to
     fetch) when an OpenML data set is not cached and cannot be downloaded.
@@ -66,8 +77,12 @@ def load_table(name: str, data_home: str | None = None) -> Table:
     if name in BUNDLED:
         X, y = BUNDLED[name](return_X_y=True)
         return Table(name, X.astype(np.float64), y)
+    if name in SYNTHETIC:
+        X, y = skdatasets.make_classification(**SYNTHETIC[name])
+        return Table(name, X.astype(np.float64), y)
     if name not in OPENML:
-        raise ValueError(f"unknown data set {name!r}; bundled: {sorted(BUNDLED)}, OpenML: {sorted(OPENML)}")
+        raise ValueError(f"unknown data set {name!r}; bundled: {sorted(BUNDLED)}, synthetic: {sorted(SYNTHETIC)}, "
+                         f"OpenML: {sorted(OPENML)}")
     spec = OPENML[name]
     from sklearn.datasets import fetch_openml
 
@@ -189,26 +204,54 @@ def summarize(per_dataset: dict[str, dict]) -> dict:
 
 
 
+def fit_time_ratios(per_dataset: dict[str, dict]) -> dict[str, dict]:
+    """Per data set, each model's mean fit time divided by NRS's (above 1: slower than NRS).
+
+    Times vary between runs, so these belong in a record's ``timings``, not its metrics.
+
+    Book section: *NRS* "Quick run".
+    """
+    out = {}
+    for name, res in per_dataset.items():
+        if "nrs" not in res or not res["nrs"]["fit_s"] > 0:
+            continue
+        out[name] = {f"{k}_over_nrs": res[k]["fit_s"] / res["nrs"]["fit_s"] for k in res if k != "nrs"}
+    return out
+
+
+def split_times(per_dataset: dict[str, dict]) -> tuple[dict, dict]:
+    """``(accuracy part, time part)`` of :func:`compare`'s results: the times (which vary between
+    identical runs) moved out, so the accuracies can be compared bit for bit.
+    """
+    accs, times = {}, {}
+    for name, res in per_dataset.items():
+        accs[name] = {k: {f: v for f, v in r.items() if not f.endswith("_s")} for k, r in res.items()}
+        times[name] = {k: {f: v for f, v in r.items() if f.endswith("_s")} for k, r in res.items()}
+    return accs, times
+
+
 LABELS = {"nrs": "NRS", "mlp": "MLP", "rf": "random forest", "hgb": "gradient boosting"}
 
 
-def markdown_table(per_dataset: dict[str, dict]) -> str:
-    """Accuracy (mean ± std over the splits, best mean in bold) and mean fit seconds, as Markdown.
+def markdown_table(per_dataset: dict[str, dict], times: dict[str, dict] | None = None) -> str:
+    """Accuracy (mean ± std over the splits, best mean in bold) and, given ``times`` (the
+    ``fit_s`` of each model per data set), fit time relative to NRS, as Markdown.
 
     Book section: *NRS* "Quick run".
     """
     kinds = [k for k in MODELS if any(k in res for res in per_dataset.values())]
-    head = "| data set | " + " | ".join(f"{LABELS[k]} acc. (%)" for k in kinds) + " | " + \
-        " | ".join(f"{LABELS[k]} fit (s)" for k in kinds) + " |"
-    lines = [head, "|---" * (1 + 2 * len(kinds)) + "|"]
+    others = [k for k in kinds if k != "nrs"] if times else []
+    head = "| data set | " + " | ".join(f"{LABELS[k]} acc. (%)" for k in kinds) + " |" + \
+        "".join(f" {LABELS[k]} fit time / NRS's |" for k in others)
+    lines = [head, "|---" * (1 + len(kinds) + len(others)) + "|"]
     for name, res in per_dataset.items():
         best = max(res[k]["acc_mean"] for k in kinds)
         accs = []
         for k in kinds:
             cell = f"{res[k]['acc_mean']:.1f} ± {res[k]['acc_std']:.1f}"
             accs.append(f"**{cell}**" if res[k]["acc_mean"] == best else cell)
-        times = [f"{res[k]['fit_s']:.2f}" for k in kinds]
-        lines.append(f"| {name} | " + " | ".join(accs) + " | " + " | ".join(times) + " |")
+        ratios = [f"{times[name][k]['fit_s'] / times[name]['nrs']['fit_s']:.2f}" for k in others]
+        lines.append(f"| {name} | " + " | ".join(accs) + " |" + "".join(f" {r} |" for r in ratios))
     return "\n".join(lines)
 
 

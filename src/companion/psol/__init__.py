@@ -14,7 +14,7 @@ Book chapter: *PSOL* (``book/02_psol.md``).
 
 from . import augment, config, ddt, encoder, metrics, pipeline, regressor
 from .augment import BoxDataset, box_augment, eval_transform, flip_xywh, xywh_to_xyxy, xyxy_to_xywh
-from .config import PSOLConfig, full, quick
+from .config import PSOLConfig, full, quick, study
 from .ddt import DDT, SIGN_CONVENTIONS, ddt_boxes, extract_descriptors, fit_ddt, fit_ddt_per_class, map_to_box
 from .experiment import CHAPTER, Run, run
 from .metrics import localization_metrics
@@ -24,7 +24,7 @@ from .regressor import BoxRegressor, box_loss, predict_boxes, train_regressor
 __all__ = [
     "augment", "config", "ddt", "encoder", "metrics", "pipeline", "regressor",
     "BoxDataset", "box_augment", "eval_transform", "flip_xywh", "xywh_to_xyxy", "xyxy_to_xywh",
-    "PSOLConfig", "full", "quick",
+    "PSOLConfig", "full", "quick", "study",
     "DDT", "SIGN_CONVENTIONS", "ddt_boxes", "extract_descriptors", "fit_ddt", "fit_ddt_per_class", "map_to_box",
     "CHAPTER", "Run", "run", "localization_metrics", "psol",
     "BoxRegressor", "box_loss", "predict_boxes", "train_regressor",

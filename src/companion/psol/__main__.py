@@ -1,29 +1,40 @@
-"""``python -m companion.psol --preset quick|full``: run the PSOL experiment and print its numbers."""
+"""``python -m companion.psol --preset quick|study|full``: run the PSOL experiment and print its numbers.
+
+quick: seconds on a CPU, 2 seeds; study: the same run over 5 seeds (a few minutes), enough to decide
+the claims; full: CUB-200-2011 on a GPU.
+"""
 
 from __future__ import annotations
 
-import argparse
 import json
 
+from .. import runtime
 from . import config
 from .experiment import run
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m companion.psol", description=__doc__)
-    parser.add_argument("--preset", choices=("quick", "full"), default="quick")
-    parser.add_argument("--seed", type=int, default=0)
+    parser = runtime.cli_parser("psol", __doc__)
+    parser.add_argument("--seed", type=int, default=None, help="full: the seed (quick/study: their seeds)")
     parser.add_argument("--data-root", default=None, help="folder holding CUB_200_2011 (full; default: COMPANION_DATA)")
     parser.add_argument("--checkpoint-dir", default=None, help="where full runs keep checkpoints (resumed when present)")
     parser.add_argument("--epochs", type=int, default=None, help="regressor epochs (full; paper: 6)")
     parser.add_argument("--classifier-epochs", type=int, default=None, help="classifier fine-tuning epochs (full)")
-    parser.add_argument("--batch-size", type=int, default=None, help="regressor batch (lr follows 1e-3 * batch / 256 in full)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="regressor batch (lr follows 1e-3 * batch / 256 in full)")
     parser.add_argument("--num-workers", type=int, default=None)
     parser.add_argument("--no-download", action="store_true", help="fail instead of downloading CUB")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
 
-    changes = {"seed": args.seed, "progress": not args.no_progress}
+    changes = {"progress": not args.no_progress}
+    if args.preset == "full":
+        device = runtime.require_accelerator(args.preset, args.device)
+        changes["device"] = str(device)
+    elif args.device not in (None, "cpu"):
+        raise ValueError(f"the {args.preset} preset runs on the CPU (bit-repeatable numbers); got --device {args.device}")
+    if args.seed is not None:
+        changes["seed"] = args.seed
     if args.data_root:
         changes["data_root"] = args.data_root
     if args.checkpoint_dir:
@@ -40,11 +51,13 @@ def main(argv=None) -> None:
         changes["num_workers"] = args.num_workers
     if args.no_download:
         changes["download"] = False
-    cfg = (config.full if args.preset == "full" else config.quick)(**changes)
+    cfg = {"quick": config.quick, "study": config.study, "full": config.full}[args.preset](**changes)
     result = run(cfg)
     print(result.scale)
     print(json.dumps(result.metrics, indent=2))
+    for c in result.claims:
+        print(f"{c['id']}: {c['estimate']:+.1f} [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}], n={c['n']}: {c['verdict']}")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(runtime.run_cli(main))

@@ -1,8 +1,10 @@
 """The PSOL experiment: quick (synthetic scenes, CPU) and full (CUB-200-2011, GPU).
 
-Quick claim measured: does a class-agnostic regressor trained on DDT's noisy pseudo boxes localize
-held-out images better than DDT itself? Baselines: the whole image, CAM from the same quick
-classifier, and (as a ceiling) the same regressor trained on the true boxes.
+Quick and study claims, paired over seeds: does a class-agnostic regressor trained on DDT's noisy
+pseudo boxes localize held-out images better than DDT itself, and do both beat the best fixed
+centred box? Baselines: the whole image, a centred box, the best fixed centred box (its size
+chosen on the training scenes), CAM from the same quick classifier, and (as a ceiling) the same
+regressor trained on the true boxes.
 
 Book sections: *PSOL* "Quick run" and "Full run".
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from torch import nn
 from .. import backbones, results, runtime, train
 from ..data import make_scenes
 from . import config as presets
-from .augment import BoxDataset, box_augment
+from .augment import BoxDataset, box_augment, xyxy_to_xywh
 from .ddt import extract_descriptors, ddt_boxes
 from .encoder import SmallCNN, cam_boxes, cam_maps, class_scores, train_classifier
 from .metrics import hits, localization_metrics
@@ -29,16 +32,30 @@ from .regressor import BoxRegressor, predict_boxes, train_regressor
 
 CHAPTER = "psol"
 
-__all__ = ["CHAPTER", "Run", "run", "run_quick", "run_full", "METHODS", "quick_table", "verdict"]
+__all__ = ["CHAPTER", "CLAIMS", "Run", "run", "run_quick", "run_full", "METHODS", "quick_table", "verdict",
+           "centred_boxes", "best_fixed_side", "seed_claims"]
 
 #: Rows of the quick table: result key -> what it is.
 METHODS = {
     "whole_image": "whole image (baseline)",
+    "centred_box": "centred box, sides 0.6 of the image (baseline)",
+    "best_fixed_box": "best fixed centred box, size chosen on the training scenes (baseline)",
     "cam": "CAM of the quick classifier",
     "ddt_random": "DDT, random CNN features (the pseudo-box generator)",
     "ddt_encoder": "DDT, quickly trained encoder features",
     "psol_regressor": "PSOL regressor on DDT pseudo boxes",
     "oracle_regressor": "same regressor on the true boxes (ceiling)",
+}
+
+#: The claims measured over seeds (paired: the same scenes and weights for both sides of a claim):
+#: id -> (method, baseline, statement).
+CLAIMS = {
+    "regressor_beats_ddt": ("psol_regressor", "ddt_random",
+                            "The regressor trained on DDT pseudo boxes localizes held-out scenes better "
+                            "than DDT itself (the paper's claim)"),
+    "regressor_beats_fixed_box": ("psol_regressor", "best_fixed_box",
+                                  "The PSOL regressor beats the best fixed centred box"),
+    "ddt_beats_fixed_box": ("ddt_random", "best_fixed_box", "DDT beats the best fixed centred box"),
 }
 
 
@@ -49,6 +66,7 @@ class Run:
     metrics: dict
     scale: str
     artifacts: dict = field(default_factory=dict, repr=False)
+    claims: list = field(default_factory=list)
 
     def __getitem__(self, key):
         return self.metrics[key]
@@ -60,9 +78,9 @@ def run(config: presets.PSOLConfig | None = None) -> Run:
     Book section: *PSOL* "Quick run".
     """
     cfg = config or presets.quick()
-    if cfg.mode not in ("quick", "full"):
-        raise ValueError(f"config.mode must be 'quick' or 'full', got {cfg.mode!r}")
-    return run_quick(cfg) if cfg.mode == "quick" else run_full(cfg)
+    if cfg.mode not in ("quick", "study", "full"):
+        raise ValueError(f"config.mode must be 'quick', 'study' or 'full', got {cfg.mode!r}")
+    return run_full(cfg) if cfg.mode == "full" else run_quick(cfg)
 
 
 def _progress(cfg: presets.PSOLConfig) -> bool:
@@ -71,56 +89,65 @@ def _progress(cfg: presets.PSOLConfig) -> bool:
     return cfg.progress and os.environ.get("TQDM_DISABLE", "").strip().lower() in ("", "0", "false")
 
 
-def _fit_config(cfg: presets.PSOLConfig, steps: int, batch: int, lr: float, optimizer: str, **kw) -> train.FitConfig:
-    return train.FitConfig(steps=steps, batch_size=batch, lr=lr, optimizer=optimizer, seed=cfg.seed,
-                           progress=_progress(cfg), device=cfg.device, **kw)
+def _fit_config(cfg: presets.PSOLConfig, steps: int, batch: int, lr: float, optimizer: str,
+                seed: int | None = None, **kw) -> train.FitConfig:
+    return train.FitConfig(steps=steps, batch_size=batch, lr=lr, optimizer=optimizer,
+                           seed=cfg.seed if seed is None else seed, progress=_progress(cfg), device=cfg.device,
+                           **kw)
 
 
 def quick_table(metrics: dict) -> str:
-    """The quick run's held-out numbers as a Markdown table (percent).
+    """The quick run's held-out numbers (first seed) as a Markdown table (percent).
 
     Book section: *PSOL* "Quick run".
     """
-    lines = ["| method | GT-known Loc | Top-1 Loc | mean IoU x 100 | box area / true area |", "|---|---|---|---|---|"]
+    lines = ["| method | GT-known Loc | Top-1 Loc | mean IoU x 100 | box area / true area |",
+             "|---|---|---|---|---|"]
     for key, label in METHODS.items():
         if key in metrics:
             m = metrics[key]
+            if key == "best_fixed_box":
+                label = label.replace("fixed centred box", f"fixed centred box (sides {m['side']:.2f})")
             lines.append(f"| {label} | {m['gt_known_loc']:.1f} | {m['top1_loc']:.1f} | {m['mean_iou']:.1f} | "
                          f"{m['area_ratio']:.2f} |")
     lines.append("")
-    lines.append("GT-known and Top-1 Loc in percent, per-class averages; box area / true area is the median ratio.")
+    lines.append("GT-known and Top-1 Loc in percent, per-class averages; box area / true area is the "
+                 "median ratio. One seed; the claims below repeat the run over seeds.")
     lines.append("")
-    lines.append(f"Quick classifier top-1 accuracy on the held-out scenes: {metrics['classifier']['top1_acc']:.1f} %. "
-                 f"Pseudo boxes scored against the true boxes on the training scenes (GT-known Loc): random-CNN DDT "
-                 f"{metrics['pseudo_boxes']['ddt_random_train_gt_known']:.1f}, encoder DDT "
-                 f"{metrics['pseudo_boxes']['ddt_encoder_train_gt_known']:.1f}.")
+    pb = metrics["pseudo_boxes"]
+    lines.append(f"Quick classifier top-1 accuracy on the held-out scenes: "
+                 f"{metrics['classifier']['top1_acc']:.1f} %. Pseudo boxes scored against the true boxes "
+                 f"on the training scenes (GT-known Loc): random-CNN DDT {pb['ddt_random_train_gt_known']:.1f}, "
+                 f"encoder DDT {pb['ddt_encoder_train_gt_known']:.1f}.")
     return "\n".join(lines)
 
 
 def verdict(metrics: dict) -> str:
-    """The quick claim, answered from the numbers: does the regressor beat the DDT that taught it?
+    """What the first seed's numbers say about the regressor and the DDT that taught it (the
+    verdict over seeds is in the claims).
 
     Book section: *PSOL* "Quick run".
     """
     reg, ddt_ = metrics["psol_regressor"]["gt_known_loc"], metrics["ddt_random"]["gt_known_loc"]
     p = metrics["paired"]
     lines = [
-        f"Regressor vs its pseudo-box generator (GT-known Loc, held-out): {reg:.1f} vs {ddt_:.1f} -> "
-        + ("the regressor is better." if reg > ddt_ else "the regressor is NOT better."),
-        f"Of {p['n_test']} held-out scenes, the regressor hits {p['regressor_only']} that DDT misses, and misses "
-        f"{p['ddt_only']} that DDT hits.",
+        f"First seed, GT-known Loc on held-out scenes: regressor {reg:.1f}, DDT {ddt_:.1f}, best fixed "
+        f"centred box {metrics['best_fixed_box']['gt_known_loc']:.1f}.",
+        f"Of {p['n_test']} held-out scenes, the regressor hits {p['regressor_only']} that DDT misses, and "
+        f"misses {p['ddt_only']} that DDT hits.",
         f"Box looseness (median area / true area): DDT pseudo boxes on the training scenes "
         f"{metrics['pseudo_boxes']['ddt_random_train_area_ratio']:.2f}, DDT on held-out scenes "
         f"{metrics['ddt_random']['area_ratio']:.2f}, regressor {metrics['psol_regressor']['area_ratio']:.2f}.",
     ]
     if "oracle_regressor" in metrics:
         o = metrics["oracle_regressor"]["gt_known_loc"]
-        lines.append(f"Same regressor trained on the true boxes: {o:.1f}, so the pseudo boxes cost {o - reg:.1f} points.")
+        lines.append(f"Same regressor trained on the true boxes: {o:.1f}, so the pseudo boxes cost "
+                     f"{o - reg:.1f} points.")
     return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------
-# quick
+# quick and study
 
 
 def _area_ratio(pred: torch.Tensor, true: torch.Tensor) -> float:
@@ -129,87 +156,166 @@ def _area_ratio(pred: torch.Tensor, true: torch.Tensor) -> float:
     return float((area(pred) / area(true)).median())
 
 
-def run_quick(cfg: presets.PSOLConfig) -> Run:
-    """Synthetic scenes on the CPU: DDT (random CNN and a quickly trained encoder), CAM, the PSOL
-    regressor on DDT pseudo boxes, and the same regressor on true boxes, all on held-out scenes.
+def centred_boxes(n: int, size: int, side: float) -> torch.Tensor:
+    """``n`` copies of the centred square box whose sides are ``side`` times the image's: ``(n, 4)``.
 
     Book section: *PSOL* "Quick run".
     """
-    runtime.seed_everything(cfg.seed)
-    scenes = make_scenes(cfg.n_train + cfg.n_test, size=cfg.image_size, classes=cfg.classes, seed=cfg.seed,
+    if not 0.0 < side <= 1.0:
+        raise ValueError(f"side must be a fraction of the image in (0, 1], got {side}")
+    lo, hi = size * (1 - side) / 2, size * (1 + side) / 2
+    return torch.tensor([[lo, lo, hi, hi]]).repeat(n, 1)
+
+
+def best_fixed_side(true_boxes: torch.Tensor, labels, size: int, sides) -> float:
+    """The side (fraction of the image) of the centred box with the best GT-known Loc on the given
+    (training) scenes; ties go to the better mean IoU, then the smaller box.
+
+    Book section: *PSOL* "Quick run".
+    """
+    if len(sides) == 0:
+        raise ValueError("sides is empty: give at least one candidate box size")
+    scored = []
+    for side in sides:
+        m = localization_metrics(centred_boxes(len(true_boxes), size, side), true_boxes, labels)
+        scored.append((m["gt_known_loc"], m["mean_iou"], -side))
+    return -max(scored)[2]
+
+
+def _quick_seed(cfg: presets.PSOLConfig, seed: int, extras: bool) -> tuple[dict, dict]:
+    """One seed of the quick pipeline: new scenes, random CNN, encoder and regressor.
+
+    Returns ``(metrics, artifacts)``. ``extras`` adds CAM, DDT on the encoder's features, the
+    oracle regressor and the paired hit counts (the first seed's table and figures).
+    """
+    runtime.seed_everything(seed)
+    scenes = make_scenes(cfg.n_train + cfg.n_test, size=cfg.image_size, classes=cfg.classes, seed=seed,
                          scale=cfg.object_scale, clutter=cfg.clutter)
     tr = scenes.subset(torch.arange(cfg.n_train))
     te = scenes.subset(torch.arange(cfg.n_train, cfg.n_train + cfg.n_test))
     size = cfg.image_size
 
     # 1. a small classifier on the scene classes: DDT features, regressor init, class scores
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(seed)
     encoder = SmallCNN(cfg.classes, cfg.encoder_widths)
     train_classifier(encoder, tr.images, tr.labels, _fit_config(
-        cfg, cfg.encoder_steps, cfg.encoder_batch_size, cfg.encoder_lr, "adamw", weight_decay=1e-4,
+        cfg, cfg.encoder_steps, cfg.encoder_batch_size, cfg.encoder_lr, "adamw", seed=seed, weight_decay=1e-4,
         warmup_steps=min(10, cfg.encoder_steps // 10)))
     scores = class_scores(encoder, te.images)  # (N_test, classes)
 
     # 2. PSOL on DDT pseudo boxes from a random CNN
-    trunk = backbones.conv_trunk(cfg.ddt_arch, cfg.ddt_stage, init=cfg.ddt_init, seed=cfg.seed)
-    reg_fit = _fit_config(cfg, cfg.regressor_steps, cfg.regressor_batch_size, cfg.regressor_lr, cfg.regressor_optimizer,
-                          weight_decay=cfg.regressor_weight_decay, warmup_steps=min(10, cfg.regressor_steps // 10))
+    trunk = backbones.conv_trunk(cfg.ddt_arch, cfg.ddt_stage, init=cfg.ddt_init, seed=seed)
+    reg_fit = _fit_config(cfg, cfg.regressor_steps, cfg.regressor_batch_size, cfg.regressor_lr,
+                          cfg.regressor_optimizer, seed=seed, weight_decay=cfg.regressor_weight_decay,
+                          warmup_steps=min(10, cfg.regressor_steps // 10))
     out = psol(tr.images, tr.labels, te.images, trunk=trunk, backbone=copy.deepcopy(encoder.trunk(4)),
-               channels=encoder.widths[-1], fit_config=reg_fit, test_labels=te.labels, input_size=cfg.ddt_input_size,
-               sign=cfg.sign, crop_scale=cfg.crop_scale, flip=cfg.flip, loss_weight=cfg.loss_weight,
-               head_lr_mult=cfg.head_lr_mult)
+               channels=encoder.widths[-1], fit_config=reg_fit, test_labels=te.labels,
+               input_size=cfg.ddt_input_size, sign=cfg.sign, crop_scale=cfg.crop_scale, flip=cfg.flip,
+               loss_weight=cfg.loss_weight, head_lr_mult=cfg.head_lr_mult)
 
-    # 3. DDT on the trained encoder's features (no ImageNet normalisation: it was trained on raw [0, 1])
-    enc_trunk = encoder.trunk(cfg.encoder_stage)
-    d_tr = extract_descriptors(enc_trunk, tr.images, normalize=False)
-    enc_pseudo, _, enc_models = ddt_boxes(d_tr, tr.labels, size, sign=cfg.sign)
-    enc_test, enc_maps, _ = ddt_boxes(extract_descriptors(enc_trunk, te.images, normalize=False), te.labels, size,
-                                      models=enc_models)
-
-    # 4. baselines: CAM of the true class, the whole image, and the regressor trained on true boxes
-    cam = cam_maps(encoder, te.images, te.labels)
-    cam_pred = cam_boxes(cam, size)
-    whole = torch.tensor([[0.0, 0.0, size, size]]).repeat(len(te), 1)
+    # 3. trivial baselines: the whole image, a centred box, the best centred box on training scenes
+    side = best_fixed_side(tr.boxes, tr.labels, size, cfg.fixed_sides)
     boxes_by_method = {
-        "whole_image": whole,
-        "cam": cam_pred,
+        "whole_image": centred_boxes(len(te), size, 1.0),
+        "centred_box": centred_boxes(len(te), size, cfg.centred_side),
+        "best_fixed_box": centred_boxes(len(te), size, side),
         "ddt_random": out.ddt_test_boxes,
-        "ddt_encoder": enc_test,
         "psol_regressor": out.boxes,
     }
+    artifacts = {"train": tr, "test": te, "encoder": encoder, "trunk": trunk, "psol": out, "scores": scores}
     oracle = None
-    if cfg.oracle:
-        oracle = BoxRegressor(copy.deepcopy(encoder.trunk(4)), encoder.widths[-1])
-        from torchvision.transforms import v2
-
-        t = v2.RandomHorizontalFlip(cfg.flip) if cfg.crop_scale is None else box_augment(size, cfg.crop_scale, flip=cfg.flip)
-        train_regressor(oracle, BoxDataset(tr.images, tr.boxes, transform=t), reg_fit, cfg.loss_weight, cfg.head_lr_mult)
-        boxes_by_method["oracle_regressor"] = predict_boxes(oracle, te.images)
+    if extras:
+        # DDT on the trained encoder's features (no ImageNet normalisation: it was trained on raw [0, 1])
+        enc_trunk = encoder.trunk(cfg.encoder_stage)
+        d_tr = extract_descriptors(enc_trunk, tr.images, normalize=False)
+        enc_pseudo, _, enc_models = ddt_boxes(d_tr, tr.labels, size, sign=cfg.sign)
+        enc_test, enc_maps, _ = ddt_boxes(extract_descriptors(enc_trunk, te.images, normalize=False), te.labels,
+                                          size, models=enc_models)
+        cam = cam_maps(encoder, te.images, te.labels)
+        boxes_by_method["cam"] = cam_boxes(cam, size)
+        boxes_by_method["ddt_encoder"] = enc_test
+        if cfg.oracle:
+            oracle = BoxRegressor(copy.deepcopy(encoder.trunk(4)), encoder.widths[-1])
+            if cfg.crop_scale is None:
+                train_regressor(oracle, (tr.images, xyxy_to_xywh(tr.boxes, size)), reg_fit, cfg.loss_weight,
+                                cfg.head_lr_mult, flip=cfg.flip)
+            else:
+                t = box_augment(size, cfg.crop_scale, flip=cfg.flip)
+                train_regressor(oracle, BoxDataset(tr.images, tr.boxes, transform=t), reg_fit, cfg.loss_weight,
+                                cfg.head_lr_mult)
+            boxes_by_method["oracle_regressor"] = predict_boxes(oracle, te.images)
+        artifacts.update(encoder_ddt=enc_models, encoder_test_maps=enc_maps, cam_maps=cam, oracle=oracle,
+                         encoder_pseudo=enc_pseudo)
+    artifacts["boxes"] = boxes_by_method
 
     metrics: dict = {}
     for name, pred in boxes_by_method.items():
         m = localization_metrics(pred, te.boxes, te.labels, scores, topk=(1,))
         metrics[name] = {k: m[k] for k in ("gt_known_loc", "top1_loc", "mean_iou")}
         metrics[name]["area_ratio"] = _area_ratio(pred, te.boxes)
-    metrics["classifier"] = {"top1_acc": localization_metrics(whole, te.boxes, te.labels, scores, topk=(1,))["top1_cls"]}
+    metrics["best_fixed_box"]["side"] = side
+    metrics["classifier"] = {"top1_acc": localization_metrics(boxes_by_method["whole_image"], te.boxes, te.labels,
+                                                              scores, topk=(1,))["top1_cls"]}
     metrics["pseudo_boxes"] = {  # the regressor's training labels, scored against the true boxes
         "ddt_random_train_gt_known": localization_metrics(out.pseudo_boxes, tr.boxes, tr.labels)["gt_known_loc"],
-        "ddt_encoder_train_gt_known": localization_metrics(enc_pseudo, tr.boxes, tr.labels)["gt_known_loc"],
         "ddt_random_train_area_ratio": _area_ratio(out.pseudo_boxes, tr.boxes),
     }
-    h_reg, h_ddt = hits(out.boxes, te.boxes), hits(out.ddt_test_boxes, te.boxes)
-    metrics["paired"] = {"n_test": len(te), "regressor_only": int((h_reg & ~h_ddt).sum()),
-                         "ddt_only": int((h_ddt & ~h_reg).sum()), "both": int((h_reg & h_ddt).sum())}
-    scale = (f"{cfg.n_train} + {cfg.n_test} synthetic {size}-px scenes, {cfg.classes} classes; DDT on a random "
-             f"{cfg.ddt_arch} {cfg.ddt_stage}; small-CNN regressor, {cfg.regressor_steps} steps; CPU")
+    if extras:
+        metrics["pseudo_boxes"]["ddt_encoder_train_gt_known"] = localization_metrics(
+            artifacts["encoder_pseudo"], tr.boxes, tr.labels)["gt_known_loc"]
+        h_reg, h_ddt = hits(out.boxes, te.boxes), hits(out.ddt_test_boxes, te.boxes)
+        metrics["paired"] = {"n_test": len(te), "regressor_only": int((h_reg & ~h_ddt).sum()),
+                             "ddt_only": int((h_ddt & ~h_reg).sum()), "both": int((h_reg & h_ddt).sum())}
+    return metrics, artifacts
+
+
+def seed_claims(per_seed: dict, tier: str) -> list[dict]:
+    """The :data:`CLAIMS` as claim records: GT-known Loc of method minus baseline, paired over seeds.
+
+    Book section: *PSOL* "Claims, intervals and verdicts".
+    """
+    out = []
+    for cid, (method, baseline, statement) in CLAIMS.items():
+        out.append(results.claim(cid, statement, f"GT-known Loc (%), {METHODS[method].split(' (')[0]} minus "
+                                 f"{METHODS[baseline].split(' (')[0]}, held-out scenes", tier,
+                                 per_seed[method], per_seed[baseline]))
+    return out
+
+
+def run_quick(cfg: presets.PSOLConfig) -> Run:
+    """Synthetic scenes on the CPU, once per seed of ``cfg.seeds``: DDT on a random CNN, the PSOL
+    regressor on its pseudo boxes and the trivial boxes, all on held-out scenes; the first seed
+    adds CAM, DDT on the encoder's features and the regressor trained on the true boxes.
+
+    Writes the ``quick`` or ``study`` tier (``cfg.mode``) with the :data:`CLAIMS` over seeds.
+
+    Book section: *PSOL* "Quick run".
+    """
+    if len(cfg.seeds) < 2:
+        raise ValueError(f"seeds must hold at least 2 seeds (a claim needs an interval), got {cfg.seeds!r}")
+    began = time.perf_counter()
+    per_seed = {k: [] for k in ("psol_regressor", "ddt_random", "best_fixed_box", "centred_box", "whole_image")}
+    with runtime.torch_threads(cfg.threads):
+        for i, seed in enumerate(cfg.seeds):
+            m, art = _quick_seed(cfg, seed, extras=i == 0)
+            if i == 0:
+                metrics, artifacts = m, art
+            for k in per_seed:
+                per_seed[k].append(m[k]["gt_known_loc"])
+    metrics["seeds"] = {f"{k}_gt_known": v for k, v in per_seed.items()}
+    metrics["seed_mean_gt_known"] = {k: sum(v) / len(v) for k, v in per_seed.items()}
+    tier = "study" if cfg.mode == "study" else "quick"
+    claims = seed_claims(per_seed, tier)
+    size = cfg.image_size
+    scale = (f"{cfg.n_train} + {cfg.n_test} synthetic {size}-px scenes, {cfg.classes} classes, "
+             f"{len(cfg.seeds)} seeds; DDT on a random {cfg.ddt_arch} {cfg.ddt_stage}; small-CNN "
+             f"regressor, {cfg.regressor_steps} steps; CPU, {cfg.threads} thread(s)")
+    wall = time.perf_counter() - began
     if cfg.write_results:
-        results.write(CHAPTER, "quick", metrics, scale)
-    artifacts = {
-        "config": cfg, "train": tr, "test": te, "encoder": encoder, "trunk": trunk, "psol": out,
-        "encoder_ddt": enc_models, "encoder_test_maps": enc_maps, "cam_maps": cam, "oracle": oracle,
-        "boxes": boxes_by_method, "scores": scores,
-    }
-    return Run(metrics, scale, artifacts)
+        results.write(CHAPTER, tier, metrics, scale, claims=claims, seeds=list(cfg.seeds), wall_s=wall,
+                      timings={"wall_s": wall}, preset=cfg.mode)
+    artifacts["config"] = cfg
+    return Run(metrics, scale, artifacts, claims)
 
 
 # ----------------------------------------------------------------------------------------------

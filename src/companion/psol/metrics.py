@@ -18,7 +18,29 @@ import torch
 
 from .. import boxes as bx
 
-__all__ = ["localization_metrics", "hits"]
+__all__ = ["localization_metrics", "hits", "best_iou"]
+
+
+def best_iou(pred, gts) -> torch.Tensor:
+    """Per image, the IoU of its box with the best of its ground-truth boxes: ``(N,)``.
+
+    One box per image (``gts`` an ``(N, 4)`` tensor) is computed in one vectorized pass; a list
+    of ``(M_n, 4)`` tensors goes through :func:`companion.boxes.best_iou`.
+
+    Book section: *PSOL* "Measuring localization".
+    """
+    if isinstance(gts, torch.Tensor) and gts.ndim == 2:
+        p, g = bx.as_boxes(pred, "predicted boxes"), bx.as_boxes(gts, "ground-truth boxes")
+        if len(p) != len(g):
+            raise ValueError(f"{len(p)} predicted boxes but ground truth for {len(g)} images")
+        if len(p) == 0:
+            raise ValueError("no boxes to score")
+        lt, rb = torch.maximum(p[:, :2], g[:, :2]), torch.minimum(p[:, 2:], g[:, 2:])
+        inter = (rb - lt).clamp_min(0).prod(1)
+        area = lambda b: (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])  # noqa: E731
+        union = area(p) + area(g) - inter
+        return torch.where(union > 0, inter / union.clamp_min(1e-12), torch.zeros_like(inter))
+    return bx.best_iou(pred, gts)
 
 
 def hits(pred, gts, threshold: float = 0.5) -> torch.Tensor:
@@ -28,7 +50,7 @@ def hits(pred, gts, threshold: float = 0.5) -> torch.Tensor:
     """
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-    return bx.best_iou(pred, gts) > threshold
+    return best_iou(pred, gts) > threshold
 
 
 def _per_class_mean(values: torch.Tensor, labels: torch.Tensor) -> float:
@@ -56,7 +78,7 @@ def localization_metrics(pred, gts, labels, class_scores=None, topk=(1, 5), thre
     h = hits(pred, gts, threshold)
     if len(labels) != len(h):
         raise ValueError(f"{len(h)} boxes but {len(labels)} labels")
-    out = {"gt_known_loc": 100 * _per_class_mean(h, labels), "mean_iou": 100 * _per_class_mean(bx.best_iou(pred, gts), labels)}
+    out = {"gt_known_loc": 100 * _per_class_mean(h, labels), "mean_iou": 100 * _per_class_mean(best_iou(pred, gts), labels)}
     if class_scores is not None:
         scores = torch.as_tensor(class_scores)
         if scores.ndim != 2 or len(scores) != len(labels):

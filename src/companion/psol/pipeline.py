@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from .. import train
-from .augment import BoxDataset, box_augment
-from .ddt import DDT, ddt_boxes, extract_descriptors
+from .augment import BoxDataset, box_augment, xyxy_to_xywh
+from .ddt import DDT, check_unit_images, ddt_boxes, extract_descriptors
 from .regressor import BoxRegressor, predict_boxes, train_regressor
 
 __all__ = ["PSOLOutput", "psol"]
@@ -52,20 +52,28 @@ def psol(train_images: torch.Tensor, train_labels, test_images: torch.Tensor, *,
     Book section: *PSOL* "The whole pipeline".
     """
     size = train_images.shape[-1]
+    check_unit_images(train_images, "train_images")
+    check_unit_images(test_images, "test_images")
     if train_images.shape[-2] != size or test_images.shape[-2:] != train_images.shape[-2:]:
         raise ValueError("psol() takes square training and test images of one size; "
                          f"got {tuple(train_images.shape[-2:])} and {tuple(test_images.shape[-2:])}")
     d_train = extract_descriptors(trunk, train_images, input_size=input_size, normalize=normalize)
     pseudo, maps, models = ddt_boxes(d_train, train_labels, size, sign=sign)
-    if crop_scale is None:
-        from torchvision.transforms import v2
-
-        transform = v2.RandomHorizontalFlip(flip)
-    else:
-        transform = box_augment(size, scale=crop_scale, flip=flip)
-    data = BoxDataset(train_images, pseudo, transform=transform, normalize=regressor_normalize)
     model = BoxRegressor(backbone, channels)
-    result = train_regressor(model, data, fit_config, loss_weight=loss_weight, head_lr_mult=head_lr_mult)
+    if crop_scale is None and not regressor_normalize:
+        # flips only: whole batches are flipped inside the step (no per-image transform)
+        data = (train_images, xyxy_to_xywh(pseudo, size))
+        result = train_regressor(model, data, fit_config, loss_weight=loss_weight, head_lr_mult=head_lr_mult,
+                                 flip=flip)
+    else:
+        if crop_scale is None:
+            from torchvision.transforms import v2
+
+            transform = v2.RandomHorizontalFlip(flip)
+        else:
+            transform = box_augment(size, scale=crop_scale, flip=flip)
+        data = BoxDataset(train_images, pseudo, transform=transform, normalize=regressor_normalize)
+        result = train_regressor(model, data, fit_config, loss_weight=loss_weight, head_lr_mult=head_lr_mult)
     boxes = predict_boxes(model, test_images, normalize=regressor_normalize)
     out = PSOLOutput(pseudo, maps, models, model, boxes, result)
     if test_labels is not None:

@@ -82,14 +82,28 @@ def regressor_optimizer(model: BoxRegressor, config: train.FitConfig, head_lr_mu
 
 
 def train_regressor(model: BoxRegressor, data, config: train.FitConfig, loss_weight: float = 50.0,
-                    head_lr_mult: float = 2.0) -> train.FitResult:
-    """Fit ``model`` on ``data`` (items ``(image, xywh target)``, e.g. a :class:`~.augment.BoxDataset`)
-    with :func:`box_loss` through :func:`companion.train.fit` (progress, checkpoints, resume).
+                    head_lr_mult: float = 2.0, flip: float = 0.0) -> train.FitResult:
+    r"""Fit ``model`` on ``data`` (items ``(image, xywh target)``, e.g. a :class:`~.augment.BoxDataset`,
+    or a tuple of tensors ``(images (N, 3, S, S), xywh (N, 4))``) with :func:`box_loss` through
+    :func:`companion.train.fit` (progress, checkpoints, resume).
+
+    ``flip``: flip each row of a batch with this probability, box included
+    (:math:`x \mapsto 1 - x - w`), on whole batches at once: the same augmentation as
+    ``v2.RandomHorizontalFlip`` in a :class:`~.augment.BoxDataset`, without its per-image cost.
 
     Book section: *PSOL* "A class-agnostic box regressor".
     """
+    if not 0.0 <= flip <= 1.0:
+        raise ValueError(f"flip must be a probability in [0, 1], got {flip}")
+
     def step(m, batch):
         x, target = batch
+        if flip > 0:
+            which = torch.rand(len(x), device=x.device) < flip
+            x = torch.where(which[:, None, None, None], x.flip(-1), x)
+            flipped = target.clone()
+            flipped[:, 0] = 1.0 - target[:, 0] - target[:, 2]
+            target = torch.where(which[:, None], flipped, target)
         return box_loss(m(x), target, loss_weight)
 
     opt = regressor_optimizer(model, config, head_lr_mult)

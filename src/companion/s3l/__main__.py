@@ -1,35 +1,42 @@
-"""python -m companion.s3l --preset quick|full"""
+"""``python -m companion.s3l --preset quick|study|full``: S3L, pretraining at a small, the full and a
+multi-stage resolution under the same number of steps, then fine-tuning at the full resolution, beside
+the untrained network; recorded in ``results/s3l.json`` with the claims."""
 
 from __future__ import annotations
 
-import argparse
 import json
 
-from . import config, run
+from .. import runtime
+from . import config
+from .experiment import run
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description="S3L: pretrain at low, full and multi-stage resolution, then fine-tune")
-    parser.add_argument("--preset", choices=["quick", "full"], default="quick")
+    parser = runtime.cli_parser("s3l", __doc__)
     parser.add_argument("--epochs", type=int, help="pretraining epochs per schedule (full preset: 200)")
     parser.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs (full preset: 60)")
     parser.add_argument("--queue", choices=["keep", "reset", "refill"], help="MoCo's queue between stages (default keep)")
-    parser.add_argument("--seed", type=int)
+    parser.add_argument("--seeds", type=int, nargs="+", help="seeds to repeat the comparison with")
     args = parser.parse_args(argv)
-    overrides = {k: v for k, v in (("queue", args.queue), ("seed", args.seed)) if v is not None}
+    device = runtime.require_accelerator(args.preset, args.device)
+    overrides = {k: v for k, v in (("queue", args.queue),) if v is not None}
+    if args.seeds:
+        overrides["seeds"] = tuple(args.seeds)
+    if args.device or args.preset == "full":
+        overrides["device"] = str(device)
     if args.preset == "full":
         overrides.update({k: v for k, v in (("epochs", args.epochs), ("finetune_epochs", args.finetune_epochs)) if v})
-        cfg = config.full(**overrides)
-    else:
-        if args.epochs or args.finetune_epochs:
-            parser.error("--epochs and --finetune-epochs apply to the full preset")
-        cfg = config.quick(**overrides)
+    elif args.epochs or args.finetune_epochs:
+        parser.error("--epochs and --finetune-epochs apply to the full preset")
+    cfg = config.PRESETS[args.preset](**overrides)
     out = run(cfg)
-    rows = {arm: {k: v for k, v in m.items() if k in ("resolutions", "steps", "pretrain_gflops", "knn", "finetune")}
+    rows = {arm: {k: v for k, v in m.items() if k in ("resolutions", "steps", "pretrain_gflops", "knn", "linear", "finetune")}
             for arm, m in out["arms"].items()}
     print(json.dumps(rows, indent=2))
+    for c in out["claims"]:
+        print(f"{c['id']}: {c['estimate']:+.1f} [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}] n={c['n']} -> {c['verdict']}")
     return out
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(runtime.run_cli(main))

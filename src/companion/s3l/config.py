@@ -1,5 +1,6 @@
-"""Presets for the S3L experiment: ``quick()`` runs on a CPU in well under a minute on synthetic scenes,
-``full()`` is MoCo v2 with ResNet-18 on CIFAR-100 at 16 vs 32 px on a GPU.
+"""Presets for the S3L experiment: ``quick()`` runs on a CPU in under a minute on the shared SSL benchmark
+(digits, :mod:`companion.ssl.bench`) at 8 vs 16 px, ``study()`` is the same with five seeds and the
+multi-stage schedule, ``full()`` is MoCo v2 with ResNet-18 on CIFAR-100 at 16 vs 32 px on a GPU.
 
 Book section: *S3L* "Quick run" and "Full run".
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
-BUDGETS = ("time", "flops", "epochs")
+BUDGETS = ("steps", "time", "flops", "epochs")
 #: The contrastive and siamese methods S3L's code supports, from :mod:`companion.ssl`.
 METHODS = ("moco", "simclr", "simsiam", "byol")
 
@@ -21,7 +22,9 @@ class S3LConfig:
     ``arms`` maps a name to its stage resolutions (low to high); ``fractions`` to the share of the arm's
     budget each stage gets. ``budget`` says what the arms share:
 
-    - ``"time"``: ``budget_s`` wall-clock seconds each. Steps per stage come from ``step_seconds``
+    - ``"steps"``: ``budget_steps`` optimizer steps each (split by ``fractions``): equal work per step, so
+      a lower resolution costs fewer FLOPs; bit-repeatable (the quick and study presets);
+    - ``"time"``: ``budget_s`` wall-clock seconds each (not repeatable: kept for exploration). Steps per stage come from ``step_seconds``
       (seconds per step by resolution, measured once by ``benchmarks/s3l_speed.py`` on the reference
       machine and pinned so that the run repeats exactly) or, when it is ``None``, from timing a few
       steps on this machine first;
@@ -31,7 +34,7 @@ class S3LConfig:
     Book sections: *S3L* "Quick run" and "Full run".
     """
 
-    dataset: str = "scenes"  # "scenes" (quick) or "cifar100" (full)
+    dataset: str = "digits"  # "digits" (quick/study, the shared SSL benchmark), "scenes" or "cifar100" (full)
     n_train: int = 1000  # scenes only
     n_test: int = 400
     classes: int = 4
@@ -47,8 +50,9 @@ class S3LConfig:
     augment: dict = field(default_factory=lambda: {"jitter": (0.4, 0.4, 0.8, 0.5), "p_gray": 0.5})
     arms: dict = field(default_factory=lambda: {"low": (16,), "full": (32,), "multistage": (8, 16, 32)})
     fractions: dict = field(default_factory=dict)  # arm -> share of the budget per stage (default: equal)
-    budget: str = "time"
-    budget_s: float = 5.0
+    budget: str = "steps"
+    budget_steps: int | None = 200
+    budget_s: float | None = None
     step_seconds: dict | None = None
     budget_gflops: float | None = None
     epochs: int | None = None
@@ -65,9 +69,14 @@ class S3LConfig:
     finetune_lr: float = 0.05
     finetune_weight_decay: float = 5e-4
     mixup_alpha: float = 0.0
+    finetune_flip: float = 0.5  # probability of a horizontal flip while fine-tuning (0 for digits)
+    linear_probe: bool = True  # also a linear probe on the frozen features (the sanity_linear claim)
     knn_k: int = 20
     knn_temperature: float = 0.1
-    seed: int = 0  # weights, augmentations and data order
+    seed: int = 0  # weights, augmentations and data order (one run)
+    seeds: tuple = (0,)  # run() repeats the comparison for each
+    tier: str = "quick"  # the results tier a run is recorded under: quick, study or full
+    threads: int | None = 1  # CPU threads for the whole run (pinned: repeatable numbers)
     data_seed: int = 0  # which scenes are drawn
     device: str | None = None
     checkpoint_dir: str | None = None
@@ -78,6 +87,12 @@ class S3LConfig:
     def __post_init__(self):
         if self.budget not in BUDGETS:
             raise ValueError(f"budget must be one of {BUDGETS}, got {self.budget!r}")
+        if self.budget == "steps" and not (isinstance(self.budget_steps, int) and self.budget_steps > 0):
+            raise ValueError(f"budget='steps' needs a positive integer budget_steps, got {self.budget_steps!r}")
+        if self.tier not in ("quick", "study", "full"):
+            raise ValueError(f"tier must be quick, study or full, got {self.tier!r}")
+        if not self.seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
+            raise ValueError(f"seeds must be non-negative integers, got {self.seeds!r}")
         if self.budget == "time" and not (self.budget_s and self.budget_s > 0):
             raise ValueError(f"budget='time' needs a positive budget_s, got {self.budget_s!r}")
         if self.budget == "flops" and not (self.budget_gflops and self.budget_gflops > 0):
@@ -102,7 +117,7 @@ class S3LConfig:
 
     @property
     def mode(self) -> str:
-        return "quick" if self.dataset == "scenes" else "full"
+        return self.tier
 
     def replace(self, **changes) -> "S3LConfig":
         return replace(self, **changes)
@@ -111,21 +126,32 @@ class S3LConfig:
         return asdict(self)
 
 
-#: Seconds per pretraining step of the quick preset (SimCLR, batch 64, the quick network) by resolution, measured with
-#: ``python benchmarks/s3l_speed.py --threads 1`` (CPU time of one core): what "equal wall-clock" means
-#: in the quick preset. Pinned so that the quick run gives the same numbers every time.
+#: Seconds per pretraining step (SimCLR, batch 64, ResNet-10 of width 8 on 32 px scenes) by resolution,
+#: measured once with ``python benchmarks/s3l_speed.py --threads 1``: for ``budget="time"`` explorations.
 QUICK_STEP_SECONDS = {8: 0.013, 16: 0.023, 32: 0.066}
 
 
 def quick(**overrides) -> S3LConfig:
-    """Synthetic scenes at 32 px (1,000 to pretrain and fine-tune on, 400 held out; large objects, no
-    clutter), a ResNet-10 of width 8 with the small stem and without its last stage, SimCLR (the contrastive
-    method that learns fastest in a few hundred CPU steps; MoCo's momentum encoder and queue barely move in
-    that time), 5 s of one CPU core per schedule: 16 px, 32 px, and 8 -> 16 -> 32 px with a third of the
-    budget each; then 20 warm-up and 60 fine-tuning steps at 32 px. Book section: *S3L* "Quick run"."""
+    """The shared SSL benchmark (digits, 1,200 to pretrain and fine-tune on, 597 held out) at 16 px as the
+    full resolution and 8 px as the small one; a ResNet-10 of width 8 with the small stem and without its
+    last stage; MoCo v2 with the benchmark's recipe (:data:`companion.ssl.bench.RECIPES`); 200 steps of
+    batch 64 per schedule (so the 8 px schedule costs a quarter of the FLOPs); then 20 warm-up and 60
+    fine-tuning steps at 16 px without flips; 2 seeds, one CPU thread. Book section: *S3L* "Quick run"."""
+    from ..ssl import bench
+
     return S3LConfig(
-        method="simclr", method_kwargs={"dim": 64, "temperature": 0.5}, step_seconds=dict(QUICK_STEP_SECONDS),
+        dataset="digits", resolution=16, arch="resnet10", width=8, small_stem=True, method="moco",
+        method_kwargs=dict(bench.RECIPES["moco"]["method_kwargs"]), lr=bench.RECIPES["moco"]["lr"],
+        augment=bench.bench_augment(8), arms={"low": (8,), "full": (16,)}, budget="steps", budget_steps=200,
+        batch_size=bench.BATCH_SIZE, finetune_flip=0.0, knn_k=bench.KNN_K, seeds=(0, 1), tier="quick",
     ).replace(**overrides)
+
+
+def study(**overrides) -> S3LConfig:
+    """:func:`quick` with five seeds and a third schedule, 8 -> 16 px (100 + 100 steps): the claims'
+    intervals. Book section: *S3L* "Claims, intervals and verdicts"."""
+    return quick(arms={"low": (8,), "full": (16,), "multistage": (8, 16)}, seeds=(0, 1, 2, 3, 4),
+                 tier="study").replace(**overrides)
 
 
 def full(**overrides) -> S3LConfig:
@@ -143,5 +169,9 @@ def full(**overrides) -> S3LConfig:
         fractions={"multistage": (0.75, 0.25)}, budget="epochs", epochs=200, batch_size=256, lr=0.06,
         weight_decay=1e-4, warmup_steps=0, warmup_epochs=10, finetune_steps=0, finetune_epochs=60,
         finetune_batch_size=128, finetune_lr=0.1, finetune_weight_decay=5e-4, mixup_alpha=1.0, knn_k=200,
+        budget_steps=None, tier="full", threads=None, linear_probe=False,
         progress=True, checkpoint_dir=str(data_root().parent / "checkpoints" / "s3l"), checkpoint_every=500,
     ).replace(**overrides)
+
+
+PRESETS = {"quick": quick, "study": study, "full": full}

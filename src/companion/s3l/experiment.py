@@ -49,6 +49,11 @@ def load_data(config: S3LConfig):
     :func:`companion.data.torchvision_dataset` (downloaded and checked, or a clear error).
     Book sections: *S3L* "Quick run" and "Full run".
     """
+    if config.dataset == "digits":
+        from ..ssl.bench import bench_data
+
+        d = bench_data(config.resolution)
+        return d.train_x, d.train_y, d.test_x, d.test_y
     if config.dataset == "scenes":
         from ..data import make_scenes
 
@@ -66,7 +71,7 @@ def load_data(config: S3LConfig):
             x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).float().div_(255)  # (N, 3, 32, 32)
             out += [resize(x, config.resolution), torch.tensor(ds.targets)]
         return tuple(out)
-    raise ValueError(f"dataset must be 'scenes' or 'cifar100', got {config.dataset!r}")
+    raise ValueError(f"dataset must be 'digits', 'scenes' or 'cifar100', got {config.dataset!r}")
 
 
 def build_method(config: S3LConfig, channels: int = 3):
@@ -119,6 +124,8 @@ def plan_arm(config: S3LConfig, arm: str, cost: dict) -> list[Stage]:
     fractions = config.stage_fractions(arm)
     if config.budget == "epochs":
         return [Stage(r, epochs=max(1, round(f * config.epochs))) for r, f in zip(resolutions, fractions)]
+    if config.budget == "steps":
+        return [Stage(r, steps=max(1, round(f * config.budget_steps))) for r, f in zip(resolutions, fractions)]
     amount = config.budget_s if config.budget == "time" else config.budget_gflops * 1e9
     steps = split_budget(resolutions, fractions, amount, cost)
     return [Stage(r, steps=s) for r, s in zip(resolutions, steps)]
@@ -159,7 +166,7 @@ def finetune_arm(encoder: TruncatedResNet, data, config: S3LConfig, device: str,
     net = net.to(device)
     x, y = train.to(device), train_y.to(device)
     channels = int(train.shape[1])
-    aug = finetune_augment(config.resolution)
+    aug = finetune_augment(config.resolution, p_flip=config.finetune_flip)
     ckpt = config.checkpoint_dir
     common = dict(batch_size=config.finetune_batch_size, optimizer="sgd", weight_decay=config.finetune_weight_decay,
                   seed=config.seed, progress=config.progress, device=device, checkpoint_every=config.checkpoint_every)
@@ -181,13 +188,107 @@ def finetune_arm(encoder: TruncatedResNet, data, config: S3LConfig, device: str,
             "loaded_tensors": report.loaded, "new_tensors": len(report.missing)}
 
 
+def linear_percent(encoder, data, resolution: int, config: S3LConfig, device: str) -> float:
+    """Linear-probe accuracy (%) of the frozen ``encoder`` at ``resolution`` (the sanity_linear claim).
+    Book section: *S3L* "Evaluating the features"."""
+    from ..ssl.evaluate import linear_probe
+
+    train, train_y, test, test_y = data
+    f_train = extract_features(encoder, resize(train, resolution), device=device)
+    f_test = extract_features(encoder, resize(test, resolution), device=device)
+    return 100.0 * linear_probe(f_train, train_y, f_test, test_y, seed=config.seed, device=device)
+
+
+#: Per-arm numbers averaged over seeds in the record (the rest is kept per seed).
+_AVERAGED = ("knn", "linear", "warmup_acc", "finetune", "pretrain_steps", "pretrain_gflops", "finetune_gflops",
+             "total_gflops", "pretrain_seconds", "finetune_seconds")
+
+
 def run(config: S3LConfig | None = None, record: bool = True) -> dict:
-    """Pretrain along every schedule of ``config.arms`` under the same budget, evaluate each (kNN at the
-    full resolution and at its own, then warm-up and fine-tuning), beside the untrained network; records
-    the numbers in ``results/s3l.json``. Book section: *S3L* "Quick run"."""
+    """Repeat :func:`run_seed` for every seed of ``config.seeds`` (threads pinned to ``config.threads``),
+    average the arms, compute the claims and record them in ``results/s3l.json`` under ``config.tier``:
+
+    - ``small_resolution``: fine-tuned accuracy after 8 px pretraining minus after 16 px pretraining, the
+      same steps (so a quarter of the pretraining FLOPs), paired by seed; it holds when the interval is
+      above -1 point (at least the accuracy, within a point, at lower cost);
+    - ``multistage`` (when the arm exists): the same for the 8 -> 16 px schedule;
+    - ``sanity_knn`` / ``sanity_linear``: the full-resolution arm against the untrained network.
+
+    Book section: *S3L* "Quick run".
+    """
+    from ..runtime import torch_threads
     from .config import quick
 
     config = config or quick()
+    began = time.perf_counter()
+    with torch_threads(config.threads):
+        runs = [run_seed(config.replace(seed=s), record=False) for s in config.seeds]
+    arms = {}
+    for name in runs[0]["arms"]:
+        per = [r["arms"][name] for r in runs]
+        arms[name] = dict(per[0])
+        for key in _AVERAGED:
+            if key in per[0]:
+                arms[name][key] = sum(p[key] for p in per) / len(per)
+    out = dict(runs[0])
+    out["arms"] = arms
+    out["per_seed"] = {name: {k: [r["arms"][name][k] for r in runs] for k in ("knn", "linear", "finetune")
+                              if k in runs[0]["arms"][name]} for name in arms}
+    out["seeds"] = list(config.seeds)
+    out.pop("seed", None)
+    claims = s3l_claims(config, out["per_seed"]) if len(config.seeds) >= 2 else []
+    out["claims"] = claims
+    if record:
+        mode = config.mode
+        train_n = runs[0]["n_train"]
+        scale = (f"{mode}: {config.dataset} ({train_n} train / {runs[0]['n_test']} test) at {config.resolution} px, "
+                 f"{config.arch} width {config.width} without its last stage, {config.method}, "
+                 f"{_budget_text(config)} per schedule, fine-tuned at {config.resolution} px, "
+                 f"{len(config.seeds)} seed(s), {runs[0]['device']}")
+        metrics = {k: v for k, v in out.items() if k != "claims"}
+        results.write(CHAPTER, mode, metrics, scale=scale, claims=claims, seeds=list(config.seeds),
+                      wall_s=time.perf_counter() - began)
+    return out
+
+
+def s3l_claims(config: S3LConfig, per_seed: dict) -> list[dict]:
+    """The chapter's claims from per-seed accuracies (see :func:`run`). Book section: *S3L* "Claims"."""
+    low = min(config.arms["low"]) if "low" in config.arms else None
+    full = max(config.arms["full"]) if "full" in config.arms else None
+    tier = config.mode
+    out = []
+    if low and full and config.finetune:
+        out.append(results.claim(
+            "small_resolution",
+            f"Pretraining at small resolution ({low} px, the same steps, so about {(low / full) ** 2:.2g} of the "
+            f"FLOPs) then fine-tuning at {full} px reaches at least the accuracy of pretraining at {full} px "
+            "(within 1 point)",
+            f"fine-tuned top-1 accuracy at {full} px, {low} px-pretrained minus {full} px-pretrained, paired by seed",
+            tier, per_seed["low"]["finetune"], per_seed["full"]["finetune"], threshold=-1.0))
+    if "multistage" in per_seed and full and config.finetune:
+        stages = " -> ".join(map(str, config.arms["multistage"]))
+        out.append(results.claim(
+            "multistage", f"A {stages} px schedule (the same total steps, fewer FLOPs) then fine-tuning reaches at "
+            f"least the accuracy of pretraining at {full} px (within 1 point)",
+            f"fine-tuned top-1 accuracy at {full} px, multi-stage minus {full} px-pretrained, paired by seed",
+            tier, per_seed["multistage"]["finetune"], per_seed["full"]["finetune"], threshold=-1.0))
+    ref = "full" if "full" in per_seed else next(iter(config.arms))
+    out.append(results.claim(
+        "sanity_knn", f"MoCo v2 pretraining ({ref} schedule) beats the same network at random initialization",
+        f"kNN accuracy at {config.resolution} px, pretrained minus untrained, paired by seed", tier,
+        per_seed[ref]["knn"], per_seed["untrained"]["knn"]))
+    if "linear" in per_seed[ref]:
+        out.append(results.claim(
+            "sanity_linear", f"MoCo v2 pretraining ({ref} schedule) beats the same network at random initialization",
+            f"linear-probe accuracy at {config.resolution} px, pretrained minus untrained, paired by seed", tier,
+            per_seed[ref]["linear"], per_seed["untrained"]["linear"]))
+    return out
+
+
+def run_seed(config: S3LConfig, record: bool = False) -> dict:
+    """Pretrain along every schedule of ``config.arms`` under the same budget (seed ``config.seed``),
+    evaluate each (kNN and a linear probe at the full resolution, kNN at its own, then warm-up and
+    fine-tuning), beside the untrained network. Book section: *S3L* "Quick run"."""
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     data = load_data(config)
     train = data[0]
@@ -230,11 +331,15 @@ def run(config: S3LConfig | None = None, record: bool = True) -> dict:
             "final_loss": stage_results[-1].loss,
             "resumed_from": [s.resumed_from for s in stage_results],
             "knn": knn_percent(method.encoder, data, config.resolution, config, device),
+            **({"linear": linear_percent(method.encoder, data, config.resolution, config, device)}
+               if config.linear_probe else {}),
             "knn_at": {res_key(r): knn_percent(method.encoder, data, r, config, device) for r in own},
         }
     untrained = build_method(config, channels).encoder.to(device)
     arms["untrained"] = {"resolutions": [], "steps": [], "pretrain_steps": 0, "pretrain_seconds": 0.0,
                          "pretrain_gflops": 0.0, "knn": knn_percent(untrained, data, config.resolution, config, device)}
+    if config.linear_probe:
+        arms["untrained"]["linear"] = linear_percent(untrained, data, config.resolution, config, device)
     encoders["untrained"] = untrained
     if config.finetune:
         for name, encoder in encoders.items():
@@ -253,23 +358,23 @@ def run(config: S3LConfig | None = None, record: bool = True) -> dict:
         "step_mflops": {res_key(r): f / 1e6 for r, f in step_flops.items()},  # per image, one pretraining step
         # measured in this run: seconds of one pass over the training set at each resolution
         "epoch_seconds": {res_key(r): per_epoch * sum(s for s, _ in v) / sum(n for _, n in v) for r, v in sorted(timed.items())},
-        "budget": {"kind": config.budget, "seconds": config.budget_s if config.budget == "time" else None,
+        "budget": {"kind": config.budget, "steps": config.budget_steps if config.budget == "steps" else None,
+                   "seconds": config.budget_s if config.budget == "time" else None,
                    "gflops": config.budget_gflops if config.budget == "flops" else None,
                    "epochs": config.epochs if config.budget == "epochs" else None, "step_cost_source": source,
                    "step_seconds": {res_key(r): s for r, s in cost.items()} if config.budget == "time" else None},
         "queue": config.queue if config.method == "moco" else None,
         "seed": config.seed,
+        "n_train": len(train), "n_test": len(data[2]), "device": str(device),
     }
     if record:
-        mode = config.mode
-        scale = (f"{mode}: {config.dataset} ({len(train)} train / {len(data[2])} test) at {config.resolution} px, "
-                 f"{config.arch} width {config.width} without its last stage, {config.method}, "
-                 f"{_budget_text(config)} per schedule, fine-tuned at {config.resolution} px, seed {config.seed}, {device}")
-        results.write(CHAPTER, mode, out, scale=scale)
+        raise ValueError("run_seed does not record: call run(config) (it records every seed with the claims)")
     return out
 
 
 def _budget_text(config: S3LConfig) -> str:
+    if config.budget == "steps":
+        return f"{config.budget_steps} steps"
     if config.budget == "time":
         return f"{config.budget_s:g} s"
     if config.budget == "flops":

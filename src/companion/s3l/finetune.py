@@ -26,11 +26,11 @@ from ..train import FitConfig, FitResult, fit
 from .architecture import FrozenTrunk, freeze_trunk
 
 
-def finetune_augment(resolution: int, scale: tuple[float, float] = (0.5, 1.0)) -> GPUAugment:
+def finetune_augment(resolution: int, scale: tuple[float, float] = (0.5, 1.0), p_flip: float = 0.5) -> GPUAugment:
     """Fine-tuning's light augmentation on a batch: a random resized crop (``scale`` of the area) to
-    ``resolution`` and a horizontal flip, no colour changes. Book section: *S3L* "Evaluating the
-    features"."""
-    return GPUAugment(resolution, scale=scale, p_jitter=0.0, p_gray=0.0, blur=False)
+    ``resolution`` and a horizontal flip with probability ``p_flip`` (0 for digits), no colour changes.
+    Book section: *S3L* "Evaluating the features"."""
+    return GPUAugment(resolution, scale=scale, p_jitter=0.0, p_gray=0.0, blur=False, p_flip=p_flip)
 
 
 def classification_step(augment: nn.Module | None = None, mixup_alpha: float = 0.0):

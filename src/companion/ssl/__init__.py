@@ -17,6 +17,8 @@ from .losses import byol_loss, info_nce, negative_cosine, nt_xent, simsiam_loss
 from .methods import BYOL, METHODS, SimCLR, SimSiam, MoCo
 from . import pretrain  # a callable module: ssl.pretrain(...) runs pretrain.pretrain(...)
 from .pretrain import PretrainConfig
+from . import bench  # the shared small-scale benchmark every SSL chapter's quick and study presets use
+from .bench import BenchData, PairViews, bench_config, bench_data, bench_encoder, bench_evaluate, bench_views
 
 __all__ = [
     "augment", "data", "ema", "pretrain", "encoders", "evaluate", "heads", "losses", "methods",
@@ -24,4 +26,5 @@ __all__ = [
     "TinyCNN", "build_encoder", "resnet", "vit_encoder", "embedding_std", "extract_features", "knn_accuracy",
     "knn_predict", "linear_probe", "mlp", "predictor", "projector", "byol_loss", "info_nce", "negative_cosine",
     "nt_xent", "simsiam_loss", "BYOL", "METHODS", "SimCLR", "SimSiam", "MoCo", "PretrainConfig",
+    "bench", "BenchData", "PairViews", "bench_config", "bench_data", "bench_encoder", "bench_evaluate", "bench_views",
 ]

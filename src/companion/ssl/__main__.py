@@ -1,26 +1,34 @@
-"""``python -m companion.ssl --preset quick|full``: the toolkit's random-init vs pretrained kNN comparison."""
+"""``python -m companion.ssl --preset quick|study|full``: the toolkit's sanity check on the shared
+benchmark, every SSL method's encoder against the same network at random initialization (kNN and
+linear probe), recorded in ``results/ssl_toolkit.json``."""
 
-import argparse
-
+from .. import runtime
 from . import config
 from .experiment import run, table
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m companion.ssl", description=__doc__)
-    parser.add_argument("--preset", choices=("quick", "full"), default="quick")
-    parser.add_argument("--methods", nargs="+", default=None, help="subset of simsiam moco byol simclr")
+    parser = runtime.cli_parser("ssl", __doc__)
+    parser.add_argument("--methods", nargs="+", default=None, help="subset of simsiam byol moco simclr")
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
     args = parser.parse_args(argv)
-    cfg = config.quick() if args.preset == "quick" else config.full()
+    device = runtime.require_accelerator(args.preset, args.device)
+    cfg = config.PRESETS[args.preset]()
     if args.methods:
+        unknown = [m for m in args.methods if m not in config.bench.RECIPES]
+        if unknown:
+            raise ValueError(f"unknown methods {unknown}; choose from {sorted(config.bench.RECIPES)}")
         cfg.methods = tuple(args.methods)
     if args.seeds:
         cfg.seeds = tuple(args.seeds)
+    if args.device or args.preset == "full":
+        cfg.pretrain = cfg.pretrain.replace(device=str(device))
     metrics = run(cfg)
     print(table(metrics))
+    for c in metrics["claims"]:
+        print(f"{c['id']}: {c['estimate']:+.1f} [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}] n={c['n']} -> {c['verdict']}")
     return metrics
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(runtime.run_cli(main))

@@ -1,5 +1,5 @@
-"""Presets of the toolkit's own experiment: does a short self-supervised pretraining beat the same
-encoder at random initialization under kNN evaluation?
+"""Presets of the toolkit's own experiment: does self-supervised pretraining on the shared benchmark
+(:mod:`companion.ssl.bench`) beat the same encoder at random initialization, by kNN and by a linear probe?
 
 Book sections: *S3L* "Evaluating the features" (and every SSL chapter that reuses the toolkit).
 """
@@ -8,48 +8,51 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from . import bench
 from .pretrain import PretrainConfig, default_checkpoint_dir
 
 
 @dataclass
 class ExperimentConfig:
-    """One comparison: for every seed, kNN accuracy of the random encoder and of each pretrained one."""
+    """One comparison: for every seed, kNN and linear-probe accuracy of the random encoder and of each
+    pretrained one (all built from the same weights of that seed)."""
 
     mode: str = "quick"
-    dataset: str = "digits"  # "digits" (quick, bundled) or "cifar10" / "cifar100" (full)
-    n_train: int | None = 1200  # digits: the first n_train of a seeded permutation train, the rest test
-    methods: tuple[str, ...] = ("simsiam", "moco", "byol")
-    seeds: tuple[int, ...] = (0, 1, 2)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig.quick)
+    dataset: str = "digits"  # "digits" (the shared benchmark, bundled) or "cifar10" / "cifar100" (full)
+    n_train: int | None = bench.N_TRAIN  # digits: the first n_train of a seeded permutation train, the rest test
+    methods: tuple[str, ...] = bench.BENCH_METHODS
+    seeds: tuple[int, ...] = (0, 1)
+    pretrain: PretrainConfig = field(default_factory=lambda: bench.bench_config("moco", "quick"))
     method_kwargs: dict = field(default_factory=dict)  # per method name: constructor arguments
     pretrain_overrides: dict = field(default_factory=dict)  # per method name: PretrainConfig fields (e.g. its lr)
-    knn_k: int = 200  # InstDisc defaults
-    knn_temperature: float = 0.1
+    knn_k: int = bench.KNN_K  # InstDisc defaults
+    knn_temperature: float = bench.KNN_TEMPERATURE
     knn_k_small: int = 20  # also reported: a small-k kNN
+    linear: bool = True  # also a linear probe on the frozen features
+    linear_epochs: int = bench.LINEAR_EPOCHS
     download: bool = True
+    threads: int | None = 1  # CPU threads for the whole run (None: leave torch's setting)
+
+
+def _bench(mode: str, seeds: tuple[int, ...]) -> ExperimentConfig:
+    methods = bench.BENCH_METHODS
+    return ExperimentConfig(
+        mode=mode, dataset="digits", n_train=bench.N_TRAIN, methods=methods, seeds=seeds,
+        pretrain=bench.bench_config("moco", mode),
+        method_kwargs={m: dict(bench.RECIPES[m]["method_kwargs"]) for m in methods},
+        pretrain_overrides={m: {"lr": bench.RECIPES[m]["lr"]} for m in methods},
+    )
 
 
 def quick() -> ExperimentConfig:
-    """Digits at their native 8 px, a TinyCNN of width 8, 600 steps of batch 64 per method and seed
-    (a few CPU seconds each), crops of 50-100% of the digit and no flip (a mirrored digit is another symbol).
+    """The shared benchmark (:mod:`companion.ssl.bench`): digits at 8 px, a TinyCNN of width 8, 600 steps
+    of batch 64 per method, 2 seeds, one CPU thread (about 10-20 CPU seconds per method and seed)."""
+    return _bench("quick", (0, 1))
 
-    SGD lr 0.05 for MoCo and BYOL; SimSiam gets lr 0.2 and wider heads (512/128): at lr 0.05 or with
-    128/32 heads it stayed at or below the random encoder within this budget (tried while setting up the preset).
-    """
-    return ExperimentConfig(
-        mode="quick", dataset="digits", n_train=1200, methods=("simsiam", "moco", "byol"), seeds=(0, 1, 2),
-        pretrain=PretrainConfig.quick(
-            encoder="tiny", encoder_kwargs={"width": 8}, resolution=8, steps=600, batch_size=64, lr=0.05,
-            augment={"scale": (0.5, 1.0), "p_flip": 0.0},
-        ),
-        method_kwargs={
-            "simsiam": {"proj_dim": 512, "pred_dim": 128, "proj_layers": 2},
-            "moco": {"dim": 64, "queue_size": 512, "temperature": 0.2, "momentum": 0.99},
-            "byol": {"proj_dim": 64, "hidden": 128, "base_momentum": 0.99},
-            "simclr": {"dim": 64, "temperature": 0.2},
-        },
-        pretrain_overrides={"simsiam": {"lr": 0.2}},
-    )
+
+def study() -> ExperimentConfig:
+    """The same benchmark and steps with 5 seeds, enough to put an interval on each gain."""
+    return _bench("study", (0, 1, 2, 3, 4))
 
 
 def full() -> ExperimentConfig:
@@ -65,4 +68,8 @@ def full() -> ExperimentConfig:
             "byol": {"proj_dim": 256, "hidden": 4096, "base_momentum": 0.99},
             "simclr": {"dim": 128, "temperature": 0.5},
         },
+        linear=False, threads=None,
     )
+
+
+PRESETS = {"quick": quick, "study": study, "full": full}

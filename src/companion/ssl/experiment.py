@@ -1,5 +1,6 @@
-"""The toolkit's experiment: kNN accuracy of each SSL method's encoder against the same encoder at
-random initialization, over seeds; recorded in ``results/ssl_toolkit.json`` (percent).
+"""The toolkit's experiment: kNN and linear-probe accuracy of each SSL method's encoder against the
+same encoder at random initialization, over seeds, on the shared benchmark (:mod:`companion.ssl.bench`);
+recorded in ``results/ssl_toolkit.json`` (percent) with the ``sanity_*`` claims.
 
 Book sections: *S3L* "Evaluating the features", and the SSL chapters that compare against random init.
 """
@@ -7,30 +8,30 @@ Book sections: *S3L* "Evaluating the features", and the SSL chapters that compar
 from __future__ import annotations
 
 import statistics
+import time
 from pathlib import Path
 
 import torch
 
 from .. import results
+from . import bench
 from .config import ExperimentConfig
 from .encoders import build_encoder
-from .evaluate import extract_features, knn_accuracy
+from .evaluate import extract_features, knn_accuracy, linear_probe
 from .pretrain import cpu_threads, pretrain
 
 CHAPTER = "ssl_toolkit"
+METHOD_NAMES = {"simsiam": "SimSiam", "byol": "BYOL", "moco": "MoCo v2", "simclr": "SimCLR"}
 
 
 def load_data(config: ExperimentConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(train_x, train_y, test_x, test_y)``: float images in [0, 1] and labels."""
     if config.dataset == "digits":
-        from ..data import load_digits_images
-
-        x, y = load_digits_images()
-        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-        n = config.n_train or 1200
-        if not 0 < n < len(x):
-            raise ValueError(f"n_train must be between 1 and {len(x) - 1} for digits, got {n}")
-        return x[perm[:n]], y[perm[:n]], x[perm[n:]], y[perm[n:]]
+        n = config.n_train or bench.N_TRAIN
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 < n < 1797:
+            raise ValueError(f"n_train must be between 1 and 1796 for digits, got {n!r}")
+        d = bench.bench_data(config.pretrain.resolution, n_train=n)
+        return d.train_x, d.train_y, d.test_x, d.test_y
     if config.dataset in ("cifar10", "cifar100"):
         from ..data import torchvision_dataset
 
@@ -46,13 +47,17 @@ def load_data(config: ExperimentConfig) -> tuple[torch.Tensor, torch.Tensor, tor
     raise ValueError(f"unknown dataset {config.dataset!r}; choose digits, cifar10 or cifar100")
 
 
-def _knn(encoder, config, xtr, ytr, xte, yte, device) -> dict:
+def _evaluate(encoder, config, xtr, ytr, xte, yte, device, seed) -> dict:
     ftr = extract_features(encoder, xtr, device=device)
     fte = extract_features(encoder, xte, device=device)
-    return {
+    out = {
         "knn": 100 * knn_accuracy(ftr, ytr, fte, yte, k=config.knn_k, temperature=config.knn_temperature),
         "knn_small_k": 100 * knn_accuracy(ftr, ytr, fte, yte, k=config.knn_k_small, temperature=config.knn_temperature),
     }
+    if config.linear:
+        out["linear"] = 100 * linear_probe(ftr, ytr, fte, yte, epochs=config.linear_epochs, seed=seed,
+                                           device=device, num_threads=None)
+    return out
 
 
 def _summary(values: list[float]) -> dict:
@@ -63,37 +68,67 @@ def run(config: ExperimentConfig, record: bool = True) -> dict:
     """Run the comparison and return (and, when ``record``, write) the metrics, accuracies in percent.
 
     For each seed the random encoder and every method's encoder start from the same weights
-    (built with ``seed_everything(seed)``), so the gain is what pretraining added.
+    (built with ``seed_everything(seed)``), so the gain is what pretraining added. Threads are pinned
+    to ``config.threads`` for the whole run, so the quick record is bit-repeatable.
     Book section: *S3L* "Evaluating the features".
     """
+    t0 = time.perf_counter()
     xtr, ytr, xte, yte = load_data(config)
     pc = config.pretrain
     device = torch.device(pc.device) if pc.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    with cpu_threads(pc.num_threads if device.type == "cpu" else None):
-        metrics = _compare(config, pc, device, xtr, ytr, xte, yte)
+    with cpu_threads(config.threads if device.type == "cpu" else None):
+        metrics, timings = _compare(config, pc, device, xtr, ytr, xte, yte)
+    claims = sanity_claims(config, metrics) if config.mode in ("quick", "study") and len(config.seeds) >= 2 else []
     if record:
         scale = (
             f"{config.mode}: {config.dataset} ({len(xtr)} train / {len(xte)} test images at {pc.resolution} px), "
             f"{pc.encoder} encoder, {f'{pc.steps} steps' if pc.steps else f'{pc.epochs} epochs'} of batch {pc.batch_size} per method, "
             f"{len(config.seeds)} seed(s), {device.type.upper()}"
         )
-        results.write(CHAPTER, config.mode, metrics, scale)
+        results.write(CHAPTER, config.mode, metrics, scale, claims=claims, seeds=list(config.seeds),
+                      wall_s=time.perf_counter() - t0, timings=timings)
+    metrics["claims"] = claims
     return metrics
 
 
-def _compare(config, pc, device, xtr, ytr, xte, yte) -> dict:
+def sanity_claims(config: ExperimentConfig, metrics: dict) -> list[dict]:
+    """``sanity_knn`` / ``sanity_linear``: per seed, the smallest gain over the methods (every method
+    beats the untrained encoder); ``sanity_knn_<method>`` / ``sanity_linear_<method>`` for each one."""
+    rand = metrics["random"]
+    probes = [("knn", "kNN")] + ([("linear", "linear-probe")] if config.linear else [])
+    out = []
+    for key, probe in probes:
+        per = {m: metrics[m][key]["per_seed"] for m in config.methods}
+        worst = [min(per[m][i] for m in config.methods) for i in range(len(config.seeds))]
+        out.append(results.claim(
+            f"sanity_{key}", "Every self-supervised method's encoder beats the same network at random initialization",
+            f"{probe} accuracy on digits, the lowest of the {len(config.methods)} pretrained encoders minus the "
+            "untrained one, paired by seed", config.mode, worst, rand[key]["per_seed"],
+        ))
+        for m in config.methods:
+            out.append(results.claim(
+                f"sanity_{key}_{m}", f"{METHOD_NAMES.get(m, m)} pretraining beats the same network at random initialization",
+                f"{probe} accuracy on digits, pretrained minus untrained, paired by seed", config.mode,
+                per[m], rand[key]["per_seed"],
+            ))
+    return out
+
+
+def _compare(config, pc, device, xtr, ytr, xte, yte) -> tuple[dict, dict]:
     from ..runtime import seed_everything
 
-    per = {"random": {"knn": [], "knn_small_k": []}}
-    per.update({m: {"knn": [], "knn_small_k": [], "final_loss": [], "final_std": []} for m in config.methods})
+    keys = ["knn", "knn_small_k"] + (["linear"] if config.linear else [])
+    per = {"random": {k: [] for k in keys}}
+    per.update({m: {**{k: [] for k in keys}, "final_loss": [], "final_std": []} for m in config.methods})
+    timings: dict = {f"{m}_pretrain_s": [] for m in config.methods}
+    bench_setup = config.dataset == "digits"
 
     def encoder_for(seed):
         seed_everything(seed)
         return build_encoder(pc.encoder, in_channels=xtr.shape[1], **pc.encoder_kwargs)
 
     for seed in config.seeds:
-        acc = _knn(encoder_for(seed).to(device), config, xtr, ytr, xte, yte, device)
-        for k, v in acc.items():
+        for k, v in _evaluate(encoder_for(seed).to(device), config, xtr, ytr, xte, yte, device, seed).items():
             per["random"][k].append(v)
         for method in config.methods:
             cfg = pc.replace(
@@ -101,17 +136,21 @@ def _compare(config, pc, device, xtr, ytr, xte, yte) -> dict:
                 method=method, seed=seed, method_kwargs=config.method_kwargs.get(method, {}),
                 checkpoint_dir=str(Path(pc.checkpoint_dir) / f"{method}_seed{seed}") if pc.checkpoint_dir else None,
             )
-            model, fit = pretrain(method, encoder_for(seed), xtr, cfg)
+            views = bench.bench_views(cfg.resolution, **cfg.augment) if bench_setup else None
+            t = time.perf_counter()
+            model, fit = pretrain(method, encoder_for(seed), xtr, cfg, views=views)
+            timings[f"{method}_pretrain_s"].append(round(time.perf_counter() - t, 2))
             per[method]["final_loss"].append(fit.last("loss"))
             per[method]["final_std"].append(fit.last("std"))
-            for k, v in _knn(model.encoder, config, xtr, ytr, xte, yte, device).items():
+            for k, v in _evaluate(model.encoder, config, xtr, ytr, xte, yte, device, seed).items():
                 per[method][k].append(v)
 
     metrics: dict = {"random": {k: _summary(v) for k, v in per["random"].items()}}
     for method in config.methods:
         m = {k: _summary(v) for k, v in per[method].items()}
-        m["gain"] = _summary([a - b for a, b in zip(per[method]["knn"], per["random"]["knn"])])
-        m["gain_small_k"] = _summary([a - b for a, b in zip(per[method]["knn_small_k"], per["random"]["knn_small_k"])])
+        for k in keys:
+            name = "gain" if k == "knn" else f"gain_{k.removeprefix('knn_')}" if k.startswith("knn_") else f"gain_{k}"
+            m[name] = _summary([a - b for a, b in zip(per[method][k], per["random"][k])])
         metrics[method] = m
     metrics["setting"] = {
         "dataset": config.dataset, "n_train": len(xtr), "n_test": len(xte), "encoder": pc.encoder,
@@ -119,21 +158,31 @@ def _compare(config, pc, device, xtr, ytr, xte, yte) -> dict:
         "batch_size": pc.batch_size, "seeds": list(config.seeds), "knn_k": config.knn_k,
         "knn_k_small": config.knn_k_small, "knn_temperature": config.knn_temperature,
         "lr": {m: config.pretrain_overrides.get(m, {}).get("lr", pc.lr) for m in config.methods},
+        "linear_epochs": config.linear_epochs if config.linear else None,
     }
-    return metrics
+    return metrics, timings
 
 
 def table(metrics: dict) -> str:
     """A Markdown table of the metrics returned by :func:`run`."""
     s = metrics["setting"]
-    lines = [f"| encoder | kNN k={s['knn_k']} (%) | kNN k={s['knn_k_small']} (%) | gain k={s['knn_k']} (points) |", "|---|---|---|---|"]
+    lin = "linear" in metrics["random"]
+    head = f"| encoder | kNN k={s['knn_k']} (%) | kNN k={s['knn_k_small']} (%) |" + (" linear (%) |" if lin else "")
+    head += f" gain kNN k={s['knn_k']} |" + (" gain linear |" if lin else "")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+
+    def cell(d):
+        return f"{d['mean']:.1f} ± {d['std']:.1f}"
+
     r = metrics["random"]
-    lines.append(f"| random init | {r['knn']['mean']:.1f} ± {r['knn']['std']:.1f} | {r['knn_small_k']['mean']:.1f} ± {r['knn_small_k']['std']:.1f} | — |")
+    row = f"| random init | {cell(r['knn'])} | {cell(r['knn_small_k'])} |" + (f" {cell(r['linear'])} |" if lin else "")
+    lines.append(row + " — |" + (" — |" if lin else ""))
     for name, m in metrics.items():
-        if name in ("random", "setting"):
+        if name in ("random", "setting", "claims"):
             continue
-        lines.append(
-            f"| {name} | {m['knn']['mean']:.1f} ± {m['knn']['std']:.1f} | {m['knn_small_k']['mean']:.1f} ± {m['knn_small_k']['std']:.1f} "
-            f"| {m['gain']['mean']:+.1f} ± {m['gain']['std']:.1f} |"
-        )
+        row = f"| {name} | {cell(m['knn'])} | {cell(m['knn_small_k'])} |" + (f" {cell(m['linear'])} |" if lin else "")
+        row += f" {m['gain']['mean']:+.1f} ± {m['gain']['std']:.1f} |"
+        if lin:
+            row += f" {m['gain_linear']['mean']:+.1f} ± {m['gain_linear']['std']:.1f} |"
+        lines.append(row)
     return "\n".join(lines)

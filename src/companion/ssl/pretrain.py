@@ -139,22 +139,56 @@ def _channels_of(data) -> int:
     return len(getattr(image, "getbands", lambda: "RGB")())
 
 
-def pretrain(method: str | nn.Module, encoder: nn.Module | None, data: torch.Tensor | Dataset, config: PretrainConfig) -> tuple[SSLMethod, FitResult]:
+def pretrain(
+    method: str | nn.Module, encoder: nn.Module | None, data, config: PretrainConfig,
+    *, views=None, two_view_dataset: Dataset | None = None,
+) -> tuple[SSLMethod, FitResult]:
     """Pretrain ``encoder`` with ``method`` on ``data`` and return ``(method_module, fit_result)``.
 
     ``method``: a name in :data:`~companion.ssl.methods.METHODS` (built around ``encoder`` with
     ``config.method_kwargs``) or a ready module with ``forward(v1, v2)`` and ``on_step``. A MoCo built here
     without a ``queue_size`` gets ``min(4096, len(data))``; a given one longer than the data is an error.
     ``encoder``: None builds ``config.encoder`` for the data's channel count.
-    ``data``: ``(N, C, H, W)`` float images in [0, 1], or a Dataset of images / ``(image, label)``.
+    ``data``: ``(N, C, H, W)`` float images in [0, 1], a Dataset of images / ``(image, label)``, or (with
+    ``views``) a tuple of tensors of one length whose first is the images (e.g. images and saliency maps).
     ``method_module.encoder`` is the trained backbone. Resumes from ``config.checkpoint_dir`` if a
-    checkpoint is there. Book section: *S3L* "MoCo v2 on the target data".
+    checkpoint is there.
+
+    Custom view pairs (both optional; without them nothing changes):
+
+    - ``views(batch, aug) -> (v1, v2)``: called on each loaded batch in the batched path instead of
+      ``(aug(x), aug(x))``; ``batch`` is the tuple of tensors fit sliced (``batch[0]`` the images, on the
+      device), ``aug`` the :class:`GPUAugment` of ``config`` (e.g. :class:`~companion.ssl.bench.PairViews`,
+      or a background swap that then augments). It implies the batched path.
+    - ``two_view_dataset``: a ready Dataset of ``(v1, v2, ...)`` items for the per-image path (its length
+      is the data size); ``data`` is then only used for its length and channel count and may be None.
+
+    Book section: *S3L* "MoCo v2 on the target data".
     """
+    if views is not None and not callable(views):
+        raise TypeError(f"views must be a callable (batch, aug) -> (v1, v2), got {type(views).__name__}")
+    if views is not None and two_view_dataset is not None:
+        raise ValueError("give views= (batched path) or two_view_dataset= (per-image path), not both")
+    if two_view_dataset is not None:
+        if not hasattr(two_view_dataset, "__getitem__") or not hasattr(two_view_dataset, "__len__"):
+            raise TypeError(f"two_view_dataset must be a Dataset, got {type(two_view_dataset).__name__}")
+        if data is None:
+            data = two_view_dataset
+    extra: tuple = ()
+    if isinstance(data, (tuple, list)) and data and all(torch.is_tensor(t) for t in data):
+        if views is None:
+            raise ValueError("a tuple of tensors as data needs views= (which says what to do with the extra tensors)")
+        data, *rest = data
+        extra = tuple(rest)
+        if any(len(t) != len(data) for t in extra):
+            raise ValueError(f"the tensors in data differ in length: {[len(data)] + [len(t) for t in extra]}")
     if torch.is_tensor(data):
         if data.ndim != 4:
             raise ValueError(f"data must be an image batch (N, C, H, W), got shape {tuple(data.shape)}")
         if not data.is_floating_point():
             raise TypeError(f"data must be float images in [0, 1], got dtype {data.dtype}")
+    if data is None:
+        raise ValueError("data is None; pass images, or two_view_dataset=")
     n = len(data)
     if n == 0:
         raise ValueError("data is empty")
@@ -185,19 +219,33 @@ def pretrain(method: str | nn.Module, encoder: nn.Module | None, data: torch.Ten
     fit_cfg = config.fit_config(int(steps))
     device = torch.device(config.device) if config.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     batched = config.gpu_augment if config.gpu_augment is not None else device.type == "cuda"
+    if views is not None:
+        if config.gpu_augment is False:
+            raise ValueError("views= works on loaded batches; it cannot be combined with gpu_augment=False")
+        batched = True
+    if two_view_dataset is not None:
+        if config.gpu_augment:
+            raise ValueError("two_view_dataset= is the per-image path; it cannot be combined with gpu_augment=True")
+        batched = False
 
     if batched:
         aug = GPUAugment(config.resolution, blur=config.blur, **config.augment)
         if torch.is_tensor(data):
-            fit_data = (data.to(device),)  # sliced in place on the device: no loader at all
+            fit_data = (data.to(device), *(t.to(device) for t in extra))  # sliced on the device: no loader
         else:
             fit_data = ImagesOnly(data)
 
         def step_fn(m, batch):
+            if views is not None:
+                v1, v2 = views(batch, aug)
+                return m(v1, v2)
             x = batch[0]
             return m(aug(x), aug(x))
     else:
-        fit_data = TwoViewDataset(data, ssl_augment(config.resolution, blur=config.blur, channels=channels, **config.augment))
+        if two_view_dataset is not None:
+            fit_data = two_view_dataset
+        else:
+            fit_data = TwoViewDataset(data, ssl_augment(config.resolution, blur=config.blur, channels=channels, **config.augment))
 
         def step_fn(m, batch):
             return m(batch[0], batch[1])

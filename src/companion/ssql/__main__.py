@@ -1,48 +1,50 @@
-"""``python -m companion.ssql --preset quick|full|paper``: run the SSQL experiment and record it.
+"""SSQL against SimSiam after post-training quantization to many bit-widths.
 
-``full`` is CIFAR-10 / ResNet-18 for 200 epochs per method, ``paper`` the same for 400 epochs; both
-resume from their checkpoints when interrupted.
+``python -m companion.ssql --preset quick|study|full`` runs the experiment and records it in
+``results/ssql.json``; ``--preset paper`` is the full run with the paper's 400 epochs. ``full`` and
+``paper`` train on CIFAR-10 on a GPU and resume from their checkpoints when interrupted.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 
+from .. import runtime
 from . import config as presets
 from .experiment import run
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m companion.ssql", description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", choices=sorted(presets.PRESETS), default="quick")
+    parser = runtime.cli_parser("ssql", __doc__.splitlines()[0])
+    # one more preset beside quick/study/full: the paper's 400 epochs
+    preset = next(a for a in parser._actions if a.dest == "preset")
+    preset.choices = sorted(presets.PRESETS)
     parser.add_argument("--seeds", type=int, nargs="+", help="override the preset's seeds")
     parser.add_argument("--epochs", type=int, help="override the pretraining epochs (full presets)")
     parser.add_argument("--steps", type=int, help="override the pretraining steps")
-    parser.add_argument("--device", help="cpu, cuda, ... (default: the preset's)")
     parser.add_argument("--checkpoint-dir", help="where full runs keep checkpoints")
     parser.add_argument("--no-record", action="store_true", help="do not write results/ssql.json")
     args = parser.parse_args(argv)
+    device = runtime.require_accelerator("full" if args.preset == "paper" else args.preset, args.device)
     overrides = {}
+    if args.device or args.preset in ("full", "paper"):
+        overrides["device"] = str(device)
     if args.seeds:
         overrides["seeds"] = tuple(args.seeds)
     if args.epochs is not None:
         overrides.update(epochs=args.epochs, steps=None)
     if args.steps is not None:
         overrides.update(steps=args.steps, epochs=None)
-    if args.device:
-        overrides["device"] = args.device
     if args.checkpoint_dir:
         overrides["checkpoint_dir"] = args.checkpoint_dir
     if args.no_record:
         overrides["record"] = False
-    cfg = presets.PRESETS[args.preset](**overrides)
-    result = run(cfg)
+    result = run(presets.PRESETS[args.preset](**overrides))
     print(result.summary())
     print()
     print(result.table("knn", None))
-    print(json.dumps(result.metrics["pretrain_wall_seconds"], indent=1))
+    print(json.dumps(result.timings.get("pretrain_wall_seconds", {}), indent=1))
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(runtime.run_cli(main))

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .. import results
-from ..runtime import torch_threads
+from ..runtime import seed_everything, torch_threads
 from ..ssl import PretrainConfig, build_encoder, pretrain
 from ..ssl.methods import SimSiam
 from .config import SSQLConfig
@@ -46,18 +46,14 @@ def load_data(config: SSQLConfig) -> Split:
     Book section: *SSQL* "Quick run".
     """
     if config.dataset == "digits":
-        from ..data import load_digits_images
+        from ..ssl import bench
 
-        x, y = load_digits_images()  # (1797, 1, 8, 8)
-        if config.resolution != x.shape[-1]:
-            x = torch.nn.functional.interpolate(x, size=config.resolution, mode="bilinear", align_corners=False).clamp(0, 1)
         n_train = config.n_train
-        if not isinstance(n_train, int) or not 0 < n_train < len(x):
-            raise ValueError(f"n_train must be an integer in [1, {len(x) - 1}] for digits, got {n_train!r}")
-        perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
-        tr, te = perm[:n_train], perm[n_train:]
-        return Split(x[tr], y[tr], x[te], y[te],
-                     f"scikit-learn digits at {config.resolution} px, {n_train} train / {len(te)} test")
+        if isinstance(n_train, bool) or not isinstance(n_train, int) or not 0 < n_train < 1797:
+            raise ValueError(f"n_train must be an integer in [1, 1796] for digits, got {n_train!r}")
+        d = bench.bench_data(config.resolution, n_train)  # the shared benchmark's seeded split
+        return Split(d.train_x, d.train_y, d.test_x, d.test_y,
+                     f"scikit-learn digits at {config.resolution} px, {n_train} train / {len(d.test_y)} test")
     from ..data import torchvision_dataset
 
     def tensors(split):
@@ -77,7 +73,7 @@ def build_method(name: str, config: SSQLConfig, in_channels: int, seed: int) -> 
 
     Book section: *SSQL* "The SimSiam loss with a quantized branch".
     """
-    torch.manual_seed(seed)
+    seed_everything(seed)  # as companion.ssl.bench.bench_encoder: the untrained baseline is this encoder
     encoder = build_encoder(config.encoder, in_channels=in_channels, **config.encoder_kwargs)
     heads = dict(proj_dim=config.proj_dim, pred_dim=config.pred_dim, proj_layers=config.proj_layers)
     if name == "simsiam":
@@ -95,12 +91,21 @@ def pretrain_config(name: str, config: SSQLConfig, seed: int) -> PretrainConfig:
     # ``method`` only names the recipe here: pretrain() receives the ready SimSiam or SSQL module
     return PretrainConfig(
         method="simsiam", encoder=config.encoder, encoder_kwargs=config.encoder_kwargs, resolution=config.resolution,
-        blur=config.blur, steps=config.steps, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+        blur=config.blur, augment=dict(config.augment), steps=config.steps, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
         weight_decay=config.weight_decay, optimizer="sgd", seed=seed, amp=config.amp,
-        gpu_augment=True if config.mode == "quick" else None, num_workers=config.num_workers, checkpoint_dir=ckpt,
+        gpu_augment=True if config.mode != "full" else None, num_workers=config.num_workers, checkpoint_dir=ckpt,
         checkpoint_every=config.checkpoint_every, progress=config.progress, device=config.device,
-        log_every=1 if config.mode == "quick" else 10,
+        log_every=1 if config.mode != "full" else 10,
     )
+
+
+def _views(config: SSQLConfig):
+    """Quick and study: the benchmark's view pair (one batched augmentation call for both views)."""
+    if config.mode == "full":
+        return None
+    from ..ssl import bench
+
+    return bench.bench_views(config.resolution, **config.augment)
 
 
 @dataclass
@@ -113,6 +118,7 @@ class SSQLResult:
     histories: dict = field(default_factory=dict)
     data: Split | None = None
     config: SSQLConfig | None = None
+    timings: dict = field(default_factory=dict)
 
     def value(self, method: str, probe: str, pair: str) -> float | None:
         """Mean over seeds of ``probe`` (``knn``, ``linear``, ``feature_sqnr``) at ``pair`` (e.g. ``"2w4f"``)."""
@@ -198,8 +204,12 @@ def run(config: SSQLConfig | None = None) -> SSQLResult:
     from .config import quick
 
     config = config or quick()
+    began = time.perf_counter()
     with torch_threads(config.threads):
-        return _run(config)
+        res = _run(config)
+    if config.record:
+        _record(res, time.perf_counter() - began)
+    return res
 
 
 def _run(config: SSQLConfig) -> SSQLResult:
@@ -214,7 +224,8 @@ def _run(config: SSQLConfig) -> SSQLResult:
             method = build_method("simsiam" if name == "random" else name, config, data.train_x.shape[1], seed)
             if name != "random":
                 began = time.process_time()
-                method, fit = pretrain(method, None, data.train_x, pretrain_config(name, config, seed))
+                method, fit = pretrain(method, None, data.train_x, pretrain_config(name, config, seed),
+                                       views=_views(config))
                 cpu[name].append(time.process_time() - began)
                 wall[name].append(fit.seconds)
                 if seed == config.seeds[0]:
@@ -231,8 +242,8 @@ def _run(config: SSQLConfig) -> SSQLResult:
         mean[name], std[name] = {}, {}
         for key in runs[0]:
             mean[name][key], std[name][key] = _mean_std([r[key] for r in runs])
-    metrics = {"mean": mean, "std": std, "seeds": list(config.seeds),
-               "pretrain_cpu_seconds": {m: float(np.mean(s)) for m, s in cpu.items()},
+    metrics = {"mean": mean, "std": std, "seeds": list(config.seeds)}
+    timings = {"pretrain_cpu_seconds": {m: float(np.mean(s)) for m, s in cpu.items()},
                # wall time of this call: a run resumed from a checkpoint counts only the steps it trained
                "pretrain_wall_seconds": {m: float(np.mean(s)) for m, s in wall.items()}}
     # the accuracy quantization costs, FP minus the pair (smaller is better)
@@ -242,9 +253,48 @@ def _run(config: SSQLConfig) -> SSQLResult:
         for probe in ("knn", "linear"):
             diffs = [{k: s[probe][k] - b[probe][k] for k in s[probe]} for s, b in zip(per_seed["ssql"], per_seed["simsiam"])]
             metrics[f"diff_{probe}"], metrics[f"diff_{probe}_std"] = _mean_std(diffs) if diffs[0] else ({}, {})
-    if config.record:
-        scale = (f"{data.description}; {config.encoder} encoder; "
-                 f"{config.steps or config.epochs} {'steps' if config.steps else 'epochs'} of batch {config.batch_size} per method; "
-                 f"mean of {len(config.seeds)} seed(s); {'CPU' if config.device == 'cpu' else 'GPU'}")
-        results.write(CHAPTER, config.mode, metrics, scale)
-    return SSQLResult(metrics, per_seed, encoders, histories, data, config)
+    return SSQLResult(metrics, per_seed, encoders, histories, data, config, timings)
+
+
+#: the low bit-width pairs of the paper's claim
+LOW_PAIRS = ("2w4f", "4w4f")
+
+
+def claims(res: "SSQLResult") -> list[dict]:
+    """The chapter's claims, each paired over seeds: the sanity checks (SSQL's encoder minus the same
+    encoder untrained, full precision) and SSQL minus SimSiam at 2w4f and 4w4f (kNN and linear
+    probe) and in full precision (kNN). Book section: *SSQL* "Claims, intervals and verdicts"."""
+    cfg, per_seed, out = res.config, res.per_seed, []
+    tier = cfg.mode
+    if len(cfg.seeds) < 2:
+        return out  # an interval needs two seeds at least
+
+    def col(method, probe, pair):
+        return [r[probe][pair] for r in per_seed[method]]
+
+    if "random" in per_seed and "ssql" in per_seed:
+        for probe, cid in (("knn", "sanity_knn"), ("linear", "sanity_linear")):
+            if "FP" in per_seed["ssql"][0][probe]:
+                out.append(results.claim(cid, f"SSQL pretraining beats the untrained encoder ({probe}, FP)",
+                                         f"{probe} accuracy in full precision, SSQL minus untrained (points)", tier,
+                                         col("ssql", probe, "FP"), col("random", probe, "FP")))
+    if "simsiam" in per_seed and "ssql" in per_seed:
+        for probe in ("knn", "linear"):
+            for pair in (*LOW_PAIRS, "FP"):
+                if pair not in per_seed["ssql"][0][probe] or (pair == "FP" and probe == "linear"):
+                    continue
+                out.append(results.claim(
+                    f"ssql_{probe}_{pair.lower()}", f"SSQL's encoder beats SimSiam's after PTQ to {pair}"
+                    if pair != "FP" else "SSQL's encoder is at least as good as SimSiam's in full precision",
+                    f"{probe} accuracy at {pair}, SSQL minus SimSiam (points)", tier,
+                    col("ssql", probe, pair), col("simsiam", probe, pair)))
+    return out
+
+
+def _record(res: "SSQLResult", wall: float) -> None:
+    config, data = res.config, res.data
+    scale = (f"{config.mode}: {data.description}; {config.encoder} encoder; "
+             f"{config.steps or config.epochs} {'steps' if config.steps else 'epochs'} of batch {config.batch_size} "
+             f"per method; mean of {len(config.seeds)} seed(s); {'CPU' if config.device == 'cpu' else 'GPU'}")
+    results.write(CHAPTER, config.mode, res.metrics, scale, claims=claims(res), seeds=config.seeds, wall_s=wall,
+                  timings=res.timings, preset=config.mode)

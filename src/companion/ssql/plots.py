@@ -46,7 +46,7 @@ def _draw_bits(result, bits, layer, channel, image_index, feature_point, a_curve
     x = result.data.test_x[:64]
     ssql_encoder = encoders.get("ssql", next(iter(encoders.values())))
     layer = layer or conv_layers(ssql_encoder)[1]  # the first conv is pinned to 8 bits
-    fig = plt.figure(figsize=(8.4, 4.4))
+    fig = plt.figure(figsize=(7.2, 5.2))
     grid = fig.add_gridspec(2, 3, width_ratios=[1.15, 1.15, 1.0], hspace=0.55, wspace=0.38)
 
     # (a) the weight grid
@@ -59,7 +59,7 @@ def _draw_bits(result, bits, layer, channel, image_index, feature_point, a_curve
     for k in range(qmin, qmax + 1):
         ax.axvline(k * s, color="black", lw=0.6, alpha=0.6)
     wq = fake_quant_weight(w, bits)[channel].flatten()
-    ax.set_title(f"(a) {layer}[{channel}] weights, {bits}-bit grid\nSQNR {sqnr_db(wc, wq):.1f} dB", fontsize=8)
+    ax.set_title(f"(a) {layer}[{channel}] weights, {bits}-bit grid\nSQNR {sqnr_db(wc, wq):.1f} dB", fontsize=9.5)
     ax.set_yticks([])
 
     # (b) SQNR per layer, FP vs quantized activations, for each encoder
@@ -75,11 +75,11 @@ def _draw_bits(result, bits, layer, channel, image_index, feature_point, a_curve
         ax.plot(range(len(points)), [sqnr_db(*acts[p]) for p in points], "o-", ms=3, color=COLORS.get(name),
                 label=LABELS.get(name, name))
     ax.set_xticks(range(len(points)))
-    ax.set_xticklabels([f"{i + 1}" for i in range(len(points))], fontsize=7)
-    ax.set_xlabel("activation point (depth)", fontsize=7)
-    ax.set_ylabel("SQNR (dB)", fontsize=7)
-    ax.set_title(f"(b) activation SQNR at {pair_name(bits, bits)}", fontsize=8)
-    ax.legend(fontsize=6, frameon=False)
+    ax.set_xticklabels([f"{i + 1}" for i in range(len(points))], fontsize=9.5)
+    ax.set_xlabel("activation point (depth)", fontsize=9.5)
+    ax.set_ylabel("SQNR (dB)", fontsize=9.5)
+    ax.set_title(f"(b) activation SQNR at {pair_name(bits, bits)}", fontsize=9.5)
+    ax.legend(fontsize=9.5, frameon=False)
 
     # (c) an input, a feature map in full precision and quantized (SSQL encoder)
     acts = captured.get("ssql", next(iter(captured.values())))
@@ -93,9 +93,9 @@ def _draw_bits(result, bits, layer, channel, image_index, feature_point, a_curve
     for i, (img, title) in enumerate(panels):
         a = fig.add_subplot(sub[0, i])
         a.imshow(img.numpy(), cmap="gray", vmin=0, vmax=1 if i == 0 else vmax)
-        a.set_title(title, fontsize=7)
+        a.set_title(title, fontsize=9.5)
         a.axis("off")
-    fig.text(0.83, 0.94, f"(c) feature map at {point}", ha="center", fontsize=8)
+    fig.text(0.83, 0.94, f"(c) feature map at {point}", ha="center", fontsize=9.5)
 
     # (d) accuracy against weight bits
     ax = fig.add_subplot(grid[1, :])
@@ -112,11 +112,11 @@ def _draw_bits(result, bits, layer, channel, image_index, feature_point, a_curve
         ax.axvline(ws.index(bits), color="black", lw=0.8, alpha=0.5)
     ax.set_xticks(xs)
     ax.set_xticklabels(["FP" if w_ == 0 else f"{w_}" for w_ in ws])
-    ax.set_xlabel("weight bits", fontsize=8)
-    ax.set_ylabel("kNN accuracy (%)", fontsize=8)
+    ax.set_xlabel("weight bits", fontsize=9.5)
+    ax.set_ylabel("kNN accuracy (%)", fontsize=9.5)
     ax.set_title(f"(d) kNN accuracy after PTQ, mean of {len(result.config.seeds)} seeds "
-                 f"(solid: {a_curve}-bit activations, dotted: FP activations)", fontsize=8)
-    ax.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+                 f"(solid: {a_curve}-bit activations, dotted: FP activations)", fontsize=9.5)
+    ax.legend(fontsize=9.5, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return fig
 
 
@@ -137,13 +137,13 @@ def draw_branch_losses(result, method: str = "ssql"):
     axes[0].plot(steps, q, color=PALETTE["method"], lw=1, alpha=0.8, label=r"$\mathcal{L}_{Q}$")
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("loss")
-    axes[0].legend(frameon=False, fontsize=7)
-    axes[0].set_title("the two halves of the SSQL loss", fontsize=8)
+    axes[0].legend(frameon=False, fontsize=9.5)
+    axes[0].set_title("the two halves of the SSQL loss", fontsize=9.5)
     sc = axes[1].scatter(steps, q - fp, c=wb, cmap="viridis", s=8)
     axes[1].axhline(0, color="black", lw=0.6)
     axes[1].set_xlabel("step")
     axes[1].set_ylabel(r"$\mathcal{L}_{Q} - \mathcal{L}_{FP}$")
-    axes[1].set_title("extra loss of the quantized branch", fontsize=8)
+    axes[1].set_title("extra loss of the quantized branch", fontsize=9.5)
     fig.colorbar(sc, ax=axes[1], label="weight bits")
     fig.tight_layout()
     return fig

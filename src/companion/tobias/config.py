@@ -1,7 +1,8 @@
-"""Presets for the Tobias experiment: ``quick()`` (CPU, synthetic scenes, seconds) and ``full()``
-(CUB-200-2011 and STL-10 on a GPU).
+"""Presets for the Tobias experiment: ``quick()`` (CPU, synthetic scenes and photos, seconds),
+``study()`` (the same with enough seeds for intervals, CPU minutes) and ``full()`` (CUB-200-2011 and
+STL-10 on a GPU).
 
-Book section: *Tobias* "Quick run" and "Full run".
+Book section: *Tobias* "Quick run", "Claims, intervals and verdicts" and "Full run".
 """
 
 from __future__ import annotations
@@ -75,40 +76,54 @@ class CUBConfig:
     limit: int | None = None  # first N test images only (smoke tests)
 
 
+def _digits_pretrain(steps: int) -> PretrainConfig:
+    """MoCo v2 on the digit scenes with the shared benchmark's recipe (:mod:`companion.ssl.bench`:
+    SGD lr 0.05, batch 64, weight decay 5e-4, a 512-key queue, 64-d head, temperature 0.2, crops of
+    50-100 %, no flip, no blur), a TinyCNN of width 8 on the 3-channel 16-px scenes, one CPU thread."""
+    from ..ssl import bench
+
+    return bench.bench_config("moco", steps=steps, resolution=16, encoder_kwargs={"width": bench.WIDTH})
+
+
 @dataclass
 class SSLConfig:
     """Self-supervised pretraining with and without the background swap, then kNN / linear evaluation.
 
-    Quick: ``dataset="scenes"`` (``n_train``/``n_test`` scenes of ``image_size`` px whose background
-    style is independent of the class). Full: ``dataset="stl10"`` (a seeded ``n_train`` subset of the
-    unlabeled split for pretraining; the labeled train/test splits for the probes).
+    Quick and study: ``dataset="digits"``, scenes of ``image_size`` px with one handwritten digit on a
+    background whose style is drawn independently of the digit
+    (:func:`~companion.tobias.scenes.digit_scenes`): ``n_train`` for pretraining (and the probes'
+    training set) from the benchmark's training digits, ``n_test`` held out. ``"scenes"``: the
+    synthetic shapes of :func:`companion.data.make_scenes` (on which no method beat random weights in
+    a CPU budget). Full: ``dataset="stl10"`` (a seeded ``n_train`` subset of the unlabeled split for
+    pretraining; the labeled train/test splits for the probes).
     The cell scores come from a random ``mask_arch`` cut after ``mask_stage`` on images resized to
-    ``mask_size`` (None: as they are).
+    ``mask_size`` (None: as they are). Seed ``s`` builds the encoder after seeding with ``s``: its
+    untrained copy, the baseline and the Tobias arm all start from those weights.
     """
 
-    dataset: str = "scenes"
-    n_train: int = 512
-    n_test: int = 256
-    image_size: int = 64
-    classes: int = 4
-    scale: tuple[float, float] = (0.35, 0.8)
+    dataset: str = "digits"
+    n_train: int = 1200
+    n_test: int = 597
+    image_size: int = 16
+    classes: int = 4  # "scenes" only
+    scale: tuple[float, float] = (0.35, 0.8)  # "scenes" only
     data_seed: int = 1
     mask_arch: str = "resnet18"
-    mask_stage: str | None = "layer2"
+    mask_stage: str | None = "layer1"  # stride 4: a 4x4 map on 16 px scenes
     mask_size: int | None = None
     mask_seed: int = 0
     p: float = 0.3
     grid: int = 4
     seeds: tuple[int, ...] = (0, 1)
-    pretrain: PretrainConfig = field(default_factory=lambda: PretrainConfig.quick(
-        method="moco", steps=40, method_kwargs={"queue_size": 256, "dim": 64}))
-    knn_k: int = 20
+    pretrain: PretrainConfig = field(default_factory=lambda: _digits_pretrain(300))
+    knn_k: int = 200
     linear_epochs: int = 100  # linear probe epochs on frozen features (0: kNN only)
 
 
 @dataclass
 class Config:
-    """What :func:`companion.tobias.experiment.run` runs; ``None`` skips a part."""
+    """What :func:`companion.tobias.experiment.run` runs; ``None`` skips a part. ``threads``: CPU threads
+    for the whole run (quick and study pin 1, so their numbers repeat bit for bit)."""
 
     mode: str
     localization: LocalizationConfig | None = None
@@ -116,25 +131,37 @@ class Config:
     ssl: SSLConfig | None = None
     device: str | None = None
     checkpoint_dir: str | None = None  # default: data_root().parent / "checkpoints" / "tobias"
+    threads: int | None = 1
 
     def __post_init__(self):
-        if self.mode not in ("quick", "full"):
-            raise ValueError(f"mode must be 'quick' or 'full', got {self.mode!r}")
+        if self.mode not in ("quick", "study", "full"):
+            raise ValueError(f"mode must be 'quick', 'study' or 'full', got {self.mode!r}")
         if self.localization is None and self.cub is None and self.ssl is None:
             raise ValueError("nothing to run: give at least one of localization, cub and ssl")
 
 
 def quick() -> Config:
-    """CPU seconds: 200 synthetic scenes at 112 px with a random ResNet-18 cut after layer3 (a 7x7 map,
-    the grid the paper gets from 224-px images at stride 32), three initialization seeds; MoCo v2 on 512
-    scenes at 32 px for 40 steps, with and without the swap, two seeds each."""
-    return Config(mode="quick", localization=LocalizationConfig(), ssl=SSLConfig())
+    """CPU seconds: 2 x 160 synthetic scenes at 112 px, each set with its own random ResNet-18 whose
+    layer4 runs at stride 1 as in the paper's code (a 7x7 map), and the 6 bundled photos with
+    hand-drawn boxes (a random ResNet-50, layer4 at stride 1, 14x14 at 224 px); MoCo v2 on 1,200
+    digit scenes at 16 px, 300 steps, with and without the swap, 2 seeds."""
+    loc = LocalizationConfig(n_scenes=160, seeds=(0, 1), photo_seeds=(0, 1))
+    return Config(mode="quick", localization=loc, ssl=SSLConfig())
+
+
+def study() -> Config:
+    """The quick run's code and data with more samples: 8 scene sets of 200 (seeds 0-7), torchvision's
+    stride-32 trunk beside the paper's on 2 of them, 5 seeds of the photos, and 5 seeds per MoCo arm
+    (a few CPU minutes)."""
+    loc = LocalizationConfig(n_scenes=200, seeds=tuple(range(8)), torchvision_seeds=(0, 1), photo_seeds=tuple(range(5)))
+    return Config(mode="study", localization=loc, ssl=SSLConfig(seeds=tuple(range(5))))
 
 
 def full() -> Config:
-    """A GPU run: CUB-200-2011 test CorLoc (random and pretrained ResNet-50 at 224 px); MoCo v2 with a
-    ResNet-18 on a 10k subset of STL-10 unlabeled at 96 px for 200 epochs with and without the swap
-    (p = 0.3, masks from a random ResNet-50 at 224 px), kNN and linear probes on STL-10 train/test.
+    """A GPU run: CUB-200-2011 test CorLoc (random and pretrained ResNet-50 at 224 px, layer4 at stride 1
+    as in the paper's code); MoCo v2 with a ResNet-18 on a 10k subset of STL-10 unlabeled at 96 px for
+    200 epochs with and without the swap (p = 0.3, masks from a random torchvision ResNet-50 at 224 px,
+    a 7x7 map as the paper's mask script gets), kNN and linear probes on STL-10 train/test.
     The MoCo settings are the paper's scripts' (SGD lr 0.3, cosine, weight decay 1e-4, batch 256,
     temperature 0.2, 128-d head, key momentum 0.999) except the queue: 4,096 keys, fewer than the
     10,000 images, so an image never meets a stale copy of itself as a negative."""
@@ -147,4 +174,7 @@ def full() -> Config:
         dataset="stl10", n_train=10_000, n_test=0, image_size=96, classes=10, mask_arch="resnet50",
         mask_stage=None, mask_size=224, seeds=(0,), pretrain=pre, knn_k=200, linear_epochs=100,
     )
-    return Config(mode="full", cub=CUBConfig(), ssl=ssl_cfg)
+    return Config(mode="full", cub=CUBConfig(), ssl=ssl_cfg, threads=None)
+
+
+PRESETS = {"quick": quick, "study": study, "full": full}

@@ -9,6 +9,7 @@ Book section: *Tobias* "Quick run" and "Full run".
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -32,7 +33,7 @@ from .metrics import (
     random_boxes,
     whole_image_boxes,
 )
-from .scenes import off_centre_scenes
+from .scenes import digit_scenes, off_centre_scenes
 from .swap import cell_scores
 
 CHAPTER = "tobias"
@@ -289,6 +290,11 @@ def ssl_data(cfg: config_mod.SSLConfig) -> dict:
     scenes; backgrounds vary independently of the class. STL-10: a seeded ``n_train`` subset of the
     unlabeled split; the probes use the labeled train (5,000) and test (8,000) splits.
     """
+    if cfg.dataset == "digits":
+        train = digit_scenes(cfg.n_train, cfg.image_size, "train", seed=cfg.data_seed)
+        test = digit_scenes(cfg.n_test, cfg.image_size, "test", seed=cfg.data_seed)
+        return {"pretrain": train.images, "train": (train.images, train.labels, train.backgrounds),
+                "test": (test.images, test.labels, test.backgrounds)}
     if cfg.dataset == "scenes":
         kw = dict(size=cfg.image_size, classes=cfg.classes, scale=cfg.scale, class_background=0.0)
         train = make_scenes(cfg.n_train, seed=cfg.data_seed, **kw)
@@ -307,7 +313,7 @@ def ssl_data(cfg: config_mod.SSLConfig) -> dict:
         return {"pretrain": as_float(unlabeled.data[idx]),
                 "train": (as_float(train.data), torch.as_tensor(train.labels).long(), None),
                 "test": (as_float(test.data), torch.as_tensor(test.labels).long(), None)}
-    raise ValueError(f"unknown SSL dataset {cfg.dataset!r}; choose 'scenes' or 'stl10'")
+    raise ValueError(f"unknown SSL dataset {cfg.dataset!r}; choose 'digits', 'scenes' or 'stl10'")
 
 
 def swap_scores(images: torch.Tensor, cfg: config_mod.SSLConfig, device: torch.device, batch_size: int = 128) -> torch.Tensor:
@@ -349,22 +355,24 @@ def _evaluate_features(encoder, data: dict, resolution: int, cfg: config_mod.SSL
 
 def run_ssl(cfg: config_mod.SSLConfig, device: torch.device, checkpoint_root: Path | None = None, verbose: bool = True) -> dict:
     """MoCo v2 (``cfg.pretrain``) with ``p = 0`` (baseline) and ``p = cfg.p`` (Tobias), same seeds, same
-    code; kNN (and linear) accuracy of each, and of the untrained encoder as a floor.
+    code; kNN, background kNN and linear accuracy of each, and of the untrained encoder of each seed
+    (the weights both arms start from) as the floor.
     Book section: *Tobias* "Background swap inside MoCo v2".
     """
+    from ..runtime import seed_everything
     from ..ssl.encoders import build_encoder
     from .pretraining import pretrain_with_swap
 
     data = ssl_data(cfg)
     scores = swap_scores(data["pretrain"], cfg, device)
     res = cfg.pretrain.resolution
-    out = {}
-    torch.manual_seed(cfg.seeds[0])
-    untrained = build_encoder(cfg.pretrain.encoder, in_channels=3, **cfg.pretrain.encoder_kwargs).to(device)
-    out["untrained"] = _evaluate(untrained, data, res, cfg, device, cfg.seeds[0])
-    for arm, p in (("baseline", 0.0), ("tobias", cfg.p)):
-        rows = []
-        for seed in cfg.seeds:
+    rows = {"untrained": [], "baseline": [], "tobias": []}
+    for seed in cfg.seeds:
+        seed_everything(seed)  # the weights pretrain() builds for this seed, never trained
+        untrained = build_encoder(cfg.pretrain.encoder, in_channels=int(data["pretrain"].shape[1]),
+                                  **cfg.pretrain.encoder_kwargs).to(device)
+        rows["untrained"].append(_evaluate(untrained, data, res, cfg, device, seed))
+        for arm, p in (("baseline", 0.0), ("tobias", cfg.p)):
             pre = replace(cfg.pretrain, seed=seed, device=str(device))
             if checkpoint_root is not None and pre.checkpoint_dir is not None:
                 pre = replace(pre, checkpoint_dir=str(checkpoint_root / f"moco_{cfg.dataset}_{arm}_seed{seed}"))
@@ -372,13 +380,75 @@ def run_ssl(cfg: config_mod.SSLConfig, device: torch.device, checkpoint_root: Pa
             model, fit_result = pretrain_with_swap(data["pretrain"], scores, pre, p=p, grid=cfg.grid)
             row = _evaluate(model.encoder, data, res, cfg, device, seed)
             row["final_loss"] = fit_result.last("loss")
-            rows.append(row)
+            rows[arm].append(row)
             if verbose:
-                print(f"MoCo v2 {arm} (p={p}) seed {seed}: kNN {row['knn']:.1f}% "
-                      f"({fit_result.steps} steps, {time.perf_counter() - began:.0f} s)", flush=True)
-        out[arm] = _summary(rows)
+                print(f"MoCo v2 {arm} (p={p}) seed {seed}: kNN {row['knn']:.1f}% (untrained "
+                      f"{rows['untrained'][-1]['knn']:.1f}%, {fit_result.steps} steps, "
+                      f"{time.perf_counter() - began:.0f} s)", flush=True)
+    out = {arm: _summary(r) for arm, r in rows.items()}
     out["p"] = cfg.p
     out["steps"] = cfg.pretrain.steps if cfg.pretrain.steps is not None else None
+    out["dataset"] = cfg.dataset
+    return out
+
+
+def _per_seed(summary: dict, key: str) -> list[float]:
+    return [row[key] for row in summary["per_seed"]]
+
+
+def claims_of(metrics: dict, tier: str) -> list[dict]:
+    """The chapter's claims from a run's metrics (those its parts measured with at least 2 seeds).
+
+    - ``random_cnn_vs_centred``: CorLoc of the random CNN minus CorLoc of the best centred box,
+      paired over seeds (each seed: its own network and scene set, the box tuned on that set);
+    - ``sanity_knn`` / ``sanity_linear``: MoCo v2 minus the untrained encoder, paired over seeds;
+    - ``swap_linear``: MoCo v2 + Tobias minus MoCo v2 (linear probe), paired over seeds;
+    - ``swap_background_knn``: the same for the background kNN (the claim: lower).
+
+    Book section: *Tobias* "Claims, intervals and verdicts".
+    """
+    out = []
+    loc = metrics.get("localization")
+    if loc and len(loc["random_cnn"]["per_seed"]) >= 2:
+        out.append(results.claim(
+            "random_cnn_vs_centred",
+            "An untrained CNN's activation map localizes objects: its boxes are correct (IoU > 0.5) more "
+            "often than the best centred box, which never looks at the image.",
+            "CorLoc (%) of the random network's boxes minus CorLoc of the best centred box (size tuned on "
+            "the same scenes), synthetic scenes with objects anywhere in the frame, paired over seeds "
+            "(network weights and scene set)",
+            tier, _per_seed(loc["random_cnn"], "corloc"), _per_seed(loc["centred"], "corloc")))
+    cub = metrics.get("cub")
+    if cub and "random_resnet50" in cub:
+        pass  # CUB has one centred box for all seeds: reported in the table, not as a paired claim
+    ssl = metrics.get("ssl")
+    if ssl and len(ssl["baseline"]["per_seed"]) >= 2:
+        what = {"digits": "digit scenes", "scenes": "synthetic scenes", "stl10": "STL-10"}.get(ssl.get("dataset"), "")
+        for key, name in (("knn", "kNN"), ("linear", "linear-probe")):
+            if key not in ssl["baseline"]["per_seed"][0]:
+                continue
+            out.append(results.claim(
+                f"sanity_{key}",
+                f"MoCo v2 pretraining teaches the encoder something: its {name} accuracy beats the same "
+                "network at its random initial weights.",
+                f"{name} accuracy (%) on held-out {what}, MoCo v2 minus the untrained encoder, paired over seeds",
+                tier, _per_seed(ssl["baseline"], key), _per_seed(ssl["untrained"], key)))
+        if "linear" in ssl["baseline"]["per_seed"][0]:
+            out.append(results.claim(
+                "swap_linear",
+                "The Tobias background swap improves what MoCo v2 learns (the paper: better downstream "
+                "accuracy).",
+                f"linear-probe accuracy (%) on held-out {what}, MoCo v2 + Tobias (p = {ssl['p']:g}) minus "
+                "MoCo v2, paired over seeds (same initial weights and augmentation draws)",
+                tier, _per_seed(ssl["tobias"], "linear"), _per_seed(ssl["baseline"], "linear")))
+        if "background_knn" in ssl["baseline"]["per_seed"][0]:
+            out.append(results.claim(
+                "swap_background_knn",
+                "The background swap makes the features rely less on the background.",
+                "kNN accuracy (%) at predicting the background style (lower: less background in the features), "
+                f"MoCo v2 + Tobias minus MoCo v2, {what}, paired over seeds",
+                tier, _per_seed(ssl["tobias"], "background_knn"), _per_seed(ssl["baseline"], "background_knn"),
+                direction="less"))
     return out
 
 
@@ -390,13 +460,19 @@ def scale_of(cfg, device: torch.device | None = None) -> str:
     parts = []
     if cfg.localization is not None:
         c = cfg.localization
-        parts.append(f"{c.n_scenes} synthetic scenes at {c.image_size} px, random {c.arch} cut after "
-                     f"{c.stage or 'its last stage'}, {len(c.seeds)} initialization seeds")
+        net = f"random {c.arch}" + (" (layer4 at stride 1)" if c.layer4_stride == 1 and c.stage in (None, "layer4") else "")
+        if c.stage not in (None, "layer4"):
+            net += f" cut after {c.stage}"
+        parts.append(f"{len(c.seeds)} x {c.n_scenes} synthetic scenes at {c.image_size} px, {net}, one seed per set")
+        if c.photos:
+            parts.append(f"{len(c.photos)} photos with hand-drawn boxes, random {c.photo_arch} at {c.photo_size} px, "
+                         f"{len(c.photo_seeds)} seeds")
     if cfg.cub is not None:
         parts.append(f"CUB-200-2011 test ({cfg.cub.limit or 5794} images) at {cfg.cub.image_size} px")
     if cfg.ssl is not None:
         s = cfg.ssl
-        what = f"{s.n_train} scenes at {s.image_size} px" if s.dataset == "scenes" else f"{s.n_train} STL-10 unlabeled images"
+        what = {"digits": f"{s.n_train} digit scenes at {s.image_size} px",
+                "scenes": f"{s.n_train} scenes at {s.image_size} px"}.get(s.dataset, f"{s.n_train} STL-10 unlabeled images")
         length = f"{s.pretrain.steps} steps" if s.pretrain.steps else f"{s.pretrain.epochs} epochs"
         seeds = f"{len(s.seeds)} seed{'s' if len(s.seeds) > 1 else ''} per arm"
         parts.append(f"MoCo v2 ({s.pretrain.encoder} encoder, {s.pretrain.resolution} px, {length}) on {what}, {seeds}")
@@ -404,19 +480,36 @@ def scale_of(cfg, device: torch.device | None = None) -> str:
     return "; ".join(parts) + (f"; on {where}" if where else "")
 
 
-def run(cfg=None, verbose: bool = True) -> dict:
-    """Run the preset (default: quick), record it with :func:`companion.results.write`, return the metrics.
+def run(cfg=None, verbose: bool = True, command: str | None = None) -> dict:
+    """Run the preset (default: quick), record its metrics and claims with
+    :func:`companion.results.write` under the preset's tier, and return the metrics with the claims
+    under ``"claims"`` (the record keeps them apart).
 
+    Quick and study pin ``cfg.threads`` torch threads (and one BLAS thread), so they repeat bit for bit.
     Book section: *Tobias* "Quick run" and "Full run".
     """
+    from threadpoolctl import threadpool_limits
+
+    from ..runtime import torch_threads
+
     cfg = cfg or config_mod.quick()
     device = _device(cfg)
     metrics: dict = {}
-    if cfg.localization is not None:
-        metrics["localization"] = run_localization(cfg.localization, device, verbose)
-    if cfg.cub is not None:
-        metrics["cub"] = run_cub(cfg.cub, device, verbose)
-    if cfg.ssl is not None:
-        metrics["ssl"] = run_ssl(cfg.ssl, device, _checkpoint_root(cfg), verbose)
-    results.write(CHAPTER, cfg.mode, metrics, scale_of(cfg, device))
-    return metrics
+    timings: dict = {}
+    began = time.perf_counter()
+    pin = cfg.threads is not None and device.type == "cpu"
+    with torch_threads(cfg.threads if pin else None), (threadpool_limits(1) if pin else contextlib.nullcontext()):
+        for part, fn in (("localization", lambda: run_localization(cfg.localization, device, verbose)),
+                         ("cub", lambda: run_cub(cfg.cub, device, verbose)),
+                         ("ssl", lambda: run_ssl(cfg.ssl, device, _checkpoint_root(cfg), verbose))):
+            if getattr(cfg, part) is None:
+                continue
+            t0 = time.perf_counter()
+            metrics[part] = fn()
+            timings[f"{part}_s"] = round(time.perf_counter() - t0, 1)
+    claims = claims_of(metrics, cfg.mode)
+    seeds = sorted({*(cfg.localization.seeds if cfg.localization else ()), *(cfg.ssl.seeds if cfg.ssl else ())})
+    wall = time.perf_counter() - began
+    results.write(CHAPTER, cfg.mode, metrics, scale_of(cfg, device), claims=claims, seeds=seeds,
+                  command=command, wall_s=wall, timings=timings, preset=cfg.mode)
+    return {**metrics, "claims": claims}

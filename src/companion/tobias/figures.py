@@ -145,11 +145,11 @@ def size_breakdown(loc_metrics: dict):
     return fig
 
 
-def scene_examples(n: int = 6, arch: str = "resnet18", stage: str | None = "layer3", seed: int = 0, size: int = 112,
-                   canvas: int = 160, scene_seed: int = 0, **scene_kwargs):
+def scene_examples(n: int = 6, arch: str = "resnet18", stage: str | None = None, seed: int = 0, size: int = 112,
+                   canvas: int = 160, scene_seed: int = 0, layer4_stride: int = 1, **scene_kwargs):
     """A few quick-run-style scenes with ground-truth and random-CNN boxes and heat maps."""
     scenes = off_centre_scenes(n, size, canvas, seed=scene_seed, **scene_kwargs)
-    trunk = conv_trunk(arch, stage, seed=seed)
+    trunk = conv_trunk(arch, stage, seed=seed, layer4_stride=layer4_stride)
     result = localize(trunk, scenes.images)
     return heatmap_boxes(scenes.images, result, truth=scenes.boxes)
 
@@ -162,17 +162,28 @@ def _pm(summary: dict, key: str) -> str:
 
 
 def localization_table(loc: dict, what: str = "random CNN") -> str:
-    """Markdown: CorLoc and mean IoU of the random CNN (mean ± std over seeds) and the three baselines,
-    then the same on scenes framed by ``make_scenes`` (objects centred)."""
+    """Markdown: CorLoc and mean IoU (mean ± std over the seeds, each its own network and scene set)
+    of the random CNN, torchvision's stride-32 network when measured, and the three baselines; then
+    the same on scenes framed by ``make_scenes`` (objects centred)."""
     cnn, n_seeds = loc["random_cnn"], len(loc["random_cnn"]["per_seed"])
+    fr = sorted(set(loc["centred"]["fraction_per_seed"]))
+    sizes = "/".join(f"{f:.2f}" for f in fr)
+    grid = f", {cnn['grid']}x{cnn['grid']} map" if "grid" in cnn else ""
     lines = [
-        "| boxes | CorLoc (%) | mean IoU (%) |",
+        f"| boxes (mean ± std over {n_seeds} seeds) | CorLoc (%) | mean IoU (%) |",
         "|---|---|---|",
-        f"| {what}, mean ± std over {n_seeds} initializations | {_pm(cnn, 'corloc')} | {_pm(cnn, 'miou')} |",
-        f"| centred box, best size ({loc['centred']['fraction']:.2f} of each side, tuned on these scenes) "
-        f"| {loc['centred']['corloc']:.1f} | {loc['centred']['miou']:.1f} |",
-        f"| whole image | {loc['whole']['corloc']:.1f} | {loc['whole']['miou']:.1f} |",
-        f"| random box | {loc['random']['corloc']:.1f} | {loc['random']['miou']:.1f} |",
+        f"| {what}{grid} | {_pm(cnn, 'corloc')} | {_pm(cnn, 'miou')} |",
+    ]
+    if "torchvision" in loc:
+        tv = loc["torchvision"]
+        k = len(tv["per_seed"])
+        lines.append(f"| the same, torchvision's layer4 at stride 2 ({tv['grid']}x{tv['grid']} map), first {k} "
+                     f"set{'s' if k > 1 else ''} | {_pm(tv, 'corloc')} | {_pm(tv, 'miou')} |")
+    lines += [
+        f"| centred box, best size ({sizes} of each side, tuned on each set) | {_pm(loc['centred'], 'corloc')} "
+        f"| {_pm(loc['centred'], 'miou')} |",
+        f"| whole image | {_pm(loc['whole'], 'corloc')} | {_pm(loc['whole'], 'miou')} |",
+        f"| random box | {_pm(loc['random'], 'corloc')} | {_pm(loc['random'], 'miou')} |",
     ]
     if "framed" in loc:
         f = loc["framed"]
@@ -183,7 +194,7 @@ def localization_table(loc: dict, what: str = "random CNN") -> str:
             "",
             "| boxes | CorLoc (%) | mean IoU (%) |",
             "|---|---|---|",
-            f"| {what}, {k} initialization{'s' if k > 1 else ''} | {f['random_cnn']['corloc_mean']:.1f} "
+            f"| {what}, {k} seed{'s' if k > 1 else ''} | {f['random_cnn']['corloc_mean']:.1f} "
             f"| {f['random_cnn']['miou_mean']:.1f} |",
             f"| centred box, best size ({f['centred']['fraction']:.2f}) | {f['centred']['corloc']:.1f} "
             f"| {f['centred']['miou']:.1f} |",
@@ -192,18 +203,58 @@ def localization_table(loc: dict, what: str = "random CNN") -> str:
     return "\n".join(lines)
 
 
+def photo_table(photos: dict) -> str:
+    """Markdown: IoU with the hand-drawn box per photo (random CNN: mean over seeds), then CorLoc and
+    mean IoU, for the random CNN, the whole image and the best centred box."""
+    names = photos["photos"]
+    k = len(photos["random_cnn"]["per_seed"])
+    head = "| boxes | " + " | ".join(names) + " | CorLoc (%) | mean IoU (%) |"
+    lines = [head, "|---|" + "---|" * (len(names) + 2)]
+    rows = [(f"random CNN (mean of {k} seeds)", photos["random_cnn"], "corloc_mean", "miou_mean"),
+            ("whole image", photos["whole"], "corloc", "miou"),
+            (f"centred box, best size ({photos['centred']['fraction']:.2f})", photos["centred"], "corloc", "miou")]
+    for label, r, c, m in rows:
+        cells = " | ".join(f"{v:.0f}" for v in r["iou_per_photo"])
+        lines.append(f"| {label} | {cells} | {r[c]:.1f} | {r[m]:.1f} |")
+    area = " | ".join(f"{100 * a:.0f} %" for a in photos["object_area"])
+    lines.append(f"| *hand-drawn box's share of the image* | {area} | | |")
+    return "\n".join(lines)
+
+
+def photo_grids(images, truth, names, seed: int = 0, arch: str = "resnet50"):
+    """Two rows: the random network's heat map, kept component and box with torchvision's layer4
+    (stride 2: a 7x7 map at 224 px) and with the paper's (stride 1: 14x14), same weights, with the
+    hand-drawn box in green."""
+    n = len(images)
+    fig, axes = plt.subplots(2, n, figsize=(viz.FIG_WIDTH, 2 * viz.FIG_WIDTH / n + 0.5), squeeze=False)
+    for row, stride in enumerate((2, 1)):
+        result = localize(conv_trunk(arch, None, seed=seed, layer4_stride=stride), images)
+        heat, masks = result.heatmaps(), result.pixel_masks()
+        h, w = result.maps.shape[-2:]
+        for i in range(n):
+            ax = axes[row, i]
+            viz.overlay_heatmap(ax, images[i], heat[i], alpha=0.5)
+            ax.contour(masks[i].numpy().astype(float), levels=[0.5], colors="white", linewidths=1.0)
+            viz.draw_boxes(ax, truth[i], color=viz.PALETTE["truth"])
+            viz.draw_boxes(ax, result.boxes[i], color=viz.PALETTE["method"])
+            ax.axis("off")
+            if row == 0:
+                ax.set_title(names[i])
+        axes[row, 0].text(-0.08, 0.5, f"{h}x{w}", transform=axes[row, 0].transAxes, rotation=90,
+                          va="center", ha="right")
+    fig.tight_layout()
+    return fig
+
+
 def ssl_table(ssl: dict) -> str:
-    """Markdown: kNN (and linear) accuracy of the untrained encoder, MoCo v2 and MoCo v2 + Tobias."""
+    """Markdown: kNN, linear and background-kNN accuracy (mean ± std over seeds) of the untrained
+    encoder, MoCo v2 and MoCo v2 + Tobias."""
     has_linear = "linear_mean" in ssl["baseline"]
     has_bg = "background_knn_mean" in ssl["baseline"]
     head = "| encoder | kNN (%) |" + (" linear (%) |" if has_linear else "") + (" background kNN (%) |" if has_bg else "")
     lines = [head, "|---|" + "---|" * (head.count("|") - 2)]
-    u = ssl["untrained"]
-    row = f"| untrained (random weights) | {u['knn']:.1f} |"
-    row += f" {u['linear']:.1f} |" if has_linear else ""
-    row += f" {u['background_knn']:.1f} |" if has_bg else ""
-    lines.append(row)
-    for arm, label in (("baseline", "MoCo v2"), ("tobias", f"MoCo v2 + Tobias (p = {ssl['p']:g})")):
+    for arm, label in (("untrained", "untrained (its random initial weights)"), ("baseline", "MoCo v2"),
+                       ("tobias", f"MoCo v2 + Tobias (p = {ssl['p']:g})")):
         s = ssl[arm]
         k = len(s["per_seed"])
         row = f"| {label}, {k} seed{'s' if k > 1 else ''} | {_pm(s, 'knn')} |"

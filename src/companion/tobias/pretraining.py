@@ -5,9 +5,12 @@ Two paths, the same augmentation:
 
 - per image, on the CPU (DataLoader workers): :class:`TobiasTwoViewDataset` yields
   ``(query, key, index)`` like :class:`companion.ssl.data.TwoViewDataset`;
-- batched, on the device (GPUs, and the quick run): :func:`pretrain_with_swap` swaps backgrounds inside
-  the batch with :func:`~companion.tobias.swap.tobias_swap`, then applies
+- batched, on the device (GPUs, and the quick run): :class:`SwapViews` swaps backgrounds inside the
+  batch with :func:`~companion.tobias.swap.tobias_swap`, then applies
   :class:`companion.ssl.augment.GPUAugment` to the query and the key.
+
+Both plug into :func:`companion.ssl.pretrain` through its ``views=`` and ``two_view_dataset=`` hooks,
+so the training loop is the toolkit's own.
 
 Book section: *Tobias* "Background swap inside MoCo v2".
 """
@@ -16,15 +19,15 @@ from __future__ import annotations
 
 import torch
 
+from dataclasses import replace
+
 from ..ssl.augment import GPUAugment, ssl_augment
 from ..ssl.data import TwoViewDataset
-from ..ssl.encoders import build_encoder
-from ..ssl.methods import METHODS, MoCo
-from ..ssl.pretrain import PretrainConfig, cpu_threads
-from ..train import FitResult, fit
-from .swap import background_swap, foreground_cells
+from ..ssl.pretrain import PretrainConfig
+from ..train import FitResult
+from .swap import background_swap, foreground_cells, tobias_swap
 
-__all__ = ["TobiasTwoViewDataset", "pretrain_with_swap"]
+__all__ = ["TobiasTwoViewDataset", "SwapViews", "pretrain_with_swap"]
 
 
 class TobiasTwoViewDataset(TwoViewDataset):
@@ -65,30 +68,48 @@ class TobiasTwoViewDataset(TwoViewDataset):
         return self.transform(query), self.transform(key), index
 
 
-def _build_method(config: PretrainConfig, channels: int, n: int):
-    encoder = build_encoder(config.encoder, in_channels=channels, **config.encoder_kwargs)
-    kwargs = dict(config.method_kwargs)
-    if METHODS[config.method] is MoCo:
-        kwargs.setdefault("dataset_size", n)
-    model = METHODS[config.method](encoder, **kwargs)
-    if hasattr(model, "check_dataset_size"):
-        model.check_dataset_size(n)
-    return model
+class SwapViews:
+    """``(batch, aug) -> (query, key)`` for :func:`companion.ssl.pretrain`'s ``views=`` hook: the query
+    source is :func:`~companion.tobias.swap.tobias_swap` of the batch (probability ``p``), the key
+    source the batch itself; both go through one call of the batched augmentation.
+
+    ``batch`` is ``(images (B, C, H, W), scores (B, g, g))``. The swap draws from its own generator
+    (seeded with ``seed``), so the augmentation's draws from the global RNG are the same with and
+    without the swap: the two arms of a seed differ only in the swapped queries.
+    Book section: *Tobias* "Background swap inside MoCo v2".
+    """
+
+    def __init__(self, p: float = 0.3, grid: int = 4, augment: GPUAugment | None = None, seed: int = 0):
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p must be a probability in [0, 1], got {p}")
+        if augment is not None and not isinstance(augment, GPUAugment):
+            raise TypeError(f"augment must be a GPUAugment or None, got {type(augment).__name__}")
+        self.p, self.grid, self.augment = p, grid, augment
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, batch, aug=None) -> tuple[torch.Tensor, torch.Tensor]:
+        x, scores = batch[0], batch[1]
+        query, _ = tobias_swap(x, scores, self.p, self.grid, generator=self.generator)  # only the query
+        aug = self.augment or aug
+        v = aug(torch.cat([query, x]))  # one batched call: (2B, C, r, r)
+        return v[: len(x)], v[len(x):]
 
 
 def pretrain_with_swap(images: torch.Tensor, scores: torch.Tensor, config: PretrainConfig, p: float = 0.3,
-                       grid: int = 4) -> tuple[torch.nn.Module, FitResult]:
+                       grid: int = 4, encoder: torch.nn.Module | None = None) -> tuple[torch.nn.Module, FitResult]:
     """Self-supervised pretraining (``config.method``, e.g. ``"moco"``) with the Tobias augmentation on
     the query view; ``p = 0`` is the plain baseline through exactly the same code.
 
     ``images``: ``(N, C, H, W)`` floats in [0, 1]; ``scores``: ``(N, g, g)``. Batched path (CUDA, or
-    ``config.gpu_augment=True``): each batch is swapped on its device, then both views go through
-    ``GPUAugment``. Otherwise :class:`TobiasTwoViewDataset` with the ``transforms.v2`` recipe.
-    Training goes through :func:`companion.train.fit` (checkpoints in ``config.checkpoint_dir``).
+    ``config.gpu_augment=True``): :class:`SwapViews` swaps each batch on its device, then augments.
+    Otherwise :class:`TobiasTwoViewDataset` with the ``transforms.v2`` recipe. Both go through
+    :func:`companion.ssl.pretrain` (its ``views=`` / ``two_view_dataset=`` hooks) and so through
+    :func:`companion.train.fit` (checkpoints in ``config.checkpoint_dir``). ``encoder``: the network
+    to train (default: ``config.encoder`` built by ``pretrain`` after seeding with ``config.seed``).
     Returns ``(method module, fit result)``; ``module.encoder`` is the trained backbone.
     Book section: *Tobias* "Background swap inside MoCo v2".
     """
-    from .swap import tobias_swap
+    from ..ssl.pretrain import pretrain
 
     if not torch.is_tensor(images) or images.ndim != 4 or not images.is_floating_point():
         raise ValueError(f"images must be a float (N, C, H, W) batch, got {getattr(images, 'shape', type(images))}")
@@ -97,32 +118,11 @@ def pretrain_with_swap(images: torch.Tensor, scores: torch.Tensor, config: Pretr
     scores = torch.as_tensor(scores, dtype=torch.float32)
     if scores.shape != (len(images), grid, grid):
         raise ValueError(f"scores must be ({len(images)}, {grid}, {grid}), got {tuple(scores.shape)}")
-    from ..runtime import seed_everything
-
-    seed_everything(config.seed)  # same initial weights for the baseline and the Tobias run
-    model = _build_method(config, images.shape[1], len(images))
-    steps = config.steps if config.steps is not None else max(1, config.epochs * (len(images) // config.batch_size))
-    fit_cfg = config.fit_config(int(steps))
     device = torch.device(config.device) if config.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     batched = config.gpu_augment if config.gpu_augment is not None else device.type == "cuda"
-
     if batched:
-        aug = GPUAugment(config.resolution, blur=config.blur, **config.augment)
-        data = (images.to(device), scores.to(device))
-
-        def step_fn(m, batch):
-            x, s = batch
-            query, _ = tobias_swap(x, s, p, grid)  # only the query view is altered
-            return m(aug(query), aug(x))
-    else:
-        transform = ssl_augment(config.resolution, blur=config.blur, channels=images.shape[1], **config.augment)
-        data = TobiasTwoViewDataset(images, scores, transform, p, grid)
-
-        def step_fn(m, batch):
-            return m(batch[0], batch[1])
-
-    total = int(steps)
-    with cpu_threads(config.num_threads if device.type == "cpu" else None):
-        result = fit(model, data, step_fn, fit_cfg, after_step=lambda core, step: core.on_step(step, total))
-    return model, result
-
+        views = SwapViews(p, grid, seed=config.seed)
+        return pretrain(config.method, encoder, (images, scores), replace(config, gpu_augment=True), views=views)
+    transform = ssl_augment(config.resolution, blur=config.blur, channels=images.shape[1], **config.augment)
+    dataset = TobiasTwoViewDataset(images, scores, transform, p, grid)
+    return pretrain(config.method, encoder, images, config, two_view_dataset=dataset)

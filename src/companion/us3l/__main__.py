@@ -1,13 +1,35 @@
-"""python -m companion.us3l --preset quick|full"""
+"""US3L against naive slimmable SSL and networks trained alone, at every width.
 
-import argparse
+``python -m companion.us3l --preset quick|study|full`` runs the experiment and records it in
+``results/us3l.json``; ``full`` trains on CIFAR-100 on a GPU and resumes from its checkpoints.
+"""
+
+from __future__ import annotations
+
 import json
 
-from . import config, run
+from .. import runtime
+from . import config as presets
+from .experiment import run
 
-parser = argparse.ArgumentParser(description="US3L vs naive slimmable SSL vs separately trained widths")
-parser.add_argument("--preset", choices=["quick", "full"], default="quick")
-parser.add_argument("--epochs", type=int, help="override the full preset's 400 epochs (e.g. 100 for a Colab session)")
-args = parser.parse_args()
-cfg = config.quick() if args.preset == "quick" else config.full(**({"epochs": args.epochs} if args.epochs else {}))
-print(json.dumps(run(cfg)["mean"], indent=2))
+
+def main(argv=None) -> None:
+    parser = runtime.cli_parser("us3l", __doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", help="override the preset's seeds")
+    parser.add_argument("--epochs", type=int, help="override the full preset's 400 epochs (e.g. 100 for Colab)")
+    parser.add_argument("--no-record", action="store_true", help="do not write results/us3l.json")
+    args = parser.parse_args(argv)
+    device = runtime.require_accelerator(args.preset, args.device)
+    overrides = {"device": str(device) if args.device or args.preset == "full" else None}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.seeds:
+        overrides["seeds"] = tuple(args.seeds)
+    if args.epochs is not None:
+        overrides.update(epochs=args.epochs, steps=None)
+    cfg = presets.PRESETS[args.preset](**overrides)
+    out = run(cfg, record=not args.no_record)
+    print(json.dumps(out["mean"], indent=1))
+
+
+if __name__ == "__main__":
+    raise SystemExit(runtime.run_cli(main))

@@ -1,4 +1,5 @@
-"""Presets for the US3L experiment: ``quick()`` runs on CPU in seconds, ``full()`` is the paper's CIFAR-100 setting.
+"""Presets for the US3L experiment: ``quick()`` runs on CPU in seconds, ``study()`` has the seeds
+to decide the claims in minutes, ``full()`` is the paper's CIFAR-100 setting.
 
 Book section: *US3L* "Quick run" and "Full run".
 """
@@ -7,20 +8,38 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+from .schedule import check_group_alpha
+
+#: what :func:`companion.us3l.run` can train: US3L, US3L whose teacher is the online network itself
+#: (no momentum teacher), naive slimmable SimCLR, and one network per width trained alone
+MODES = ("us3l", "us3l_online", "naive", "fixed")
+TIERS = ("quick", "study", "full")
+
 
 @dataclass
 class US3LConfig:
-    dataset: str = "digits"  # "digits" (quick) or "cifar100" (full)
-    resolution: int = 16
+    """Everything :func:`companion.us3l.run` needs.
+
+    ``reg_lambda``: the per-width penalty every mode gets (5e-5: the released code's weight decay
+    1e-4); ``reg_alpha``: US3L's grouping of it. ``calibration_batches``: batches of the training set
+    that recalibrate batch norm per width (``None``: one pass over all of it); ``official_bn`` also
+    measures US3L with the released code's calibration (3 passes, momentum 0.1).
+    ``augment``: keyword arguments of the batched augmentation (crop scale, flip, ...).
+    """
+
+    tier: str = "quick"
+    dataset: str = "digits"  # "digits" (quick, study) or "cifar100" (full)
+    resolution: int = 8
     base_width: int = 8
     blocks: tuple = (1, 1, 1)
     divisor: int = 4
     small_stem: bool = True
-    steps: int = 80
+    steps: int | None = 60
     epochs: int | None = None
     batch_size: int = 64
     lr: float = 0.1
     optimizer: str = "sgd"
+    augment: dict = field(default_factory=lambda: {"scale": (0.5, 1.0), "p_flip": 0.0})
     dim: int = 64
     hidden: int = 256
     temperature: float = 0.5
@@ -29,18 +48,48 @@ class US3LConfig:
     dynamic: bool = True
     reg_lambda: float = 5e-5
     reg_alpha: float = 0.05
+    reg_bins: int = 8
     eval_widths: tuple = (0.25, 0.5, 0.75, 1.0)
     separate_widths: tuple = (0.25, 1.0)  # networks trained alone at these widths (the reference)
     knn_k: int = 20
     knn_temperature: float = 0.1
-    calibration_batches: int = 4
-    seeds: tuple = (0,)
-    device: str | None = None
+    linear_epochs: int = 30
+    calibration_batches: int | None = None
+    official_bn: bool = True
+    seeds: tuple = (0, 1)
+    device: str | None = "cpu"
+    threads: int | None = 1  # CPU threads during the run (None: leave torch's setting)
     checkpoint_dir: str | None = None
     checkpoint_every: int = 0
     progress: bool = False
-    modes: tuple = ("us3l", "naive", "fixed")
+    modes: tuple = ("us3l", "naive")
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.tier not in TIERS:
+            raise ValueError(f"tier must be one of {TIERS}, got {self.tier!r}")
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError(f"give exactly one of steps or epochs, got steps={self.steps!r}, epochs={self.epochs!r}")
+        if not self.seeds:
+            raise ValueError("seeds is empty")
+        bad = [m for m in self.modes if m not in MODES]
+        if bad or not self.modes:
+            raise ValueError(f"modes must be a non-empty subset of {MODES}, got {self.modes!r}")
+        check_group_alpha(self.reg_alpha, self.reg_bins)
+        if not self.reg_lambda >= 0:
+            raise ValueError(f"reg_lambda must be >= 0, got {self.reg_lambda!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if self.calibration_batches is not None and self.calibration_batches < 1:
+            raise ValueError(f"calibration_batches must be None or >= 1, got {self.calibration_batches!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
+        from ..slimmable import check_width
+
+        for w in (*self.eval_widths, *self.separate_widths):
+            check_width(w)
+        if 1.0 not in self.eval_widths:
+            raise ValueError("eval_widths must include 1.0 (the sanity claims compare full widths)")
 
     def replace(self, **changes) -> "US3LConfig":
         return replace(self, **changes)
@@ -50,8 +99,18 @@ class US3LConfig:
 
 
 def quick(**overrides) -> US3LConfig:
-    """Digits at 16 px, a 3-stage slimmable ResNet of base width 8, 80 SGD steps of 64 images per model."""
+    """CPU seconds: digits at their native 8 px (the shared benchmark's split and crops), a 3-stage
+    slimmable ResNet of base width 8, 60 SGD steps of 64 images per model, two seeds; US3L and naive
+    slimmable SimCLR, each beside the same network untrained."""
     return US3LConfig().replace(**overrides)
+
+
+def study(**overrides) -> US3LConfig:
+    """:func:`quick`'s data, code and steps with five seeds, plus networks trained alone at widths 0.25
+    and 1.0 and US3L without its momentum teacher: enough to decide the claims in CPU minutes."""
+    base = dict(tier="study", steps=60, seeds=(0, 1, 2, 3, 4), modes=("us3l", "us3l_online", "naive", "fixed"))
+    base.update(overrides)
+    return US3LConfig(**base)
 
 
 def full(**overrides) -> US3LConfig:
@@ -60,9 +119,15 @@ def full(**overrides) -> US3LConfig:
     0.05, 8 bins), dynamic sampling with 4 phases; kNN over widths 0.25-1.0 after BN recalibration."""
     from ..data import data_root
 
-    return US3LConfig(
-        dataset="cifar100", resolution=32, base_width=64, blocks=(2, 2, 2, 2), divisor=8, steps=None, epochs=400,
-        batch_size=512, lr=0.5, dim=256, hidden=2048, knn_k=200, calibration_batches=20, seeds=(0,),
-        separate_widths=(0.25, 0.5, 0.75, 1.0), checkpoint_dir=str(data_root().parent / "checkpoints" / "us3l"),
-        checkpoint_every=500, progress=True,
-    ).replace(**overrides)
+    base = dict(
+        tier="full", dataset="cifar100", resolution=32, base_width=64, blocks=(2, 2, 2, 2), divisor=8, steps=None,
+        epochs=400, batch_size=512, lr=0.5, dim=256, hidden=2048, knn_k=200, calibration_batches=None,
+        augment={}, seeds=(0,), separate_widths=(0.25, 0.5, 0.75, 1.0), linear_epochs=100, device=None, threads=None,
+        checkpoint_dir=str(data_root().parent / "checkpoints" / "us3l"), checkpoint_every=500, progress=True,
+        modes=("us3l", "naive", "fixed"),
+    )
+    base.update(overrides)
+    return US3LConfig(**base)
+
+
+PRESETS = {"quick": quick, "study": study, "full": full}

@@ -12,26 +12,27 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from .. import results
-from ..runtime import seed_everything
+from ..runtime import seed_everything, torch_threads
 from ..slimmable import SlimmableResNet, cost_at, recalibrate_bn, set_width
-from ..ssl.evaluate import embedding_std, extract_features, knn_accuracy
+from ..ssl.evaluate import embedding_std, extract_features, knn_accuracy, linear_probe
 from ..ssl.pretrain import PretrainConfig, pretrain
 from .config import US3LConfig
 from .model import SlimmableSSL
+
+#: how each trained network is labelled in the results
+LABELS = {"us3l": "us3l", "us3l_online": "us3l_online", "naive": "naive", "fixed": "separate"}
 
 CHAPTER = "us3l"
 
 
 def load_data(config: US3LConfig):
-    """``(train, train_labels, test, test_labels, channels)``; tensors for digits, Datasets for CIFAR-100."""
+    """``(train, train_labels, test, test_labels, channels)``; tensors for digits (the shared
+    benchmark's split, :func:`companion.ssl.bench.bench_data`), Datasets for CIFAR-100."""
     if config.dataset == "digits":
-        from sklearn.model_selection import train_test_split
+        from ..ssl import bench
 
-        from ..data import load_digits_images
-
-        x, y = load_digits_images(size=config.resolution)
-        tr, te = train_test_split(np.arange(len(y)), test_size=500, stratify=y.numpy(), random_state=0)
-        return x[tr], y[tr], x[te], y[te], 1
+        d = bench.bench_data(config.resolution)  # the shared benchmark's seeded 1,200 / 597 split
+        return d.train_x, d.train_y, d.test_x, d.test_y, 1
     if config.dataset == "scenes":
         from ..data import make_scenes
 
@@ -50,35 +51,61 @@ def load_data(config: US3LConfig):
     raise ValueError(f"dataset must be 'digits', 'scenes' or 'cifar100', got {config.dataset!r}")
 
 
-def _batches(data, batch_size: int, count: int, device):
+def _batches(data, batch_size: int, count: int | None, device):
+    """The first ``count`` training batches (``None``: all of them, one pass)."""
     if torch.is_tensor(data):
-        return [data[i * batch_size:(i + 1) * batch_size].to(device) for i in range(min(count, max(1, len(data) // batch_size)))]
-    loader = DataLoader(Subset(data, range(min(len(data), batch_size * count))), batch_size=batch_size)
+        n = len(data) // batch_size if count is None else min(count, max(1, len(data) // batch_size))
+        return [data[i * batch_size:(i + 1) * batch_size].to(device) for i in range(max(1, n))]
+    n = len(data) if count is None else min(len(data), batch_size * count)
+    loader = DataLoader(Subset(data, range(n)), batch_size=batch_size)
     return [x.to(device) for x, *_ in loader]
 
 
 def build(config: US3LConfig, channels: int, n_train: int, mode: str, fixed_width: float | None, seed: int):
+    """A fresh slimmable encoder (the same weights for the same ``seed``) in a :class:`SlimmableSSL`.
+
+    ``mode="us3l_online"`` is US3L with ``momentum=0``: the teacher is the online network itself.
+    Every mode gets the per-width penalty ``reg_lambda``; only US3L groups it (``reg_alpha``).
+    """
     seed_everything(seed)
     encoder = SlimmableResNet(config.base_width, config.blocks, in_channels=channels, small_stem=config.small_stem,
                               divisor=config.divisor)
     steps = config.steps if config.steps is not None else config.epochs * (n_train // config.batch_size)
-    model = SlimmableSSL(encoder, steps, mode=mode, dim=config.dim, hidden=config.hidden,
-                         temperature=config.temperature, momentum=config.momentum, n_widths=config.n_widths,
-                         dynamic=config.dynamic, reg_lambda=config.reg_lambda if mode == "us3l" else 0.0,
-                         reg_alpha=config.reg_alpha, fixed_width=fixed_width, seed=seed)
+    us3l = mode in ("us3l", "us3l_online")
+    model = SlimmableSSL(encoder, steps, mode="us3l" if us3l else mode, dim=config.dim, hidden=config.hidden,
+                         temperature=config.temperature, momentum=0.0 if mode == "us3l_online" else config.momentum,
+                         n_widths=config.n_widths, dynamic=config.dynamic, reg_lambda=config.reg_lambda,
+                         reg_alpha=config.reg_alpha if us3l else 0.0, reg_bins=config.reg_bins,
+                         fixed_width=fixed_width, seed=seed)
     return model, steps
 
 
-def evaluate_width(model: SlimmableSSL, width: float, data, config: US3LConfig, device) -> dict:
-    """BN recalibration at ``width``, then kNN accuracy (%) and the collapse diagnostic of the features."""
+def evaluate_width(model: SlimmableSSL, width: float, data, config: US3LConfig, device, *,
+                   linear: bool = False, official_bn: bool = False) -> dict:
+    """BN recalibration at ``width``, then kNN accuracy (%), the collapse diagnostic of the features
+    and (``linear``) a linear probe's accuracy (%). ``official_bn`` adds ``knn_officialbn``: kNN after
+    the released code's calibration (3 passes, momentum 0.1) instead of this book's (one pass, plain
+    average). Book section: *US3L* "Quick run"."""
     train, train_y, test, test_y = data
     encoder = model.encoder.to(device)
-    recalibrate_bn(encoder, width, _batches(train, config.batch_size, config.calibration_batches, device))
+    batches = _batches(train, config.batch_size, config.calibration_batches, device)
+    out = {}
+    if official_bn:
+        recalibrate_bn(encoder, width, batches, reset=True, momentum=0.1, passes=3)
+        f_tr = extract_features(encoder, train, batch_size=256, device=device)
+        f_te = extract_features(encoder, test, batch_size=256, device=device)
+        out["knn_officialbn"] = 100.0 * knn_accuracy(f_tr, train_y, f_te, test_y, k=config.knn_k,
+                                                     temperature=config.knn_temperature)
+    recalibrate_bn(encoder, width, batches)
     f_train = extract_features(encoder, train, batch_size=256, device=device)
     f_test = extract_features(encoder, test, batch_size=256, device=device)
     acc = knn_accuracy(f_train, train_y, f_test, test_y, k=config.knn_k, temperature=config.knn_temperature)
+    out.update({"knn": 100.0 * acc, "std": embedding_std(f_test), "dim": int(f_test.shape[1])})
+    if linear:
+        out["linear"] = 100.0 * linear_probe(f_train, train_y, f_test, test_y, epochs=config.linear_epochs,
+                                             device=device)
     set_width(encoder, 1.0)
-    return {"knn": 100.0 * acc, "std": embedding_std(f_test), "dim": int(f_test.shape[1])}
+    return out
 
 
 def width_key(width: float) -> str:
@@ -87,59 +114,117 @@ def width_key(width: float) -> str:
 
 
 def train_one(config: US3LConfig, data, channels, mode, fixed_width, seed, device):
+    """Pretrain one network; the optimizer has no weight decay (the model adds its own penalty)."""
     train = data[0]
     model, steps = build(config, channels, len(train), mode, fixed_width, seed)
     name = mode if fixed_width is None else f"{mode}_{fixed_width}"
     pcfg = PretrainConfig.full() if config.dataset == "cifar100" else PretrainConfig.quick()
     pcfg = pcfg.replace(
         resolution=config.resolution, steps=steps, epochs=None, batch_size=config.batch_size, lr=config.lr,
-        optimizer=config.optimizer, weight_decay=0.0 if mode == "us3l" else 5e-4, seed=seed, device=device,
+        optimizer=config.optimizer, weight_decay=0.0, seed=seed, device=device, augment=dict(config.augment),
         progress=config.progress, blur=False if config.resolution < 32 else None,
+        num_threads=config.threads if config.dataset != "cifar100" else None,
         checkpoint_dir=f"{config.checkpoint_dir}/{name}_seed{seed}" if config.checkpoint_dir else None,
         checkpoint_every=config.checkpoint_every,
     )
+    views = None
+    if config.dataset == "digits":
+        from ..ssl import bench
+
+        views = bench.bench_views(config.resolution, **config.augment)  # both views from one call
     began = time.perf_counter()
-    model, fit_result = pretrain(model, None, train, pcfg)
+    model, fit_result = pretrain(model, None, train, pcfg, views=views)
     return model, time.perf_counter() - began, fit_result
 
 
 def run(config: US3LConfig | None = None, record: bool = True) -> dict:
-    """Train every mode for every seed, evaluate each width, record the means in ``results/us3l.json``."""
+    """Train every mode for every seed, evaluate each width, record the means and the claims in
+    ``results/us3l.json`` under the config's tier. Book section: *US3L* "Quick run"."""
     from .config import quick
 
     config = config or quick()
+    began = time.perf_counter()
+    with torch_threads(config.threads):
+        out, per_seed = _run(config)
+    if record:
+        _record(config, out, per_seed, time.perf_counter() - began)
+    return out
+
+
+def _run(config: US3LConfig):
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     train, train_y, test, test_y, channels = load_data(config)
     data = (train, train_y, test, test_y)
     rows: dict[str, dict[str, list]] = {}
     seconds: dict[str, list] = {}
+
+    def keep(label, w, values):
+        for key, value in values.items():
+            rows.setdefault(label, {}).setdefault(f"{key}@{width_key(w)}", []).append(value)
+
     for seed in config.seeds:
         # reference: the same network, untrained, evaluated the same way at every width
         model, _ = build(config, channels, len(train), "naive", None, seed)
         for w in config.eval_widths:
-            for key, value in evaluate_width(model, w, data, config, device).items():
-                rows.setdefault("random init", {}).setdefault(f"{key}@{width_key(w)}", []).append(value)
+            keep("random init", w, evaluate_width(model, w, data, config, device, linear=w == 1.0))
         for mode in config.modes:
-            widths = config.separate_widths if mode == "fixed" else (None,)
-            for fixed in widths:
+            for fixed in (config.separate_widths if mode == "fixed" else (None,)):
                 model, took, _ = train_one(config, data, channels, mode, fixed, seed, device)
-                label = "separate" if mode == "fixed" else mode
+                label = LABELS[mode]
                 seconds.setdefault(label, []).append(took)
                 for w in ([fixed] if fixed is not None else config.eval_widths):
-                    ev = evaluate_width(model, w, data, config, device)
-                    for key, value in ev.items():
-                        rows.setdefault(label, {}).setdefault(f"{key}@{width_key(w)}", []).append(value)
+                    keep(label, w, evaluate_width(model, w, data, config, device, linear=w == 1.0,
+                                                  official_bn=config.official_bn and mode == "us3l"))
     summary = {label: {k: float(np.mean(v)) for k, v in cols.items()} for label, cols in rows.items()}
-    spread = {label: {k: float(np.std(v)) for k, v in cols.items() if k.startswith("knn")} for label, cols in rows.items()}
+    spread = {label: {k: float(np.std(v)) for k, v in cols.items() if k.startswith(("knn", "linear"))}
+              for label, cols in rows.items()}
     probe = SlimmableResNet(config.base_width, config.blocks, in_channels=channels, small_stem=config.small_stem,
                             divisor=config.divisor)
     costs = {width_key(w): cost_at(probe, w, config.resolution, channels) for w in config.eval_widths}
-    out = {"mean": summary, "std_over_seeds": spread, "costs": costs,
-           "train_seconds": {k: float(np.mean(v)) for k, v in seconds.items()}, "seeds": list(config.seeds)}
-    if record:
-        mode = "full" if config.dataset == "cifar100" else "quick"
-        scale = (f"{mode}: {config.dataset} at {config.resolution} px, slimmable ResNet base width {config.base_width}, "
-                 f"{config.steps or config.epochs} {'steps' if config.steps else 'epochs'}, {len(config.seeds)} seed(s), "
-                 f"kNN (k={config.knn_k}) after BN recalibration, {device}")
-        results.write(CHAPTER, mode, out, scale=scale)
+    out = {"mean": summary, "std_over_seeds": spread, "costs": costs, "seeds": list(config.seeds),
+           "train_seconds": {k: float(np.mean(v)) for k, v in seconds.items()}}
+    return out, rows
+
+
+def claims(config: US3LConfig, per_seed: dict) -> list[dict]:
+    """The chapter's claims, each paired over seeds: the sanity checks (trained US3L minus the same
+    network untrained, full width), US3L against naive slimmable training and against networks
+    trained alone, width by width, and US3L with against without its momentum teacher.
+    Book section: *US3L* "Claims, intervals and verdicts"."""
+    tier, out = config.tier, []
+    if len(config.seeds) < 2 or "us3l" not in per_seed:
+        return out  # an interval needs two seeds at least; every claim is about US3L
+
+    def add(cid, statement, metric, a, b):
+        out.append(results.claim(cid, statement, metric, tier, a, b))
+
+    us, rand = per_seed["us3l"], per_seed["random init"]
+    add("sanity_knn", "US3L pretraining beats the untrained network (full width, kNN)",
+        "kNN accuracy at width 1.0, US3L minus untrained (points)", us["knn@100"], rand["knn@100"])
+    add("sanity_linear", "US3L pretraining beats the untrained network (full width, linear probe)",
+        "linear-probe accuracy at width 1.0, US3L minus untrained (points)", us["linear@100"], rand["linear@100"])
+    for w in config.eval_widths:
+        k = width_key(w)
+        if "naive" in per_seed:
+            add(f"us3l_vs_naive_w{k}", f"US3L beats naive slimmable SSL at width {w}",
+                f"kNN accuracy at width {w}, US3L minus naive (points)", us[f"knn@{k}"], per_seed["naive"][f"knn@{k}"])
+        if "separate" in per_seed and f"knn@{k}" in per_seed["separate"]:
+            add(f"us3l_vs_separate_w{k}", f"US3L beats a network trained alone at width {w}",
+                f"kNN accuracy at width {w}, US3L minus trained alone (points)", us[f"knn@{k}"],
+                per_seed["separate"][f"knn@{k}"])
+        if "us3l_online" in per_seed:
+            add(f"teacher_w{k}", f"the momentum teacher helps US3L at width {w}",
+                f"kNN accuracy at width {w}, US3L minus US3L without momentum teacher (points)",
+                us[f"knn@{k}"], per_seed["us3l_online"][f"knn@{k}"])
     return out
+
+
+def _record(config: US3LConfig, out: dict, per_seed: dict, wall: float) -> None:
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    steps = f"{config.steps} steps" if config.steps else f"{config.epochs} epochs"
+    scale = (f"{config.tier}: {config.dataset} at {config.resolution} px, slimmable ResNet base width "
+             f"{config.base_width}, {steps} of batch {config.batch_size}, {len(config.seeds)} seed(s), "
+             f"kNN (k={config.knn_k}) after BN recalibration, {'CPU' if device == 'cpu' else 'GPU'}")
+    metrics = {k: v for k, v in out.items() if k != "train_seconds"}
+    results.write(CHAPTER, config.tier, metrics, scale, claims=claims(config, per_seed), seeds=config.seeds,
+                  wall_s=wall, timings={"train_seconds": out["train_seconds"]}, preset=config.tier)

@@ -55,7 +55,7 @@ class SlimProjector(nn.Module):
 
 
 class SlimmableSSL(nn.Module):
-    """Slimmable self-supervised training in one of three modes.
+    r"""Slimmable self-supervised training in one of three modes.
 
     ``mode="us3l"``: momentum teacher, auxiliary distillation head, sandwich widths, group regularization.
     ``mode="naive"``: the same widths, each with the plain SimCLR loss (no teacher).

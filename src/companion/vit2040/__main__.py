@@ -1,4 +1,7 @@
-"""``python -m companion.vit2040 --preset quick|colab|full``: run the chapter's experiment and print it."""
+"""``python -m companion.vit2040 --preset quick|study|full``: instance-discrimination pretraining and
+fine-tuning of a ViT against the same ViT trained from scratch (and, in the study preset, the paper's
+ablation ladder); recorded in ``results/vit2040.json`` with the claims. ``--colab`` shortens the full
+preset to a Colab session."""
 
 from __future__ import annotations
 
@@ -6,29 +9,31 @@ import argparse
 import json
 from dataclasses import replace
 
+from .. import runtime
 from .config import PRESETS
 from .experiment import run
 
 
 def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m companion.vit2040", description=__doc__)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="quick",
-                        help="quick: digits on a CPU; colab: Flowers-102 in a Colab session; full: the paper's schedule")
+    parser = runtime.cli_parser("vit2040", __doc__)
+    parser.add_argument("--colab", action="store_true", help="with --preset full: 200 + 100 epochs (a Colab session)")
     parser.add_argument("--seeds", type=int, nargs="+", help="training seeds (default: the preset's)")
-    parser.add_argument("--device", help="cuda, cpu, ... (default: the best available)")
     parser.add_argument("--ablation", action=argparse.BooleanOptionalAction, default=None,
                         help="rebuild the paper's ablation rows too (default: the preset's)")
     parser.add_argument("--pretrain-epochs", type=int)
     parser.add_argument("--finetune-epochs", type=int)
     parser.add_argument("--checkpoint-dir", help="where full runs checkpoint and resume")
     args = parser.parse_args(argv)
+    if args.colab and args.preset != "full":
+        parser.error("--colab shortens the full preset; use it with --preset full")
+    device = runtime.require_accelerator(args.preset, args.device)
 
-    config = PRESETS[args.preset]()
+    config = PRESETS["colab" if args.colab else args.preset]()
     changes = {}
     if args.seeds:
         changes["seeds"] = tuple(args.seeds)
-    if args.device:
-        changes["device"] = args.device
+    if args.device or args.preset == "full":
+        changes["device"] = str(device)
     if args.ablation is not None:
         changes["run_ablation"] = args.ablation
     if args.pretrain_epochs:
@@ -39,8 +44,10 @@ def main(argv=None) -> dict:
         changes["checkpoint_dir"] = args.checkpoint_dir
     result = run(replace(config, **changes))
     print(json.dumps(result.metrics, indent=2))
+    for c in result.claims:
+        print(f"{c['id']}: {c['estimate']:+.1f} [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}] n={c['n']} -> {c['verdict']}")
     return result.metrics
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(runtime.run_cli(main))

@@ -38,6 +38,7 @@ class Result:
     history: dict = field(default_factory=dict)  # stage name -> FitResult.history
     seconds: dict = field(default_factory=dict)  # stage name -> wall seconds (not recorded: machine-dependent)
     split: Split | None = None
+    claims: list = field(default_factory=list)  # the claim records written with the metrics
 
 
 class _Resized(nn.Module):
@@ -66,6 +67,59 @@ def knn_percent(model: nn.Module, split: Split, k: int) -> float:
     f_tr = extract_features(enc, split.train_x, device=device)
     f_te = extract_features(enc, split.test_x, device=device)
     return 100 * knn_accuracy(f_tr, split.train_y, f_te, split.test_y, k=k)
+
+
+def linear_percent(model: nn.Module, split: Split, seed: int = 0) -> float:
+    """Linear-probe accuracy (%) of the frozen class-token features (the sanity_linear claim).
+
+    Book section: *ViT with 2040 images* "Quick run" (kNN of the class token).
+    """
+    from ..ssl.evaluate import extract_features, linear_probe
+
+    enc = _Resized(encoder(model), model.image_size)
+    device = next(model.parameters()).device
+    f_tr = extract_features(enc, split.train_x, device=device)
+    f_te = extract_features(enc, split.test_x, device=device)
+    return 100 * linear_probe(f_tr, split.train_y, f_te, split.test_y, seed=seed, device=device)
+
+
+#: The ablation ladder's claims: (claim id, row, the row below it, what the step adds).
+LADDER = (
+    ("ablation_ls", "ls", "none", "label smoothing in fine-tuning"),
+    ("ablation_small_res", "small_res", "ls", "pretraining at half the resolution"),
+    ("ablation_multicrop", "multicrop", "small_res", "multi-crop in pretraining"),
+    ("ablation_cutmix", "cutmix", "multicrop", "CutMix in pretraining"),
+)
+
+
+def vit_claims(config: Config, per_seed: dict, final_key: str) -> list[dict]:
+    """Claims from per-seed accuracies: pretraining + fine-tuning vs scratch at equal total steps, the
+    kNN / linear sanity of the pretrained class token, and each step of the ablation ladder (when run).
+
+    Book section: *ViT with 2040 images* "Claims, intervals and verdicts".
+    """
+    tier = config.mode
+    out = [results.claim(
+        "pretrain_vs_scratch",
+        "Instance-discrimination pretraining then fine-tuning beats training the same ViT from scratch for "
+        "as many steps",
+        "top-1 test accuracy, pretrained + fine-tuned minus from scratch (equal total steps), paired by seed",
+        tier, per_seed[f"ablation.{final_key}"], per_seed["scratch"])]
+    out.append(results.claim(
+        "sanity_knn", "Pretraining makes the class token a better feature than at random initialization",
+        "kNN accuracy of the class token, pretrained minus untrained, paired by seed", tier,
+        per_seed["knn.pretrained"], per_seed["knn.random_init"]))
+    out.append(results.claim(
+        "sanity_linear", "Pretraining makes the class token a better feature than at random initialization",
+        "linear-probe accuracy of the class token, pretrained minus untrained, paired by seed", tier,
+        per_seed["linear.pretrained"], per_seed["linear.random_init"]))
+    for cid, row, below, what in LADDER:
+        if f"ablation.{row}" in per_seed and f"ablation.{below}" in per_seed:
+            out.append(results.claim(
+                cid, f"Adding {what} raises the fine-tuned accuracy (the paper's ablation ladder)",
+                f"top-1 test accuracy, row '{row}' minus row '{below}', paired by seed", tier,
+                per_seed[f"ablation.{row}"], per_seed[f"ablation.{below}"]))
+    return out
 
 
 def stage_steps(stage: Stage, n: int) -> int:
@@ -152,6 +206,7 @@ def run(config: Config) -> Result:
 
     Book section: *ViT with 2040 images* "Quick run".
     """
+    began = time.perf_counter()
     device = torch.device(config.device) if config.device else pick_device()
     ckpt_root = _checkpoints(config)
     if config.run_ablation:
@@ -196,10 +251,12 @@ def run(config: Config) -> Result:
             final_pre = pretrained[(config.pretrain_resolution(final_ablation), final_ablation.multi_crop,
                                     final_ablation.cutmix)][0]
             keep("knn.pretrained", knn_percent(final_pre, split, config.knn_k))
+            keep("linear.pretrained", linear_percent(final_pre, split, seed))
             seed_everything(seed)
             random_init = build_vit(config.shape, len(split.train_x),
                                     image_size=config.pretrain_resolution(final_ablation)).to(device)
             keep("knn.random_init", knn_percent(random_init, split, config.knn_k))
+            keep("linear.random_init", linear_percent(random_init, split, seed))
 
             seed_everything(seed)
             scratch = build_vit(config.shape, split.num_classes).to(device)
@@ -231,6 +288,7 @@ def run(config: Config) -> Result:
         "gain": mean[f"ablation.{final_key}"] - mean["scratch"],
         **({"scratch_short": mean["scratch_short"]} if "scratch_short" in mean else {}),
         "knn": {k.split(".", 1)[1]: v for k, v in mean.items() if k.startswith("knn.")},
+        "linear": {k.split(".", 1)[1]: v for k, v in mean.items() if k.startswith("linear.")},
         "seeds": list(config.seeds),
         "per_seed": per_seed,
         "budget_steps": budget,
@@ -241,6 +299,9 @@ def run(config: Config) -> Result:
              f"{s.patch_size}-px patches, fine-tuned at {s.image_size} px; {config.pretrain.epochs} pretraining + "
              f"{config.finetune.epochs} fine-tuning epochs vs {budget['scratch']} steps from scratch; "
              f"{len(config.seeds)} seed(s); {device.type}")
-    results.write(CHAPTER, config.mode, metrics, scale)
+    claims = vit_claims(config, per_seed, final_key) if len(config.seeds) >= 2 else []
+    results.write(CHAPTER, config.mode, metrics, scale, claims=claims, seeds=list(config.seeds),
+                  wall_s=time.perf_counter() - began, timings={k.replace(" ", "_") + "_s": round(v, 2) for k, v in out.seconds.items()})
     out.metrics = metrics
+    out.claims = claims
     return out

@@ -54,9 +54,12 @@ def draw_attention(maps: dict[str, torch.Tensor], images: torch.Tensor, model: s
     att = maps[model][layer]  # (N, heads, g, g)
     att = att.mean(1) if head == "mean" else att[:, int(head)]
     n = len(images)
-    fig, axes = plt.subplots(1, n, figsize=(1.1 * n, 1.45))
+    fig, axes = plt.subplots(1, n, figsize=(1.1 * n + 0.9, 1.6))
+    layer_img = None
     for i, ax in enumerate(axes):
-        viz.overlay_heatmap(ax, images[i], att[i], alpha=0.55)
-    fig.suptitle(f"{model}: layer {layer + 1}, head {head}", fontsize=9)
+        layer_img = viz.overlay_heatmap(ax, images[i], att[i], alpha=0.55)
+    fig.suptitle(f"{model}: layer {layer + 1}, head {head}")
     fig.tight_layout()
+    # each map is min-max scaled to [0, 1] per image: the bar reads "relative attention in this image"
+    viz.colorbar(list(axes), layer_img, label="attention\n(per image, 0-1)")
     return fig
