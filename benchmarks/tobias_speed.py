@@ -52,6 +52,8 @@ def main(argv=None) -> dict:
     p.add_argument("--warmup", type=int, default=1, help="untimed calls per mode")
     p.add_argument("--arch", default="resnet50", choices=("resnet18", "resnet50", "vgg16"))
     p.add_argument("--size", type=int, default=224, help="image side in pixels")
+    p.add_argument("--layer4-stride", type=int, default=1, choices=(1, 2),
+                   help="ResNets: 1 = the paper's trunk (14x14 at 224 px), 2 = torchvision's (7x7)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results" / "tobias.json"))
     args = p.parse_args(argv)
@@ -61,7 +63,8 @@ def main(argv=None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     batch = args.batch_size or (64 if device.type == "cuda" else 16)
-    trunk = conv_trunk(args.arch, None, seed=0).to(device)
+    stride = args.layer4_stride if args.arch.startswith("resnet") else 2
+    trunk = conv_trunk(args.arch, None, seed=0, layer4_stride=stride).to(device)
     g = torch.Generator().manual_seed(0)
     images = torch.rand(args.steps * batch, 3, args.size, args.size, generator=g).to(device)
 
@@ -74,6 +77,7 @@ def main(argv=None) -> dict:
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "arch": args.arch,
+        "layer4_stride": stride,
         "size": args.size,
         "batch_size": batch,
         "images": len(images),

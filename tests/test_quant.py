@@ -31,9 +31,11 @@ def _weights(seed=0, shape=(16, 8, 3, 3)):
 @pytest.mark.parametrize("convention", ["ssql", "conventional"])
 @pytest.mark.parametrize("bits", BITS)
 def test_weight_quantizer_matches_torch_per_channel(bits, convention):
-    if convention == "conventional" and bits == 1:
-        pytest.skip("the narrow-range grid needs 2 bits")
     w = _weights(bits)
+    if bits == 1:  # a 1-bit symmetric grid would round every weight to 0: refused
+        with pytest.raises(ValueError, match=r"\[2, 16\].*got 1"):
+            fake_quant_weight(w, bits, convention)
+        return
     qmin, qmax, _ = weight_grid(bits, convention)
     scale = weight_scale(w, bits, convention)
     ref = torch.fake_quantize_per_channel_affine(w, scale, torch.zeros(16, dtype=torch.int32), 0, qmin, qmax)
@@ -203,8 +205,12 @@ def test_bits_not_an_integer(bad):
 
 def test_other_bad_inputs():
     assert check_bits(np.int64(4)) == 4 and check_bits(None) == 0
-    with pytest.raises(ValueError, match="2 bits"):
+    with pytest.raises(ValueError, match="rounds every weight to 0"):
         fake_quant_weight(_weights(), 1, "conventional")
+    with pytest.raises(ValueError, match=r"w_bits must be in \[2, 16\]"):
+        QuantizedModel(nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU()), 1, 8)
+    with pytest.raises(ValueError, match="activation range must be finite"):
+        fake_quant_act(torch.ones(3), 4, float("nan"), 1.0)
     with pytest.raises(ValueError, match="convention"):
         fake_quant_weight(_weights(), 4, "lsq")
     with pytest.raises(ValueError, match="per output channel"):

@@ -228,8 +228,8 @@ def test_config_errors_are_clear():
         s3l_config.quick(budget="money")
     with pytest.raises(ValueError, match="budget_gflops"):
         s3l_config.quick(budget="flops")
-    with pytest.raises(ValueError, match="3 stages but 2 budget fractions"):
-        s3l_config.quick(fractions={"multistage": (0.5, 0.5)})
+    with pytest.raises(ValueError, match="2 stages but 3 budget fractions"):
+        s3l_config.study(fractions={"multistage": (0.3, 0.3, 0.4)})
     with pytest.raises(ValueError, match="reserved"):
         s3l_config.quick(arms={"untrained": (16,)})
     with pytest.raises(ValueError, match="method must be one of"):
@@ -240,7 +240,8 @@ def test_config_errors_are_clear():
 
 
 def _tiny(**kw):
-    base = dict(n_train=96, n_test=48, width=4, budget="flops", budget_gflops=0.5, batch_size=32,
+    base = dict(dataset="scenes", resolution=32, seeds=(0,), augment={}, finetune_flip=0.5,
+                n_train=96, n_test=48, width=4, budget="flops", budget_gflops=0.5, batch_size=32,
                 warmup_steps=2, finetune_steps=2, finetune_batch_size=32, knn_k=5,
                 arms={"low": (16,), "full": (32,), "multistage": (16, 32)}, method="moco",
                 method_kwargs={"dim": 16, "queue_size": 64, "momentum": 0.9})
@@ -250,7 +251,7 @@ def _tiny(**kw):
 
 def test_tiny_run_is_repeatable_and_does_its_bookkeeping():
     cfg = _tiny()
-    a = s3l.run(cfg)
+    a = s3l.run(cfg, record=False)
     assert _same_numbers(a, s3l.run(cfg, record=False))
     arms = a["arms"]
     assert set(arms) == {"low", "full", "multistage", "untrained"}
@@ -263,9 +264,19 @@ def test_tiny_run_is_repeatable_and_does_its_bookkeeping():
     assert arms["low"]["new_tensors"] > 0 and arms["low"]["loaded_tensors"] > 0
     assert a["forward_mflops"]["r32"] == pytest.approx(4 * a["forward_mflops"]["r16"], rel=0.02)
     assert set(arms["low"]["knn_at"]) == {"r16", "r32"}
-    recorded = results.read("s3l")["quick"]["metrics"]
-    assert recorded["arms"]["low"]["knn"] == pytest.approx(arms["low"]["knn"])
-    json.dumps(recorded)
+    assert a["claims"] == [] and a["seeds"] == [0]  # one seed: no interval, no claim
+    json.dumps(a)
+
+
+def test_steps_budget_gives_every_arm_the_same_steps_and_the_low_one_fewer_flops():
+    cfg = s3l_config.quick()
+    plan = {arm: s3l.experiment.plan_arm(cfg, arm, {}) for arm in cfg.arms}
+    assert [s.steps for s in plan["low"]] == [150] and [s.steps for s in plan["full"]] == [150]
+    study = s3l_config.study()
+    assert [s.steps for s in s3l.experiment.plan_arm(study, "multistage", {})] == [75, 75]
+    assert study.seeds == (0, 1, 2, 3, 4) and study.tier == "study" and study.budget == "steps"
+    with pytest.raises(ValueError, match="budget_steps"):
+        s3l_config.quick(budget_steps=0)
 
 
 def _same_numbers(a, b):
@@ -321,26 +332,22 @@ def test_main_parses_presets(monkeypatch):
     from companion.s3l import __main__ as cli
 
     seen = {}
-    monkeypatch.setattr(cli, "run", lambda cfg: seen.update(cfg=cfg) or {"arms": {}})
-    cli.main(["--preset", "full", "--epochs", "20", "--queue", "reset"])
+    monkeypatch.setattr(cli, "run", lambda cfg: seen.update(cfg=cfg) or {"arms": {}, "claims": []})
+    cli.main(["--preset", "full", "--device", "cpu", "--epochs", "20", "--queue", "reset"])
     assert seen["cfg"].dataset == "cifar100" and seen["cfg"].epochs == 20 and seen["cfg"].queue == "reset"
     with pytest.raises(SystemExit):
         cli.main(["--preset", "quick", "--epochs", "3"])
 
 
 @pytest.mark.slow
-def test_quick_claim_low_resolution_wins_at_equal_time():
-    # The quick preset (seed 0): 5 s of one core per schedule. The 16 px schedule runs about three times as
-    # many steps as the 32 px one for fewer FLOPs; the claim is that it then fine-tunes (at 32 px) to a higher
-    # accuracy. Over seeds 0-2 the preset showed the 16 px schedule ahead of the 32 px one by 4-11 points
-    # after fine-tuning and 6-11 points by kNN, with single runs varying by several points; the thresholds
-    # ask for less than that: a lead after fine-tuning, nothing lost by kNN, and a clear gain over no pretraining.
-    out = s3l.run(s3l_config.quick(), record=False)
-    arms = out["arms"]
-    low, full, untrained = arms["low"], arms["full"], arms["untrained"]
-    assert low["pretrain_steps"] > 2 * full["pretrain_steps"]
-    assert low["pretrain_gflops"] < full["pretrain_gflops"]
-    assert low["finetune"] > full["finetune"] + 2
-    assert low["finetune"] > untrained["finetune"] + 3
-    assert low["knn"] > untrained["knn"] + 3 and low["knn"] > full["knn"] - 3
-    assert arms["multistage"]["knn"] > untrained["knn"]
+def test_quick_sanity_pretraining_beats_the_untrained_network():
+    # The quick preset's schedules without fine-tuning (seeds 0 and 1): 150 MoCo v2 steps at 16 px lift the
+    # kNN accuracy well above the untrained ResNet-10 (seed 0 at 200 steps: 81.1 vs 68.0, linear probe
+    # 95.0 vs 87.9); the bounds leave room for seed noise. The untrained floor of seed 0 is a known value.
+    out = s3l.run(s3l_config.quick(finetune=False), record=False)
+    claims = {c["id"]: c for c in out["claims"]}
+    assert set(claims) == {"sanity_knn", "sanity_linear"}  # no fine-tuning: no small_resolution claim
+    assert claims["sanity_knn"]["n"] == 2 and claims["sanity_knn"]["estimate"] > 5.0
+    assert claims["sanity_linear"]["estimate"] > 2.0
+    assert out["per_seed"]["untrained"]["knn"][0] == pytest.approx(68.0, abs=0.3)
+    assert out["arms"]["low"]["pretrain_gflops"] == pytest.approx(out["arms"]["full"]["pretrain_gflops"] / 4, rel=0.05)

@@ -80,7 +80,8 @@ def test_presets():
     assert q.mode == "quick" and len(q.localization.seeds) >= 2 and len(q.ssl.seeds) >= 2
     assert st.mode == "study" and len(st.localization.seeds) >= 5 and len(st.ssl.seeds) >= 5
     # the study runs the quick run's code and data, with more seeds
-    assert st.ssl.pretrain == q.ssl.pretrain and st.ssl.dataset == q.ssl.dataset == "digits"
+    assert st.ssl.pretrain.replace(steps=q.ssl.pretrain.steps) == q.ssl.pretrain
+    assert st.ssl.pretrain.steps >= q.ssl.pretrain.steps and st.ssl.dataset == q.ssl.dataset == "digits"
     assert (st.localization.arch, st.localization.layer4_stride) == (q.localization.arch, 1)
     assert f.cub is not None and f.cub.layer4_stride == 1  # the paper's 14x14 map at 224 px
     assert f.ssl.dataset == "stl10" and f.ssl.n_train == 10_000

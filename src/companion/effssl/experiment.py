@@ -410,9 +410,10 @@ def run(config: EffSSLConfig | None = None, record: bool = True) -> dict:
     out["claims"] = claims
     if record:
         steps_txt = f"{config.steps} steps" if config.steps is not None else f"{config.epochs} epochs"
+        budget = "number of encoder passes" if config.simsiam_budget == "passes" else "wall time"
+        simsiam = f"; SimSiam at the same {budget}" if "simsiam" in config.methods else ""
         scale = (f"{config.tier}: {', '.join(config.datasets)} at {config.resolution} px, {config.encoder} encoder, "
-                 f"{steps_txt} of {config.batch_size} images (SimSiam: same "
-                 f"{'number of encoder passes' if config.simsiam_budget == 'passes' else 'wall time'}), "
+                 f"{steps_txt} of {config.batch_size} images per rung of the ladder{simsiam}, "
                  f"kNN (k={config.knn_k}) and a linear probe, {len(config.seeds)} seed(s), {device.type}")
         metrics, timings = {"settings": out["settings"]}, {"device": str(device)}
         for dataset in config.datasets:

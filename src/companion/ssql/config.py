@@ -63,6 +63,7 @@ class SSQLConfig:
     checkpoint_every: int = 0
     progress: bool = False
     num_workers: int = 0
+    workers: int = 1  # processes the seeds run in (each with ``threads`` threads); results do not depend on it
     record: bool = True
 
     def __post_init__(self):
@@ -83,6 +84,8 @@ class SSQLConfig:
             check_bits(b, "activation bits")
         if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
             raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise ValueError(f"workers must be a positive integer, got {self.workers!r}")
         if not self.grid_w or not self.grid_a:
             raise ValueError("grid_w and grid_a need at least one bit-width each")
 
@@ -143,8 +146,8 @@ def paper(**overrides) -> SSQLConfig:
 
 def study(**overrides) -> SSQLConfig:
     """:func:`quick`'s data and code with five seeds and the benchmark's 600 steps: enough to decide
-    the claims in CPU minutes."""
-    base = dict(mode="study", seeds=(0, 1, 2, 3, 4), steps=600)
+    the claims; the seeds run in five processes (one thread each)."""
+    base = dict(mode="study", seeds=(0, 1, 2, 3, 4), steps=600, workers=5)
     base.update(overrides)
     return SSQLConfig(**base)
 

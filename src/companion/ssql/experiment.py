@@ -212,31 +212,55 @@ def run(config: SSQLConfig | None = None) -> SSQLResult:
     return res
 
 
-def _run(config: SSQLConfig) -> SSQLResult:
-    data = load_data(config)
+def _one_seed(config: SSQLConfig, seed: int, data: Split | None = None) -> dict:
+    """Pretrain and evaluate every method for one seed: ``{method: (scores, cpu_s, wall_s, history,
+    encoder)}``. Seeds are independent, so they may run in parallel processes (``config.workers``)."""
+    data = data if data is not None else load_data(config)
     bank = slice(0, config.eval_train)
-    per_seed: dict = {m: [] for m in config.methods}
-    cpu: dict = {m: [] for m in config.methods if m != "random"}
-    wall: dict = {m: [] for m in cpu}
-    encoders, histories = {}, {}
-    for seed in config.seeds:
+    out = {}
+    with torch_threads(config.threads):
         for name in config.methods:
             method = build_method("simsiam" if name == "random" else name, config, data.train_x.shape[1], seed)
+            cpu_s = wall_s = history = None
             if name != "random":
                 began = time.process_time()
                 method, fit = pretrain(method, None, data.train_x, pretrain_config(name, config, seed),
                                        views=_views(config))
-                cpu[name].append(time.process_time() - began)
-                wall[name].append(fit.seconds)
-                if seed == config.seeds[0]:
-                    histories[name] = fit.history
+                cpu_s, wall_s, history = time.process_time() - began, fit.seconds, fit.history
             method.eval()
             scores = ptq_grid(method.encoder, data.train_x[bank], data.train_y[bank], data.test_x, data.test_y,
-                              config.pairs(), linear_pairs=config.linear_pairs, calibration_images=config.calibration_images,
-                              convention=config.convention, knn_k=config.knn_k, linear_epochs=config.linear_epochs)
+                              config.pairs(), linear_pairs=config.linear_pairs,
+                              calibration_images=config.calibration_images, convention=config.convention,
+                              knn_k=config.knn_k, linear_epochs=config.linear_epochs)
+            out[name] = (scores, cpu_s, wall_s, history, method.encoder.cpu())
+    return out
+
+
+def _run(config: SSQLConfig) -> SSQLResult:
+    data = load_data(config)
+    per_seed: dict = {m: [] for m in config.methods}
+    cpu: dict = {m: [] for m in config.methods if m != "random"}
+    wall: dict = {m: [] for m in cpu}
+    encoders, histories = {}, {}
+    if config.workers > 1 and len(config.seeds) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(config.workers, len(config.seeds)),
+                                 mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = list(pool.map(_one_seed, [config] * len(config.seeds), config.seeds))
+    else:
+        done = [_one_seed(config, seed, data) for seed in config.seeds]
+    for seed, runs in zip(config.seeds, done):
+        for name, (scores, cpu_s, wall_s, history, encoder) in runs.items():
             per_seed[name].append(scores)
+            if name != "random":
+                cpu[name].append(cpu_s)
+                wall[name].append(wall_s)
             if seed == config.seeds[0]:
-                encoders[name] = method.encoder.cpu()
+                encoders[name] = encoder
+                if history is not None:
+                    histories[name] = history
     mean, std = {}, {}
     for name, runs in per_seed.items():
         mean[name], std[name] = {}, {}

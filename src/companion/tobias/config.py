@@ -76,10 +76,14 @@ class CUBConfig:
     limit: int | None = None  # first N test images only (smoke tests)
 
 
+#: MoCo v2 steps of batch 64 on the digit scenes: the quick run's (CPU budget) and the study's.
+QUICK_STEPS, STUDY_STEPS = 250, 600
+
+
 def _digits_pretrain(steps: int) -> PretrainConfig:
     """MoCo v2 on the digit scenes with the shared benchmark's recipe (:mod:`companion.ssl.bench`:
     SGD lr 0.05, batch 64, weight decay 5e-4, a 512-key queue, 64-d head, temperature 0.2, crops of
-    50-100 %, no flip, no blur), a TinyCNN of width 8 on the 3-channel 16-px scenes, one CPU thread."""
+    50-100 %, no flip, no blur), a TinyCNN of width 8 on the grey 16-px scenes, one CPU thread."""
     from ..ssl import bench
 
     return bench.bench_config("moco", steps=steps, resolution=16, encoder_kwargs={"width": bench.WIDTH})
@@ -102,6 +106,7 @@ class SSLConfig:
     """
 
     dataset: str = "digits"
+    gray: bool = True  # digits: grey-level scenes (in colour, MoCo matched colours and learned no digits)
     n_train: int = 1200
     n_test: int = 597
     image_size: int = 16
@@ -115,7 +120,7 @@ class SSLConfig:
     p: float = 0.3
     grid: int = 4
     seeds: tuple[int, ...] = (0, 1)
-    pretrain: PretrainConfig = field(default_factory=lambda: _digits_pretrain(300))
+    pretrain: PretrainConfig = field(default_factory=lambda: _digits_pretrain(QUICK_STEPS))
     knn_k: int = 200
     linear_epochs: int = 100  # linear probe epochs on frozen features (0: kNN only)
 
@@ -141,20 +146,21 @@ class Config:
 
 
 def quick() -> Config:
-    """CPU seconds: 2 x 160 synthetic scenes at 112 px, each set with its own random ResNet-18 whose
+    """CPU seconds: 2 x 128 synthetic scenes at 112 px, each set with its own random ResNet-18 whose
     layer4 runs at stride 1 as in the paper's code (a 7x7 map), and the 6 bundled photos with
     hand-drawn boxes (a random ResNet-50, layer4 at stride 1, 14x14 at 224 px); MoCo v2 on 1,200
-    digit scenes at 16 px, 300 steps, with and without the swap, 2 seeds."""
-    loc = LocalizationConfig(n_scenes=160, seeds=(0, 1), photo_seeds=(0, 1))
+    grey digit scenes at 16 px, 250 steps, with and without the swap, 2 seeds."""
+    loc = LocalizationConfig(n_scenes=128, seeds=(0, 1), photo_seeds=(0,))
     return Config(mode="quick", localization=loc, ssl=SSLConfig())
 
 
 def study() -> Config:
-    """The quick run's code and data with more samples: 8 scene sets of 200 (seeds 0-7), torchvision's
-    stride-32 trunk beside the paper's on 2 of them, 5 seeds of the photos, and 5 seeds per MoCo arm
-    (a few CPU minutes)."""
-    loc = LocalizationConfig(n_scenes=200, seeds=tuple(range(8)), torchvision_seeds=(0, 1), photo_seeds=tuple(range(5)))
-    return Config(mode="study", localization=loc, ssl=SSLConfig(seeds=tuple(range(5))))
+    """The quick run's code and data with more samples: 6 scene sets of 160 (seeds 0-5), torchvision's
+    stride-32 trunk beside the paper's on 2 of them, 3 seeds of the photos, and 5 seeds per MoCo arm
+    of 600 steps (a few CPU minutes)."""
+    loc = LocalizationConfig(n_scenes=160, seeds=tuple(range(6)), torchvision_seeds=(0, 1), photo_seeds=tuple(range(3)))
+    ssl = SSLConfig(seeds=tuple(range(5)), pretrain=_digits_pretrain(STUDY_STEPS))
+    return Config(mode="study", localization=loc, ssl=ssl)
 
 
 def full() -> Config:

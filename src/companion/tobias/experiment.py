@@ -286,13 +286,17 @@ def run_cub(cfg: config_mod.CUBConfig, device: torch.device, verbose: bool = Tru
 def ssl_data(cfg: config_mod.SSLConfig) -> dict:
     """Pretraining images and labelled train/test images for the probes, as float tensors in [0, 1].
 
-    Scenes: ``n_train`` pretraining scenes (also the probes' training set) and ``n_test`` held-out
+    Digits (:func:`~companion.tobias.scenes.digit_scenes`, grey when ``cfg.gray``): ``n_train``
+    scenes of the benchmark's training digits for pretraining and the probes' training set,
+    ``n_test`` of its held-out digits. Scenes: ``n_train`` pretraining scenes (also the probes' training set) and ``n_test`` held-out
     scenes; backgrounds vary independently of the class. STL-10: a seeded ``n_train`` subset of the
     unlabeled split; the probes use the labeled train (5,000) and test (8,000) splits.
     """
     if cfg.dataset == "digits":
         train = digit_scenes(cfg.n_train, cfg.image_size, "train", seed=cfg.data_seed)
         test = digit_scenes(cfg.n_test, cfg.image_size, "test", seed=cfg.data_seed)
+        if cfg.gray:  # grey levels (N, 1, H, W): in colour the instance task is solved by colour alone
+            train.images, test.images = train.images.mean(1, keepdim=True), test.images.mean(1, keepdim=True)
         return {"pretrain": train.images, "train": (train.images, train.labels, train.backgrounds),
                 "test": (test.images, test.labels, test.backgrounds)}
     if cfg.dataset == "scenes":

@@ -210,7 +210,7 @@ def photo_table(photos: dict) -> str:
     k = len(photos["random_cnn"]["per_seed"])
     head = "| boxes | " + " | ".join(names) + " | CorLoc (%) | mean IoU (%) |"
     lines = [head, "|---|" + "---|" * (len(names) + 2)]
-    rows = [(f"random CNN (mean of {k} seeds)", photos["random_cnn"], "corloc_mean", "miou_mean"),
+    rows = [(f"random CNN (mean of {k} seed{'s' if k > 1 else ''})", photos["random_cnn"], "corloc_mean", "miou_mean"),
             ("whole image", photos["whole"], "corloc", "miou"),
             (f"centred box, best size ({photos['centred']['fraction']:.2f})", photos["centred"], "corloc", "miou")]
     for label, r, c, m in rows:
