@@ -55,7 +55,7 @@ test-notebooks: $(STAMP)
 	$(BOOK_ENV) $(BIN)/python -m pytest --nbmake book -q
 
 test-browser: book browser-deps
-	$(BIN)/python -m pytest tests -m browser -q
+	$(BIN)/python -m pytest tests -m "browser and not pdf" -q
 
 test: $(STAMP) $(WIDGETS_JS) browser-deps
 	$(BIN)/python -m pytest tests -m "not browser" -q
@@ -63,7 +63,7 @@ test: $(STAMP) $(WIDGETS_JS) browser-deps
 	$(BIN)/python -m companion.results check
 	$(MAKE) book
 	$(BIN)/python -m companion.results check
-	$(BIN)/python -m pytest tests -m browser -q
+	$(BIN)/python -m pytest tests -m "browser and not pdf" -q
 
 # JupyterLab on the chapters (pinned in the lock file, nothing installs on first use).
 lab: $(STAMP)
@@ -83,6 +83,7 @@ colab-cells: $(STAMP)
 pdf: $(STAMP) browser-deps
 	test -f _build/html/index.html || $(MAKE) book
 	$(BIN)/python tools/book_pdf.py
+	$(BIN)/python -m pytest tests -m pdf -q
 
 # The study tier: every chapter's study preset (minutes each on a 2-core CPU), recorded in results/.
 # The book shows these records; it does not re-run them. One chapter: make study STUDY_CHAPTERS=nrs
