@@ -200,3 +200,15 @@ def test_quick_record_shows_the_sanity_claim_and_the_width_costs(quick_record):
     assert claims["sanity_knn"]["n"] == len(quick_record["metrics"]["seeds"]) >= 2
     costs = quick_record["metrics"]["costs"]
     assert costs["25"]["flops"] < costs["50"]["flops"] < costs["100"]["flops"]
+
+
+def test_study_record_decides_the_sanity_claim():
+    """Five seeds: US3L's full-width network beats the same network untrained."""
+    from companion import results
+
+    study = results.read("us3l").get("study")
+    if study is None:
+        pytest.skip("no study record yet: python -m companion.us3l --preset study")
+    claims = {c["id"]: c for c in study["claims"]}
+    assert claims["sanity_knn"]["n"] >= 5 and claims["sanity_knn"]["verdict"] == "holds"
+    assert {"us3l_vs_naive_w25", "us3l_vs_separate_w25", "teacher_w25"} <= set(claims)
