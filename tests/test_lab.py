@@ -49,6 +49,7 @@ def lab(tmp_path):
     work = tmp_path / "notebooks"
     work.mkdir()
     shutil.copy(NOTEBOOK, work / NOTEBOOK.name)  # outputs and autosaves stay out of book/
+    shutil.copytree(ROOT / "results", tmp_path / "results")  # records the chapter reads; writes stay here
     settings = tmp_path / "settings" / "@jupyterlab" / "notebook-extension"
     settings.mkdir(parents=True)
     # every cell stays in the page (no windowing), so their prompts can be read
