@@ -1,5 +1,5 @@
 """``python -m companion.vit2040 --preset quick|study|full``: instance-discrimination pretraining and
-fine-tuning of a ViT against the same ViT trained from scratch (and, in the study preset, the paper's
+fine-tuning of a ViT against the same ViT trained from scratch (and, with ``--ablation``, the paper's
 ablation ladder); recorded in ``results/vit2040.json`` with the claims. ``--colab`` shortens the full
 preset to a Colab session."""
 
