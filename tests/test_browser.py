@@ -153,9 +153,10 @@ def _move_controls(tab):
     """Move every control of every explorable figure to another choice; names of those with no effect."""
     unchanged = []
     for fig in tab.query_selector_all(".companion-explore"):
-        img = fig.query_selector("img.cx-frame")
+        img = fig.query_selector(".cx-frame")  # an <img>, or a <div> of HTML text
+        shown = "e => e.tagName === 'IMG' ? e.src : e.innerHTML"
         for control in fig.query_selector_all("[data-param]"):
-            before = img.get_attribute("src")
+            before = img.evaluate(shown)
             # a different choice than the current one: the last, or the first if already last
             if control.evaluate("c => c.tagName") == "SELECT":
                 n = control.evaluate("c => c.options.length")
@@ -167,7 +168,7 @@ def _move_controls(tab):
                 if control.get_attribute("max") == "0":
                     continue
                 control.evaluate("c => { c.value = (+c.value === +c.max) ? c.min : c.max; c.dispatchEvent(new Event('input')); }")
-            if img.get_attribute("src") == before:
+            if img.evaluate(shown) == before:
                 unchanged.append(control.get_attribute("data-param"))
     return unchanged
 

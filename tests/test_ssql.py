@@ -3,6 +3,7 @@ the presets, and the experiment end to end on quick data."""
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -187,13 +188,17 @@ def test_cli_names_its_program_and_refuses_a_full_run_without_gpu(capsys):
         assert "needs a GPU" in capsys.readouterr().err
 
 
+#: the project's committed records (the tests otherwise write into a temporary folder)
+COMMITTED = Path(__file__).resolve().parents[1] / "results"
+
+
 @pytest.fixture(scope="module")
 def quick_record():
     """The committed quick record: what the chapter shows; the book build checks that the quick
     preset reproduces it bit for bit."""
     from companion import results
 
-    return results.read("ssql")["quick"]
+    return results.read("ssql", COMMITTED)["quick"]
 
 
 def test_quick_record_shows_the_sanity_claim_and_the_quantization_effects(quick_record):
@@ -217,7 +222,7 @@ def test_study_record_decides_the_sanity_claim():
     """At the benchmark's 600 steps over five seeds, SSQL's encoder beats the untrained one."""
     from companion import results
 
-    study = results.read("ssql").get("study")
+    study = results.read("ssql", COMMITTED).get("study")
     if study is None:
         pytest.skip("no study record yet: python -m companion.ssql --preset study")
     claims = {c["id"]: c for c in study["claims"]}

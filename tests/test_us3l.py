@@ -1,4 +1,5 @@
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -182,13 +183,17 @@ def test_cli_names_its_program_and_refuses_a_full_run_without_gpu(capsys):
         assert "needs a GPU" in capsys.readouterr().err
 
 
+#: the project's committed records (the tests otherwise write into a temporary folder)
+COMMITTED = Path(__file__).resolve().parents[1] / "results"
+
+
 @pytest.fixture(scope="module")
 def quick_record():
     """The committed quick record: what the chapter shows; the book build checks that the quick
     preset reproduces it bit for bit."""
     from companion import results
 
-    return results.read("us3l")["quick"]
+    return results.read("us3l", COMMITTED)["quick"]
 
 
 def test_quick_record_shows_the_sanity_claim_and_the_width_costs(quick_record):
@@ -206,7 +211,7 @@ def test_study_record_decides_the_sanity_claim():
     """Five seeds: US3L's full-width network beats the same network untrained."""
     from companion import results
 
-    study = results.read("us3l").get("study")
+    study = results.read("us3l", COMMITTED).get("study")
     if study is None:
         pytest.skip("no study record yet: python -m companion.us3l --preset study")
     claims = {c["id"]: c for c in study["claims"]}

@@ -132,3 +132,28 @@ def test_grid_overlay_boxes_and_text():
     assert "&lt;drop&gt;" in html and "line-through" in html
     with pytest.raises(ValueError, match="scores"):
         viz.highlight_words(["a"], [0.1, 0.2])
+
+
+def _text(rate, word):
+    return viz.highlight_words([word, "kept", "or", "dropped"], [rate, 0.9, 0.1, 0.5])
+
+
+def test_explore_shows_html_frames_as_text_not_pictures():
+    e = viz.explore(_text, static=True, rate=[0.2, 0.8], word=["alpha", "beta"], caption="Words.",
+                    alt="highlighted words at rate {rate}")
+    page = e._repr_html_()
+    assert all(isinstance(f, viz.HTMLFrame) for f in e.frames.values()) and len(set(e.frames.values())) == 4
+    assert '<div class="cx-frame cx-html" data-frame="0|0" aria-label="highlighted words at rate 0.2">' in page
+    assert "<img" not in page and "alpha" in page and "innerHTML" in page
+    live = viz.explore(_text, static=False, rate=[0.2, 0.8], word=["alpha"])
+    import ipywidgets
+
+    assert isinstance(live, ipywidgets.VBox)
+
+
+def test_explore_refuses_a_mix_of_html_and_figures():
+    def mixed(a):
+        return "<b>text</b>" if a == 1 else _draw(a, "red")
+
+    with pytest.raises(TypeError, match="one kind"):
+        viz.explore(mixed, static=True, a=[1, 2])

@@ -235,6 +235,19 @@ def _render(fig, fmt: str = "png", dpi: float | None = None) -> Frame:
     return frame
 
 
+class HTMLFrame(str):
+    """A frame that is HTML (highlighted text, a table), not a picture: see :func:`explore`."""
+
+
+def _frame(result, fmt: str, dpi: float | None):
+    """What ``draw`` returned, as a frame: a string is HTML; anything else a matplotlib figure."""
+    if isinstance(result, str):
+        return HTMLFrame(result)
+    if hasattr(result, "_repr_html_") and not hasattr(result, "savefig"):
+        return HTMLFrame(result._repr_html_())
+    return _render(result, fmt, dpi)
+
+
 def _img(src: str, width: int, height: int, alt: str, key: str | None = None) -> str:
     # shown at half its pixel size (2x for HiDPI), across the column when that is narrower
     w, h = width // 2, height // 2
@@ -260,7 +273,7 @@ _SCRIPT = """
   var root = document.getElementById("%(id)s");
   var data = JSON.parse(root.querySelector("script.cx-frames").textContent);
   var frames = data.frames, alts = data.alts || {};
-  var img = root.querySelector("img.cx-frame");
+  var img = root.querySelector(".cx-frame");  // an image, or a div for frames of HTML (text)
   var controls = root.querySelectorAll("[data-param]");
   function update() {
     var key = [];
@@ -270,8 +283,13 @@ _SCRIPT = """
       if (out) { out.textContent = JSON.parse(c.dataset.labels)[+c.value]; }
     });
     key = key.join("|");
-    img.src = frames[key];
-    if (alts[key]) { img.alt = alts[key]; }
+    if (img.tagName === "IMG") {
+      img.src = frames[key];
+      if (alts[key]) { img.alt = alts[key]; }
+    } else {
+      img.innerHTML = frames[key];
+      if (alts[key]) { img.setAttribute("aria-label", alts[key]); }
+    }
     img.dataset.frame = key;
   }
   controls.forEach(function (c) { c.addEventListener("input", update); c.addEventListener("change", update); });
@@ -326,11 +344,16 @@ class StaticExplorer:
             rows.append(f'<label style="white-space: nowrap;"><b>{html.escape(name)}</b> {control}</label>')
         key = "|".join(str(self.initial[n]) for n in self.params)
         src = self.frames[key]
-        width, height = getattr(src, "width", 1440), getattr(src, "height", 720)
+        if isinstance(src, HTMLFrame):  # text stays text: legible at any size, selectable, searchable
+            alt = html.escape(self.alts.get(key, self.alt or ""), quote=True)
+            shown = f'<div class="cx-frame cx-html" data-frame="{key}" aria-label="{alt}">{src}</div>'
+        else:
+            width, height = getattr(src, "width", 1440), getattr(src, "height", 720)
+            shown = _img(src, width, height, self.alts.get(key, self.alt or ""), key)
         body = (
             '<div class="cx-controls" style="display: flex; flex-wrap: wrap; gap: 0.3em 1.4em; '
             f'margin-bottom: 0.5em;">{"".join(rows)}</div>'
-            + _img(src, width, height, self.alts.get(key, self.alt or ""), key)
+            + shown
             + f'<script type="application/json" class="cx-frames">'
             f'{json.dumps({"frames": self.frames, "alts": self.alts})}</script>'
             f"<script>{_SCRIPT % {'id': self.id}}</script>"
@@ -370,7 +393,8 @@ def explore(
     name: str | None = None,
     **params,
 ):
-    """Explore ``draw(**setting)`` (which returns a matplotlib figure) over ``params``' choices.
+    """Explore ``draw(**setting)`` over ``params``' choices. ``draw`` returns a matplotlib figure, or a
+    string of HTML (text belongs in HTML, e.g. :func:`highlight_words`, never drawn into a picture).
 
     Live kernel: ipywidgets controls redraw on every change. Built book (``static=True``, or
     ``COMPANION_STATIC_FIGURES=1``): every setting of the grid is rendered once and a slider or menu
@@ -400,9 +424,13 @@ def explore(
         frames = {}
         for combo in itertools.product(*[range(len(v)) for v in choices.values()]):
             setting = {n: choices[n][i] for n, i in zip(choices, combo)}
-            frame = _render(draw(**setting), fmt, dpi)
-            dpi = frame.dpi  # frames of one figure share a layout: reuse the dpi that filled the column
+            frame = _frame(draw(**setting), fmt, dpi)
+            if not isinstance(frame, HTMLFrame):
+                dpi = frame.dpi  # frames of one figure share a layout: reuse the dpi that filled the column
             frames["|".join(map(str, combo))] = frame
+        kinds = {isinstance(f, HTMLFrame) for f in frames.values()}
+        if len(kinds) > 1:
+            raise TypeError("draw returned HTML for some settings and a figure for others: return one kind")
         return StaticExplorer(choices, frames, start, caption=caption, alt=alt, name=name)
     return _live(draw, choices, start, caption)
 
@@ -410,7 +438,7 @@ def explore(
 def _live(draw, choices: dict[str, list], start: dict[str, int], caption: str | None = None):
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from IPython.display import display
+    from IPython.display import HTML, display
 
     controls = {}
     wide = {"description_width": "initial"}  # the full parameter name, never cut
@@ -428,6 +456,9 @@ def _live(draw, choices: dict[str, list], start: dict[str, int], caption: str | 
         with out:
             out.clear_output(wait=True)
             fig = draw(**setting)
+            if isinstance(fig, str) or (hasattr(fig, "_repr_html_") and not hasattr(fig, "savefig")):
+                display(HTML(fig if isinstance(fig, str) else fig._repr_html_()))
+                return
             _fit(fig)
             display(fig)
             plt.close(fig)
