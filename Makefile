@@ -67,7 +67,7 @@ test: $(STAMP) $(WIDGETS_JS) browser-deps
 
 # JupyterLab on the chapters (pinned in the lock file, nothing installs on first use).
 lab: $(STAMP)
-	cd book && ../$(BIN)/jupyter lab
+	cd book && ../$(BIN)/jupyter lab $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # A wheel of the library, e.g. to upload to Colab's /content when the repository is not reachable.
 wheel: $(STAMP)
