@@ -342,6 +342,8 @@ def test_main_parses_presets(monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known: at 100 MoCo v2 steps per schedule the ResNet-10 does not yet beat "
+                   "its untrained weights (study sanity_knn +0.4 [-6.3, +7.1], n=5); more steps are needed")
 def test_quick_sanity_pretraining_beats_the_untrained_network():
     # The quick preset's schedules without fine-tuning (seeds 0 and 1): 100 MoCo v2 steps at 16 px lift the
     # kNN accuracy well above the untrained ResNet-10 (seed 0 at 200 steps: 81.1 vs 68.0, linear probe

@@ -616,7 +616,8 @@ def scoreboard(directory: Path | None = None) -> str:
             s = by_tier["study"]
             interval_text = "" if s is None else (
                 f"{_num(s['estimate'], 1)} [{_num(s['ci95'][0], 1)}, {_num(s['ci95'][1], 1)}], n={s['n']}")
-            lines.append(f"| [{title}]({page}.md#{chapter}-claims) | {first['statement']} | " + " | ".join(cells)
+            lines.append(f"| [{title}]({page}.md#{chapter}-claims) | {first['statement']} (*{first['metric']}*) | "
+                         + " | ".join(cells)
                          + f" | {interval_text} |")
         del recorded
     return "\n".join(lines)
