@@ -223,7 +223,7 @@ def test_scoreboard_lists_every_paper(tmp_path):
     rows = [line for line in board.splitlines()[2:]]
     assert len([r for r in rows if "no claim recorded yet" in r]) == 9
     psol = next(r for r in rows if "PSOL" in r)
-    assert "(02_psol.md#psol-claims)" in psol and "| not run yet | holds | not run |" in psol
+    assert "{ref}`2. PSOL: pseudo-supervised object localization <psol-claims>`" in psol and "| not run yet | holds | not run |" in psol
     assert "The method beats the baseline. (*acc, points*)" in psol
     assert "+2.5 [" in psol and "n=3" in psol
 

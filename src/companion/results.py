@@ -600,7 +600,7 @@ def scoreboard(directory: Path | None = None) -> str:
         recorded = read(chapter, directory)
         ids = list(dict.fromkeys(c["id"] for c in claims(chapter, directory=directory)))
         if not ids:
-            lines.append(f"| [{title}]({page}.md#{chapter}-claims) | no claim recorded yet | {NOT_RUN} | {NOT_RUN} | not run | |")
+            lines.append(f"| {{ref}}`{title} <{chapter}-claims>` | no claim recorded yet | {NOT_RUN} | {NOT_RUN} | not run | |")
             continue
         stale = study_status(chapter, directory) == "stale"
         for cid in ids:
@@ -616,7 +616,7 @@ def scoreboard(directory: Path | None = None) -> str:
             s = by_tier["study"]
             interval_text = "" if s is None else (
                 f"{_num(s['estimate'], 1)} [{_num(s['ci95'][0], 1)}, {_num(s['ci95'][1], 1)}], n={s['n']}")
-            lines.append(f"| [{title}]({page}.md#{chapter}-claims) | {first['statement']} (*{first['metric']}*) | "
+            lines.append(f"| {{ref}}`{title} <{chapter}-claims>` | {first['statement']} (*{first['metric']}*) | "
                          + " | ".join(cells)
                          + f" | {interval_text} |")
         del recorded
