@@ -149,6 +149,17 @@ def _samples(values, name: str) -> np.ndarray:
     return arr
 
 
+def _paired(samples, baseline) -> np.ndarray:
+    """``samples``, or ``samples - baseline`` element by element (same seed, episode or split)."""
+    x = _samples(samples, "samples")
+    if baseline is None:
+        return x
+    b = _samples(baseline, "baseline")
+    if b.shape != x.shape:
+        raise ValueError(f"paired samples must have the same length: {x.size} vs baseline {b.size}")
+    return x - b
+
+
 def interval(samples, baseline=None, *, method: str = "t", confidence: float = 0.95,
              n_boot: int = 10_000, seed: int = 0) -> Interval:
     r"""The mean of ``samples`` (minus ``baseline``, paired) with a ``confidence`` interval.
@@ -162,12 +173,7 @@ def interval(samples, baseline=None, *, method: str = "t", confidence: float = 0
     """
     from scipy import stats
 
-    x = _samples(samples, "samples")
-    if baseline is not None:
-        b = _samples(baseline, "baseline")
-        if b.shape != x.shape:
-            raise ValueError(f"paired samples must have the same length: {x.size} vs baseline {b.size}")
-        x = x - b
+    x = _paired(samples, baseline)
     if not (isinstance(confidence, float) and 0.5 <= confidence < 1.0):
         raise ValueError(f"confidence must be a float in [0.5, 1), got {confidence!r}")
     mean = float(x.mean())
@@ -225,12 +231,7 @@ def claim(id: str, statement: str, metric: str, tier: str, samples, baseline=Non
             raise ValueError(f"claim {id!r}: {name} must be a non-empty sentence")
     if tier not in TIERS:
         raise ValueError(f"claim {id!r}: tier must be one of {TIERS}, got {tier!r}")
-    diffs = _samples(samples, "samples")
-    if baseline is not None:
-        b = _samples(baseline, "baseline")
-        if b.shape != diffs.shape:
-            raise ValueError(f"paired samples must have the same length: {diffs.size} vs baseline {b.size}")
-        diffs = diffs - b
+    diffs = _paired(samples, baseline)
     est = interval(diffs, method=method)
     record = {
         "id": id,
