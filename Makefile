@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 WIDGETS_JS := book/_extra/_widgets/embed-amd.js
 # Quick mode, static figures, no frozen progress bars in the rendered pages.
 BOOK_ENV := PYTHONHASHSEED=0 COMPANION_MODE=quick COMPANION_STATIC_FIGURES=1 TQDM_DISABLE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+# CPU kernels pinned to AVX2 (see companion.CPU_ISA_ENV): the same numbers on AVX2 and AVX-512 machines.
+export ATEN_CPU_CAPABILITY ?= avx2
+export ONEDNN_MAX_CPU_ISA ?= AVX2
+export MKL_CBWR ?= AVX2
 
 STUDY_CHAPTERS := tobias psol s3l nrs fewshot ssql us3l effssl vit2040 efpc
 

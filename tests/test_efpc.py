@@ -1,7 +1,6 @@
 """EFPC: the quick corpus, selective prepending, training through fit, the full-run data helpers,
 figures, presets, and (slow) the quick claim."""
 
-import io
 import json
 import sys
 import zipfile
@@ -14,7 +13,7 @@ from companion.compress import Compressor, IGNORE, core, load_token_classifier, 
 from companion.efpc import config as presets
 from companion.efpc import full
 from companion.efpc.corpus import make_corpus
-from companion.efpc.figures import draw_side_by_side
+from companion.efpc.figures import compression_widget, highlight_modes
 from companion.efpc.method import LabelledPrompt, SelectivePrependDataset, encode_examples, train_compressor
 from companion.train import FitConfig
 
@@ -197,17 +196,25 @@ def test_cli_refuses_full_without_a_gpu_and_rejects_unknown_presets(capsys):
         main(["--preset", "huge"])
 
 
-def test_side_by_side_figure(corpus):
-    import matplotlib.figure
-
+def test_highlighted_text_and_the_live_widget(corpus, small_model):
+    tok, model = small_model
+    comp = Compressor(model, tok)
     e = corpus.test[0]
-    n = len(e.words)
-    fig = draw_side_by_side(e.words, [("a", np.linspace(0, 1, n), np.arange(n) % 2 == 0), ("b", np.ones(n), np.ones(n, bool))])
-    assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 2
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    with pytest.raises(ValueError, match="differ in length"):
-        draw_side_by_side(e.words, [("a", np.ones(n - 1), np.ones(n, bool))])
+    page = highlight_modes(comp, e.passage, e.question, 0.25, answer=e.answer)
+    # both modes, each word a span with its probability, the question escaped as text
+    assert page.count("EFPC, question prepended") == 1 and page.count("EFPC, no question") == 1
+    n_words = len(comp.compress(e.passage, 0.25).words)
+    assert page.count('title="p(keep)=') == 2 * n_words
+    assert "answer kept" in page or "answer lost" in page
+    tagged = highlight_modes(comp, "A <i>bold</i> claim here.", "Is <i> kept?", 0.5)
+    assert "<i>" not in tagged and "Is &lt;i&gt; kept?" in tagged  # prompt and question shown as text
+    widget = compression_widget(comp, e.passage, e.question, 0.5)
+    box, ask, slider, view = widget.children
+    assert view.value == highlight_modes(comp, e.passage, e.question, 0.5)  # drawn before any change
+    slider.value = 0.25
+    assert view.value == highlight_modes(comp, e.passage, e.question, 0.25)  # redrawn on a change
+    box.value = ""  # an empty prompt: the compressor's message, not a traceback
+    assert "prompt is empty" in view.value and "p(keep)" not in view.value
 
 
 # --- the quick claim -----------------------------------------------------------------------------

@@ -250,6 +250,23 @@ def test_committed_study_records_are_fresh():
     assert not stale, f"study records made by older code: {stale}; re-run `make study STUDY_CHAPTERS=...`"
 
 
+#: The chapters that pretrain a network without labels, and the toolkit's own benchmark record.
+SSL_CHAPTERS = ("tobias", "s3l", "ssql", "us3l", "effssl", "vit2040", "ssl_toolkit")
+
+
+@pytest.mark.parametrize("chapter", SSL_CHAPTERS)
+def test_every_ssl_study_beats_its_untrained_network(chapter):
+    """A self-supervised study whose encoder does not beat the same network at random weights shows
+    nothing about its paper: each records both sanity claims, n >= 5, and both hold."""
+    study = results.read(chapter, ROOT / "results").get("study")
+    assert study, f"{chapter}: no study record (run `make study STUDY_CHAPTERS={chapter}`)"
+    found = {c["id"]: c for c in study["claims"] if c["id"] in ("sanity_knn", "sanity_linear")}
+    assert set(found) == {"sanity_knn", "sanity_linear"}, f"{chapter}: sanity claims missing: {sorted(found)}"
+    for c in found.values():
+        assert c["n"] >= 5, f"{chapter}: {c['id']} has n = {c['n']}"
+        assert c["ci95"][0] > 0 and c["verdict"] == "holds", f"{chapter}: {c['id']} {c['ci95']} -> {c['verdict']}"
+
+
 # --- the chapters' prose ------------------------------------------------------------------------------
 
 _TYPED_VERDICT = re.compile(r"\b(claim|verdict)\b[^.\n]{0,80}\b(holds|does not hold|is inconclusive)\b", re.I)

@@ -204,10 +204,12 @@ def quick_record():
 def test_quick_record_shows_the_sanity_claim_and_the_quantization_effects(quick_record):
     mean = quick_record["metrics"]["mean"]
     claims = {c["id"]: c for c in quick_record["claims"]}
-    # the claim is the paired difference of the recorded means (100 steps are too few to beat the
-    # untrained encoder: the study tier decides, see the next test)
+    # the claim is the paired difference of the recorded means; at the quick preset's 300 steps SSQL's
+    # encoder beats the untrained one on the mean of both seeds, by kNN and by the linear probe (the
+    # two-seed interval is wide: the study tier decides, see the next test)
     sanity = claims["sanity_knn"]
     assert sanity["estimate"] == pytest.approx(mean["ssql"]["knn"]["FP"] - mean["random"]["knn"]["FP"])
+    assert sanity["estimate"] > 0 and claims["sanity_linear"]["estimate"] > 0
     assert sanity["n"] == len(quick_record["metrics"]["seeds"]) >= 2
     assert {"ssql_knn_2w4f", "ssql_knn_4w4f", "ssql_linear_2w4f", "ssql_linear_4w4f"} <= set(claims)
     for m in ("simsiam", "ssql", "random"):

@@ -341,9 +341,11 @@ def test_quick_claim_pretraining_learns_features_and_helps_the_fine_tuning_budge
     result = experiment.run(config.quick())
     m = result.metrics
     claims = {c["id"]: c for c in result.claims}
-    # the quick preset's two seeds: the pretrained class token beats the untrained one by about 12 kNN
-    # points on the mean (seeds 0 and 1); the interval of two seeds is wide, the mean is what is checked
-    assert claims["sanity_knn"]["n"] == 2 and claims["sanity_knn"]["estimate"] > 5
+    # the quick preset's two seeds: the pretrained class token beats the untrained one by about 27 kNN
+    # and 10 linear-probe points on the mean (seeds 0 and 1, 120 pretraining epochs); the interval of two
+    # seeds is wide, the mean is what is checked
+    assert claims["sanity_knn"]["n"] == 2 and claims["sanity_knn"]["estimate"] > 10
+    assert claims["sanity_linear"]["estimate"] > 4
     assert {"pretrain_vs_scratch", "sanity_knn", "sanity_linear"} <= set(claims)
     # instance discrimination alone (no labels) makes class tokens far better than a random ViT's ...
     assert m["knn"]["pretrained"] > m["knn"]["random_init"] + 5
