@@ -1,5 +1,6 @@
 import os
 
+import companion  # noqa: F401  (first: it pins the CPU kernels before torch loads)
 import matplotlib
 import pytest
 import torch

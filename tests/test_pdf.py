@@ -5,6 +5,7 @@ Needs the built book (`make book`); prints it again when the PDF is missing or o
 
 import re
 import sys
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.pdf]
 
 
 def _words(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
+    # NFKC undoes the fonts' ligatures ("Eﬃcient" -> "Efficient") that text extraction returns
+    return " ".join(re.findall(r"[a-z0-9]+", unicodedata.normalize("NFKC", text).lower()))
 
 
 @pytest.fixture(scope="module")

@@ -34,11 +34,14 @@ def test_paper_vs_book_table(tmp_path):
     table = results.paper_vs_book(
         "demo",
         [{"what": "DDT Top-1", "paper": "psol/ddt_vgg16/cub_top1_loc", "quick": "loc.ddt", "full": "loc.ddt"},
-         {"what": "Tobias CorLoc", "paper": "tobias/cub_corloc_random_resnet50", "quick": None, "full": "x"}],
+         {"what": "Tobias CorLoc", "paper": "tobias/cub_corloc_random_resnet50", "quick": None, "full": "x"},
+         {"what": "a study-only arm", "paper": None, "quick": "loc.multistage", "full": "loc.multistage"}],
         directory=tmp_path,
     )
     assert "| DDT Top-1 | 62.3 | 55.3 | — | not run yet |" in table
     assert "| Tobias CorLoc | not verified | — | — | not run yet |" in table
+    # the quick tier ran but does not measure this arm: said so, not "not run yet"
+    assert "| a study-only arm | not verified | not in this run | — | not run yet |" in table
     assert "quick: 200 scenes, CPU" in table and "poster" in table
     with pytest.raises(KeyError):
         results.paper_vs_book("demo", [{"what": "x", "paper": "nope/none"}], directory=tmp_path)

@@ -353,4 +353,6 @@ def test_quick_sanity_pretraining_beats_the_untrained_network():
     assert claims["sanity_knn"]["n"] == 2 and claims["sanity_knn"]["estimate"] > 5.0
     assert claims["sanity_linear"]["estimate"] > 2.0
     assert out["per_seed"]["untrained"]["knn"][0] == pytest.approx(68.0, abs=0.3)
-    assert out["arms"]["low"]["pretrain_gflops"] == pytest.approx(out["arms"]["full"]["pretrain_gflops"] / 4, rel=0.05)
+    # a little over a quarter of the FLOPs: the convolutions scale with the pixels, the heads do not
+    ratio = out["arms"]["low"]["pretrain_gflops"] / out["arms"]["full"]["pretrain_gflops"]
+    assert 0.25 < ratio < 0.3

@@ -143,7 +143,7 @@ def test_explore_shows_html_frames_as_text_not_pictures():
                     alt="highlighted words at rate {rate}")
     page = e._repr_html_()
     assert all(isinstance(f, viz.HTMLFrame) for f in e.frames.values()) and len(set(e.frames.values())) == 4
-    assert '<div class="cx-frame cx-html" data-frame="0|0" aria-label="highlighted words at rate 0.2">' in page
+    assert '<div class="cx-frame cx-html" data-frame="0|0" aria-label="highlighted words at rate 0.2" style="text-align: left;">' in page
     assert "<img" not in page and "alpha" in page and "innerHTML" in page
     live = viz.explore(_text, static=False, rate=[0.2, 0.8], word=["alpha"])
     import ipywidgets

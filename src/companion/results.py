@@ -28,6 +28,7 @@ import numpy as np
 
 NOT_VERIFIED = "not verified"
 NOT_RUN = "not run yet"
+NOT_MEASURED = "not in this run"
 
 #: The three tiers of every chapter: executed in each build, recorded by ``make study``, the paper's data.
 TIERS = ("quick", "study", "full")
@@ -444,7 +445,8 @@ def paper_vs_book(chapter: str, rows: list[dict], digits: int = 1, directory: Pa
 
     Each row is ``{"what": label, "paper": key in paper_numbers.json or None,
     "quick": dotted key into the quick metrics or None, "study": same for study, "full": same for full}``.
-    A paper value that is not verified shows as "not verified"; a run not made yet as "not run yet".
+    A paper value that is not verified shows as "not verified"; a run not made yet as "not run yet";
+    a value the tier's run does not measure as "not in this run".
     """
     recorded = read(chapter, directory)
     numbers = paper_numbers()
@@ -467,7 +469,12 @@ def paper_vs_book(chapter: str, rows: list[dict], digits: int = 1, directory: Pa
         cells = [row["what"], paper_cell]
         for mode in TIERS:
             key = row.get(mode)
-            cells.append("—" if key is None else _fmt(lookup(recorded, f"{mode}.metrics.{key}"), digits))
+            if key is None:
+                cells.append("—")
+            elif mode in recorded and lookup(recorded, f"{mode}.metrics.{key}") is None:
+                cells.append(NOT_MEASURED)  # the tier ran, without this arm (e.g. a study-only schedule)
+            else:
+                cells.append(_fmt(lookup(recorded, f"{mode}.metrics.{key}"), digits))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     scales = "; ".join(f"**{mode}**: {lookup(recorded, f'{mode}.scale') or NOT_RUN}" for mode in TIERS)

@@ -346,7 +346,9 @@ class StaticExplorer:
         src = self.frames[key]
         if isinstance(src, HTMLFrame):  # text stays text: legible at any size, selectable, searchable
             alt = html.escape(self.alts.get(key, self.alt or ""), quote=True)
-            shown = f'<div class="cx-frame cx-html" data-frame="{key}" aria-label="{alt}">{src}</div>'
+            # left-aligned: the figure block centres its content, which suits images, not paragraphs
+            shown = (f'<div class="cx-frame cx-html" data-frame="{key}" aria-label="{alt}" '
+                     f'style="text-align: left;">{src}</div>')
         else:
             width, height = getattr(src, "width", 1440), getattr(src, "height", 720)
             shown = _img(src, width, height, self.alts.get(key, self.alt or ""), key)
