@@ -267,6 +267,18 @@ def test_every_ssl_study_beats_its_untrained_network(chapter):
         assert c["ci95"][0] > 0 and c["verdict"] == "holds", f"{chapter}: {c['id']} {c['ci95']} -> {c['verdict']}"
 
 
+@pytest.mark.parametrize("chapter", SSL_CHAPTERS)
+def test_every_ssl_quick_run_beats_its_untrained_network_on_the_mean(chapter):
+    """The quick tier (two seeds, each book build; `make test` checks that the build reproduces the
+    committed record) cannot decide, but its mean must point the same way as the study's."""
+    quick = results.read(chapter, ROOT / "results").get("quick")
+    assert quick, f"{chapter}: no quick record (build the book)"
+    found = {c["id"]: c for c in quick["claims"] if c["id"] in ("sanity_knn", "sanity_linear")}
+    assert set(found) == {"sanity_knn", "sanity_linear"}, f"{chapter}: quick sanity claims missing"
+    for c in found.values():
+        assert c["n"] >= 2 and c["estimate"] > 0, f"{chapter}: quick {c['id']} mean {c['estimate']:+.2f}"
+
+
 # --- the chapters' prose ------------------------------------------------------------------------------
 
 _TYPED_VERDICT = re.compile(r"\b(claim|verdict)\b[^.\n]{0,80}\b(holds|does not hold|is inconclusive)\b", re.I)
