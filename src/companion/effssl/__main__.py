@@ -1,7 +1,7 @@
 """Efficient single-branch SSL: the ablation ladder (NPID, + feature calibration, + the corrected bank
 update, + SqrtKL) against the untrained encoder and SimSiam, recorded in results/effssl.json.
 
-quick: digits on the CPU in seconds; study: the same with five seeds (a few minutes); full: CIFAR-10/100
+quick: digits on the CPU in seconds; study: the same with ten seeds (a few minutes); full: CIFAR-10/100
 with ResNet-18 on a GPU.
 """
 

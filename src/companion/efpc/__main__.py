@@ -1,4 +1,4 @@
-"""Run the EFPC experiment and print its numbers: quick (one seed, CPU, under a minute), study (five
+"""Run the EFPC experiment and print its numbers: quick (one seed, CPU, under a minute), study (ten
 seeds, a few minutes) or full (the paper's data on a GPU)."""
 
 from __future__ import annotations
