@@ -471,10 +471,10 @@ def paper_vs_book(chapter: str, rows: list[dict], digits: int = 1, directory: Pa
             key = row.get(mode)
             if key is None:
                 cells.append("—")
-            elif mode in recorded and lookup(recorded, f"{mode}.metrics.{key}") is None:
-                cells.append(NOT_MEASURED)  # the tier ran, without this arm (e.g. a study-only schedule)
-            else:
-                cells.append(_fmt(lookup(recorded, f"{mode}.metrics.{key}"), digits))
+                continue
+            value = lookup(recorded, f"{mode}.metrics.{key}")
+            # a tier that ran without this arm (a study-only schedule, say) is not "not run yet"
+            cells.append(NOT_MEASURED if value is None and mode in recorded else _fmt(value, digits))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     scales = "; ".join(f"**{mode}**: {lookup(recorded, f'{mode}.scale') or NOT_RUN}" for mode in TIERS)

@@ -135,9 +135,10 @@ def quick(**overrides) -> S3LConfig:
     """The shared SSL benchmark (digits, 1,200 to pretrain and fine-tune on, 597 held out) at 16 px as the
     full resolution and 8 px as the small one; a ResNet-10 of width 8 with the small stem and without its
     last stage; MoCo v2 with the benchmark's recipe (:data:`companion.ssl.bench.RECIPES`); 300 steps of
-    batch 64 per schedule (so the 8 px schedule costs a quarter of the FLOPs; at 100 steps MoCo v2 did
-    not yet beat the untrained network); then 10 warm-up and 40
-    fine-tuning steps at 16 px without flips; 2 seeds, one CPU thread. Book section: *S3L* "Quick run"."""
+    batch 64 per schedule (so the 8 px schedule costs a little over a quarter of the FLOPs: the heads do
+    not shrink with the image; at 100 steps MoCo v2 did not yet beat the untrained network); then 10
+    warm-up and 40 fine-tuning steps at 16 px without flips; 2 seeds, one CPU thread.
+    Book section: *S3L* "Quick run"."""
     from ..ssl import bench
 
     return S3LConfig(
@@ -150,7 +151,8 @@ def quick(**overrides) -> S3LConfig:
 
 def study(**overrides) -> S3LConfig:
     """:func:`quick` with ten seeds (at five the 8 px interval still straddled the 1-point margin) and a
-    third schedule, 8 -> 16 px (150 + 150 steps, the queue kept): the claims' intervals. Book section: *S3L* "Claims, intervals and verdicts"."""
+    third schedule, 8 -> 16 px (150 + 150 steps, the queue kept): the claims' intervals.
+    Book section: *S3L* "Claims, intervals and verdicts"."""
     return quick(seeds=tuple(range(10)), tier="study",
                  arms={"low": (8,), "full": (16,), "multistage": (8, 16)}).replace(**overrides)
 

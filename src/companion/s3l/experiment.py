@@ -209,7 +209,7 @@ def run(config: S3LConfig | None = None, record: bool = True) -> dict:
     average the arms, compute the claims and record them in ``results/s3l.json`` under ``config.tier``:
 
     - ``small_resolution``: fine-tuned accuracy after 8 px pretraining minus after 16 px pretraining, the
-      same steps (so a quarter of the pretraining FLOPs), paired by seed; it holds when the interval is
+      same steps (so about a quarter of the pretraining FLOPs), paired by seed; it holds when the interval is
       above -1 point (at least the accuracy, within a point, at lower cost);
     - ``multistage`` (when the arm exists): the same for the 8 -> 16 px schedule;
     - ``sanity_knn`` / ``sanity_linear``: the full-resolution arm against the untrained network.
