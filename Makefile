@@ -12,7 +12,8 @@ export ATEN_CPU_CAPABILITY ?= avx2
 export ONEDNN_MAX_CPU_ISA ?= AVX2
 export MKL_CBWR ?= AVX2
 
-STUDY_CHAPTERS := tobias psol s3l nrs fewshot ssql us3l effssl vit2040 efpc
+# longest first, so that `make -j2 study` keeps both cores busy
+STUDY_CHAPTERS := psol ssl nrs fewshot vit2040 tobias ssql s3l efpc us3l effssl
 
 .PHONY: study install book test test-lib test-notebooks test-browser lab sync bench clean browser-deps \
 	wheel colab-cells pdf
@@ -90,10 +91,18 @@ pdf: $(STAMP) browser-deps
 	$(BIN)/python -m pytest tests -m pdf -q
 
 # The study tier: every chapter's study preset (minutes each on a 2-core CPU), recorded in results/.
-# The book shows these records; it does not re-run them. One chapter: make study STUDY_CHAPTERS=nrs
+# The book shows these records; it does not re-run them. One chapter: make study STUDY_CHAPTERS=nrs.
+# Each study pins its own threads, so `make -j2 study` runs two at once with the same numbers.
+# A study record must name a commit that reproduces it: the library's code must be committed first.
 study: $(STAMP)
-	for c in $(STUDY_CHAPTERS); do PYTHONHASHSEED=0 TQDM_DISABLE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m companion.$$c --preset study || exit 1; done
+	@test -z "$$(git status --porcelain -- src)" || { echo "make study: src/ has uncommitted changes; commit them first, so each study record names a commit that reproduces it"; exit 1; }
+	$(MAKE) $(addprefix study-,$(STUDY_CHAPTERS))
 	$(BIN)/python -m companion.results status
+
+study-%: $(STAMP)
+	@mkdir -p _build
+	PYTHONHASHSEED=0 TQDM_DISABLE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python -m companion.$* --preset study > _build/study-$*.log 2>&1 || { tail -30 _build/study-$*.log; exit 1; }
+	@tail -3 _build/study-$*.log
 
 # Regenerate each chapter's .ipynb from its reviewed .md source.
 sync: $(STAMP)

@@ -6,7 +6,9 @@ not load, a network request (the book must work offline), a traceback in an outp
 "Paper vs this book" section without a real table, Markdown pipes shown as text, a figure without
 alt text, caption or HiDPI pixels, a visible code cell that scrolls sideways, an explorable figure
 whose frame does not change when a control moves, Colab/Binder links that miss the repository of
-_config.yml. Saves screenshots (top, first explorable figure, the table) into artifacts/screenshots/.
+_config.yml; in the page's HTML (tools/page_checks.py): $, :math: or backtick markup shown as text,
+numpy reprs in outputs, table rows with nothing but a label, "(s)" plurals, a chapter page of 3 MB or
+more. Saves screenshots (top, first explorable figure, the table) into artifacts/screenshots/.
 """
 
 import os
@@ -256,3 +258,48 @@ def test_launch_links_point_at_the_repository(browser, page):
         assert (ROOT / m.group(3)).exists(), f"{page.name}: Colab link points at a missing notebook: {m.group(3)}"
     assert found["binder"], f"{page.name} has no Binder link"
     assert all(f"/gh/{OWNER_REPO}/{REPO['branch']}" in h for h in found["binder"]), found["binder"]
+
+
+# --- the page's own HTML: defects a reader sees without moving anything (tools/page_checks.py) ----------
+
+
+def _page_checks():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import page_checks
+
+    return page_checks
+
+
+@pytest.mark.parametrize("page", _chapters(), ids=lambda p: p.stem)
+def test_no_markup_shown_as_text(page):
+    found = _page_checks().literal_markup(page.read_text())
+    assert not found, f"{page.name}: $, :math: or backtick markup shown as text outside code: {found[:5]}"
+
+
+@pytest.mark.parametrize("page", _chapters(), ids=lambda p: p.stem)
+def test_outputs_print_numbers_not_numpy_reprs(page):
+    found = _page_checks().python_reprs(page.read_text())
+    assert not found, f"{page.name}: numpy reprs in the outputs (print numbers, e.g. with f-strings): {found[:5]}"
+
+
+@pytest.mark.parametrize("page", _chapters(), ids=lambda p: p.stem)
+def test_tables_have_no_empty_rows(page):
+    found = _page_checks().empty_table_rows(page.read_text())
+    assert not found, f"{page.name}: table rows with nothing but a label: {found[:5]}"
+
+
+@pytest.mark.parametrize("page", _pages(), ids=lambda p: p.stem)
+def test_no_s_plurals(page):
+    found = _page_checks().s_plurals(page.read_text())
+    assert not found, f"{page.name}: '(s)' plurals (the count is known: write '1 seed' or '2 seeds'): {found[:5]}"
+
+
+@pytest.mark.parametrize("page", _chapters(), ids=lambda p: p.stem)
+def test_chapter_page_weighs_under_3_mb(page):
+    checks = _page_checks()
+    weight = checks.page_weight(page)
+    assert weight < checks.MAX_PAGE_BYTES, (
+        f"{page.name} weighs {weight / 1e6:.1f} MB (limit {checks.MAX_PAGE_BYTES / 1e6:.0f} MB): draw explorer "
+        "frames as WebP (viz.explore's default) or with fewer settings")

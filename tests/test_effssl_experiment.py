@@ -1,7 +1,6 @@
 """The efficient-SSL experiment: the recorded numbers and claims, bit-repeatability whatever the thread
 setting, the sanity claim on quick data, and the command line."""
 
-import json
 
 import pytest
 import torch
@@ -34,7 +33,7 @@ def test_a_tiny_run_records_metrics_claims_and_timings_apart_and_repeats_exactly
     assert rows["sqrtkl"]["steps"] == 6 and rows["simsiam"]["steps"] == 3  # the same number of encoder passes
     assert rows["sqrtkl"]["curve"]["steps"] == [3, 6]
     assert "linear" in rows["sqrtkl"] and "linear" in rows["untrained"]
-    saved = json.loads((tmp_path / "results" / "effssl.json").read_text())["quick"]
+    saved = results.latest("effssl", "quick", tmp_path / "results")  # a customised run: its own record
     assert [c["id"] for c in saved["claims"]] == [c[0] for c in CLAIMS]
     assert saved["metrics"]["digits"]["sqrtkl"]["bank_knn"] == pytest.approx(rows["sqrtkl"]["bank_knn"])
     # wall times live in timings only, so the drift check compares numbers that repeat

@@ -92,7 +92,7 @@ def test_bad_arguments_name_the_problem():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(-100, 100, allow_nan=False), min_size=2, max_size=30),
+@given(st.lists(st.floats(-100, 100, allow_nan=False), min_size=10, max_size=30),
        st.sampled_from(["t", "bootstrap"]))
 def test_interval_properties(xs, method):
     iv = results.interval(xs, method=method, n_boot=200)
@@ -147,7 +147,8 @@ def test_study_goes_stale_when_the_code_changes(tmp_path, monkeypatch):
     assert results.study_status("demo", tmp_path) == "fresh"
     monkeypatch.setattr(results, "code_hash", lambda chapter: "0" * 16)
     assert results.study_status("demo", tmp_path) == "stale"
-    assert "stale: re-run `make study`" in results.claims_table("demo", directory=tmp_path)
+    table = results.claims_table("demo", directory=tmp_path)
+    assert "**holds** (stale)" in table and "**Stale**: the chapter's code has changed since; re-run `make study`" in table
     assert results.study_status("nothing", tmp_path) == "not run"
 
 
@@ -204,6 +205,12 @@ def test_check_fails_on_a_stale_committed_result(tmp_path):
 
 # --- what the page shows ----------------------------------------------------------------------------
 
+def test_say_explains_undecided_verdicts(tmp_path):
+    results.write("demo", "quick", {"a": 1}, "x", tmp_path, claims=[_claim("quick", (1.0, 2.0))], seeds=[0, 1])
+    text = results.say("demo", "gain", "quick", tmp_path, holds="x", does_not_hold="y", inconclusive="z")
+    assert "too few independent samples" in text and "n = 2" in text
+
+
 def test_say_follows_the_record(tmp_path):
     results.write("demo", "study", {"a": 1}, "x", tmp_path, claims=[_claim("study")], seeds=[0, 1, 2])
     text = results.say("demo", "gain", "study", tmp_path, holds="Gain {estimate} [{low}, {high}], n={n}.",
@@ -217,15 +224,59 @@ def test_say_follows_the_record(tmp_path):
         results.say("demo", "gain", "study", tmp_path, maybe="x")
 
 
-def test_scoreboard_lists_every_paper(tmp_path):
-    results.write("psol", "study", {"a": 1}, "x", tmp_path, claims=[_claim("study")], seeds=[0, 1, 2])
+def test_scoreboard_has_one_row_per_paper(tmp_path):
+    central = results.claim("regressor_beats_ddt", "The regressor beats DDT.", "loc, points", "study",
+                            [2.0, 3.0, 2.5, 2.8])
+    other = results.claim("ddt_beats_fixed_box", "DDT beats a box.", "loc, points", "study", [-1.0, 1.0, 0.5])
+    results.write("psol", "study", {"a": 1}, "x", tmp_path, claims=[central, other], seeds=[0, 1, 2, 3])
     board = results.scoreboard(tmp_path)
-    rows = [line for line in board.splitlines()[2:]]
-    assert len([r for r in rows if "no claim recorded yet" in r]) == 9
+    rows = board.splitlines()[2:]
+    assert len(rows) == 10  # one per paper, the toolkit is not a paper
     psol = next(r for r in rows if "PSOL" in r)
-    assert "{ref}`2. PSOL: pseudo-supervised object localization <psol-claims>`" in psol and "| not run yet | holds | not run |" in psol
-    assert "The method beats the baseline. (*acc, points*)" in psol
-    assert "+2.5 [" in psol and "n=3" in psol
+    assert "{ref}`2. PSOL: pseudo-supervised object localization <psol-claims>`" in psol
+    assert "| holds |" in psol and "+2.6 [" in psol and "n=4" in psol and "paper: 1 inconclusive" in psol
+    assert psol.endswith("| mixed |")
+    assert sum("not run yet" in r for r in rows) == 9
+    html = results.scoreboard_html(tmp_path)
+    assert html.count("<tr>") == 11 and 'href="02_psol.html#psol-claims"' in html and "verdict-badge" in html
+
+
+def test_paper_labels_follow_the_verdicts():
+    def c(v):
+        return {"verdict": v}
+    assert results.paper_label([c("holds"), c("holds")]) == "reproduced"
+    assert results.paper_label([c("does not hold"), c("inconclusive")]) == "not reproduced"
+    assert results.paper_label([c("holds"), c("does not hold")]) == "mixed"
+    assert results.paper_label([c("inconclusive"), c(results.TOO_FEW)]) == "undecided"
+    assert results.paper_label([c(results.NOT_TESTABLE)]) == results.NOT_TESTABLE
+
+
+def test_forest_plot_draws_every_claim_against_its_line(tmp_path):
+    ni = results.claim("within", "At most 1 point worse.", "acc", "study", [-0.5, 0.2, 0.1, -0.2],
+                       test="non-inferiority", margin=1.0)
+    worse = results.claim("lower", "Lower is better here.", "err", "study", [-2.0, -1.5, -2.5], direction="less")
+    results.write("s3l", "study", {"a": 1}, "x", tmp_path, claims=[ni, worse], seeds=[0, 1, 2, 3])
+    fig = results.forest_plot(tmp_path)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["3. S3L", "within", "lower"]
+    # the 'less' claim is mirrored: its whole bar lies right of 0, the paper's side
+    bars = [line for line in ax.lines if len(line.get_xdata()) == 2 and line.get_ydata()[0] == 2]
+    assert min(bars[0].get_xdata()) > 0
+    assert "2 study claims from 1 papers" in results.forest_alt(tmp_path) and "2 holds" in results.forest_alt(tmp_path)
+
+
+def test_claims_table_has_one_row_per_claim_with_tiers_side_by_side(tmp_path):
+    for tier, values in (("quick", (2.0, 3.0)), ("study", (2.0, 3.0, 2.5, 2.7))):
+        results.write("demo", tier, {"a": 1}, "x", tmp_path, claims=[_claim(tier, values)], seeds=range(len(values)),
+                      command="python -m companion.demo --preset `quick`")
+    table = results.claims_table("demo", directory=tmp_path)
+    rows = [line for line in table.splitlines() if line.startswith("| The method")]
+    assert len(rows) == 1
+    assert "n=2: **too few samples**" in rows[0] and "n=4: **holds**" in rows[0]
+    # a backtick in a stored command cannot break the code span; plurals are real words
+    assert "`` python -m companion.demo --preset `quick` ``" in table
+    assert "(s)" not in table and "(1 threads)" not in table
 
 
 def test_committed_records_have_claims_at_quick_and_study_tiers():

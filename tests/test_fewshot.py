@@ -376,4 +376,4 @@ def test_quick_claim_worst_case_and_fine_tuning_on_digits(tmp_path, monkeypatch)
     assert claims["mean_1shot"]["ci95"][1] > 0  # the mean is not lowered
     assert m["sr"]["mean"] > m["prototypes"]["mean"]
     assert m["ac_ensr"]["n"] == 100 and all(len(a) == 100 for a in result.accuracies[1].values())
-    assert (tmp_path / "fewshot.json").exists()
+    assert results.latest("fewshot", "quick", tmp_path)["claims"]

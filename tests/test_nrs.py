@@ -394,8 +394,8 @@ def test_compare_rejects_bad_arguments():
 
 
 def test_module_entry_point_records_results():
-    metrics = main(["--preset", "quick", "--datasets", "iris", "--rounds", "1"])
-    recorded = results.read("nrs")["quick"]
+    metrics = main(["--preset", "quick", "--datasets", "iris", "--rounds", "2"])
+    recorded = results.latest("nrs", "quick")
     assert recorded["metrics"]["datasets"]["iris"]["nrs"]["acc_mean"] == metrics["datasets"]["iris"]["nrs"]["acc_mean"]
     assert set(metrics["datasets"]["iris"]) == {"nrs", "mlp", "rf", "hgb"}
     assert metrics["summary"]["n_datasets"] == 1
@@ -459,13 +459,20 @@ def test_claims_pair_nrs_with_each_baseline_per_data_set():
     from companion.nrs.experiment import dataset_claims
 
     per = {"iris": {"nrs": {"accs": [90.0, 92.0, 94.0]}, "rf": {"accs": [91.0, 91.0, 91.0]},
-                    "hgb": {"accs": [80.0, 82.0, 84.0]}}}
+                    "hgb": {"accs": [80.0, 81.0, 85.0]}}}
     claims = {c["id"]: c for c in dataset_claims(per, "quick")}
     assert set(claims) == {"nrs_vs_rf_iris", "nrs_vs_hgb_iris"}
     assert claims["nrs_vs_rf_iris"]["samples"] == [-1.0, 1.0, 3.0]
     assert claims["nrs_vs_hgb_iris"]["estimate"] == pytest.approx(10.0)
-    assert claims["nrs_vs_hgb_iris"]["verdict"] == "holds"  # +10 on every split
+    assert claims["nrs_vs_hgb_iris"]["verdict"] == "holds"  # +10, +11, +9
     assert claims["nrs_vs_rf_iris"]["verdict"] == "inconclusive"  # -1, +1, +3: the interval spans 0
+    # over several data sets, one sample per split: the mean over the data sets of that split
+    per["wine"] = {"nrs": {"accs": [70.0, 70.0, 70.0]}, "rf": {"accs": [69.0, 71.0, 73.0]},
+                   "hgb": {"accs": [60.0, 61.0, 62.0]}}
+    pooled = {c["id"]: c for c in dataset_claims(per, "quick")}
+    assert pooled["nrs_vs_rf_mean"]["samples"] == [0.0, 0.0, 0.0] and pooled["nrs_vs_rf_mean"]["n"] == 3
+    assert pooled["nrs_vs_rf_mean"]["verdict"] == "too few samples"  # no spread: no interval
+    assert pooled["nrs_vs_hgb_mean"]["samples"] == pytest.approx([10.0, 10.0, 8.5])
 
 
 def test_fit_times_go_to_timings_not_metrics():

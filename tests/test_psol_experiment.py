@@ -36,7 +36,7 @@ def test_quick_run_measures_the_claims_over_seeds():
     diffs = np.subtract(seeds["psol_regressor_gt_known"], seeds["ddt_random_gt_known"])
     assert claims["regressor_beats_ddt"]["samples"] == pytest.approx(diffs.tolist())
     assert all(c["n"] == 2 and c["tier"] == "quick" for c in claims.values())
-    stored = results.read("psol")["quick"]
+    stored = results.latest("psol", "quick")
     assert stored["metrics"]["psol_regressor"]["gt_known_loc"] == pytest.approx(m["psol_regressor"]["gt_known_loc"])
     assert [c["verdict"] for c in stored["claims"]] == [c["verdict"] for c in run.claims]
     assert stored["provenance"]["seeds"] == [0, 1]
@@ -101,9 +101,10 @@ def test_full_pipeline_on_a_tiny_cub_stand_in(tmp_path):
     for method in ("ddt", "psol_regressor"):
         assert {"gt_known_loc", "top1_loc", "mean_iou"} <= set(m[method])
         assert 0 <= m[method]["gt_known_loc"] <= 100
-    assert (tmp_path / "ckpt" / "ddt_pseudo_boxes.pt").exists()
-    assert (tmp_path / "ckpt" / "regressor" / "last.pt").exists()
-    assert (tmp_path / "ckpt" / "classifier" / "last.pt").exists()
+    (run_dir,) = (tmp_path / "ckpt").glob("train-6-*")  # one folder per training split
+    assert (run_dir / "ddt_pseudo_boxes.pt").exists()
+    assert (run_dir / "regressor" / "last.pt").exists()
+    assert (run_dir / "classifier" / "last.pt").exists()
     saved = json.loads((results.results_dir() / "psol.json").read_text())
     assert "full" in saved and saved["full"]["scale"].startswith("CUB-200-2011")
     # the pseudo boxes lie inside their images (48 x 64)

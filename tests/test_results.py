@@ -42,7 +42,7 @@ def test_paper_vs_book_table(tmp_path):
     assert "| Tobias CorLoc | not verified | — | — | not run yet |" in table
     # the quick tier ran but does not measure this arm: said so, not "not run yet"
     assert "| a study-only arm | not verified | not in this run | — | not run yet |" in table
-    assert "quick: 200 scenes, CPU" in table and "poster" in table
+    assert "**quick**: 200 scenes, CPU;" in table and "quick: quick" not in table and "poster" in table
     with pytest.raises(KeyError):
         results.paper_vs_book("demo", [{"what": "x", "paper": "nope/none"}], directory=tmp_path)
 

@@ -20,6 +20,7 @@ def test_setup_defaults_to_quick_on_cpu(monkeypatch, capsys):
 
 def test_mode_from_environment(monkeypatch):
     monkeypatch.setenv("COMPANION_MODE", "full")
+    monkeypatch.setenv("COMPANION_DEVICE", "cpu")  # full mode on a CPU only when asked for
     assert runtime.setup(verbose=False).mode == "full"
     assert runtime.setup(mode="quick", verbose=False).mode == "quick"
 

@@ -310,9 +310,9 @@ def test_full_preset_machinery_runs_and_resumes_from_its_checkpoints(tmp_path, m
     first = s3l.run(cfg)
     arms = first["arms"]
     assert arms["multistage"]["steps"] == [12, 4] and arms["full"]["steps"] == [16]  # 3 + 1 of 4 epochs of 4 steps
-    assert (tmp_path / "multistage" / "stage1_32px" / "last.pt").exists()
-    assert (tmp_path / "low" / "finetune" / "last.pt").exists()
-    assert results.read("s3l")["full"]["metrics"]["arms"]["low"]["finetune"] == arms["low"]["finetune"]
+    assert (tmp_path / "seed0" / "multistage" / "stage1_32px" / "last.pt").exists()  # one folder per seed
+    assert (tmp_path / "seed0" / "low" / "finetune" / "last.pt").exists()
+    assert results.latest("s3l", "full")["metrics"]["arms"]["low"]["finetune"] == arms["low"]["finetune"]
     assert arms["multistage"]["resumed_from"] == [None, None]
     again = s3l.run(cfg, record=False)  # everything is loaded from the checkpoints: the same numbers
     assert again["arms"]["multistage"]["resumed_from"] == [12, 4]

@@ -112,7 +112,7 @@ def test_main_runs_a_small_experiment_and_records_its_claims(monkeypatch, capsys
     metrics = cli.main(["--preset", "quick"])
     ssl = metrics["ssl"]
     assert set(ssl) >= {"untrained", "baseline", "tobias"} and len(ssl["untrained"]["per_seed"]) == 2
-    recorded = results.read("tobias")["quick"]
+    recorded = results.latest("tobias", "quick")
     assert recorded["metrics"]["ssl"]["p"] == pytest.approx(0.3)
     assert "MoCo v2" in recorded["scale"] and "layer4 at stride 1" in recorded["scale"]
     ids = [c["id"] for c in recorded["claims"]]
@@ -123,7 +123,7 @@ def test_main_runs_a_small_experiment_and_records_its_claims(monkeypatch, capsys
     assert c["samples"] == pytest.approx(want) and c["n"] == 2
     assert recorded["claims"][-1]["direction"] == "less"
     assert set(recorded["timings"]) == {"localization_s", "ssl_s"}
-    assert "sanity_knn:" in capsys.readouterr().out
+    assert "sanity_knn (sanity): " in capsys.readouterr().out
     json.dumps(recorded)
 
 
@@ -230,8 +230,8 @@ def test_full_ssl_path_with_a_stand_in_for_stl10(tmp_path, monkeypatch):
     out = experiment.run_ssl(cfg, torch.device("cpu"), checkpoint_root=tmp_path / "ckpt", verbose=False)
     assert "background_knn_mean" not in out["untrained"] and "linear_mean" in out["tobias"]
     assert (tmp_path / "ckpt" / "moco_stl10_tobias_seed0" / "last.pt").exists()
-    with pytest.raises(ValueError, match="unknown SSL dataset"):
-        experiment.ssl_data(config.SSLConfig(dataset="imagenet"))
+    with pytest.raises(ValueError, match="SSLConfig.dataset must be one of 'digits', 'scenes' or 'stl10'"):
+        config.SSLConfig(dataset="imagenet")  # refused where it is built, before any data is loaded
 
 
 def test_swap_views_alter_only_the_query_and_keep_the_augmentation_draws():

@@ -225,7 +225,7 @@ def test_checkpoint_of_another_model_is_a_mismatch(tmp_path):
     ({"progress": 1}, TypeError, r"FitConfig.progress must be True or False, got 1"),
     ({"checkpoint_dir": 5}, TypeError, r"FitConfig.checkpoint_dir must be a path or None, got 5"),
     ({"device": "gpu"}, ValueError, r"FitConfig.device must name a torch device .*, got 'gpu'"),
-    ({"steps": True}, ValueError, r"steps must be a positive integer, got True"),
+    ({"steps": True}, TypeError, r"FitConfig.steps must be an integer, got True"),
 ])
 def test_every_config_field_is_validated(kwargs, error, msg):
     with pytest.raises(error, match=msg):

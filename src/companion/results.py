@@ -32,8 +32,11 @@ NOT_MEASURED = "not in this run"
 
 #: The three tiers of every chapter: executed in each build, recorded by ``make study``, the paper's data.
 TIERS = ("quick", "study", "full")
-#: The only verdicts a claim can carry; computed by :func:`verdict`, never written by hand.
-VERDICTS = ("holds", "does not hold", "inconclusive")
+TOO_FEW = "too few samples"
+NOT_TESTABLE = "not testable at this scale"
+#: The only verdicts a claim can carry; computed by :func:`claim` and :func:`finalize`, never written by hand.
+#: "too few samples": n < 3 or no spread; "not testable at this scale": a premise of the claim does not hold.
+VERDICTS = ("holds", "does not hold", "inconclusive", TOO_FEW, NOT_TESTABLE)
 #: Keys left out of the drift check: what varies by nature from run to run (also any key ending in
 #: ``seconds`` or ``_s``, e.g. ``fit_s``, ``images_per_s``: wall times and throughput).
 VOLATILE = ("provenance", "timings", "time")
@@ -121,7 +124,6 @@ def _atomic_write_text(path: Path, text: str) -> None:
 # Intervals and verdicts: the one place every chapter's claims are decided.
 # ---------------------------------------------------------------------------------------------
 
-
 @dataclass(frozen=True)
 class Interval:
     """A mean over ``n`` samples (seeds, episodes or splits) with its 95% interval ``[low, high]``."""
@@ -161,14 +163,34 @@ def _paired(samples, baseline) -> np.ndarray:
     return x - b
 
 
+#: Fewest independent units (seeds, splits, blocks) a decided verdict needs.
+MIN_N = 3
+#: Fewest units a percentile bootstrap is allowed on: below that its interval is the sample range.
+BOOTSTRAP_MIN_N = 10
+#: Family-wise error rate of each chapter's paper claims at one tier (Holm's step-down procedure).
+ALPHA = 0.05
+#: What a claim is: a check that the testbed can show the paper's effect (``premise``), a check that
+#: the setup works at all (``sanity``: e.g. pretraining beats the untrained network), or the paper's claim.
+KINDS = ("premise", "sanity", "paper")
+#: The question a claim asks of its paired differences d (method minus baseline, in the paper's direction):
+#: superiority (d > 0), non-inferiority (d > -margin) or equivalence (-margin < d < margin).
+TESTS = ("superiority", "non-inferiority", "equivalence")
+
+
+def _bootstrap_means(x: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+
+
 def interval(samples, baseline=None, *, method: str = "t", confidence: float = 0.95,
              n_boot: int = 10_000, seed: int = 0) -> Interval:
     r"""The mean of ``samples`` (minus ``baseline``, paired) with a ``confidence`` interval.
 
-    ``method="t"``: Student's t interval, :math:`\bar d \pm t_{n-1,\,0.975}\, s/\sqrt n`.
+    ``method="t"``: Student's t interval, :math:`\bar d \pm t_{n-1,\,0.975}\, s/\sqrt n` (n >= 2).
     ``method="bootstrap"``: percentile bootstrap of the mean, ``n_boot`` resamples from a seeded
-    generator (the same call gives the same interval). With ``baseline``, both are paired: the
-    differences ``samples[i] - baseline[i]`` (same seed, episode or split) are what is resampled.
+    generator (the same call gives the same interval); it needs n >= :data:`BOOTSTRAP_MIN_N`, since
+    with fewer units its interval is little more than the sample range. With ``baseline``, both are
+    paired: the differences ``samples[i] - baseline[i]`` (same seed, episode or split) are resampled.
 
     Book section: *How to read this book*, "Claims, intervals and verdicts".
     """
@@ -182,10 +204,12 @@ def interval(samples, baseline=None, *, method: str = "t", confidence: float = 0
         half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size))
         low, high, name = mean - half, mean + half, "t interval"
     elif method == "bootstrap":
-        if not isinstance(n_boot, int) or n_boot < 100:
+        if x.size < BOOTSTRAP_MIN_N:
+            raise ValueError(f"a bootstrap interval needs n >= {BOOTSTRAP_MIN_N} samples, got n={x.size}: "
+                             "use method='t' (or more seeds)")
+        if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 100:
             raise ValueError(f"n_boot must be an integer >= 100, got {n_boot!r}")
-        rng = np.random.default_rng(seed)
-        means = x[rng.integers(0, x.size, size=(n_boot, x.size))].mean(axis=1)
+        means = _bootstrap_means(x, n_boot, seed)
         alpha = (1 - confidence) / 2
         low, high = (float(v) for v in np.quantile(means, [alpha, 1 - alpha]))
         name = f"percentile bootstrap ({n_boot} resamples)"
@@ -201,6 +225,8 @@ def verdict(low: float, high: float, direction: str = "greater", threshold: floa
     ``does not hold`` when it lies wholly on the other side, ``inconclusive`` when it straddles it.
 
     ``direction="greater"``: the claim is "the estimate exceeds ``threshold``"; ``"less"``: "is below".
+    This is the interval's own verdict; :func:`claim` adds the rules on top (n >= 3, non-zero spread,
+    the claim's kind and test, premises and Holm's correction).
 
     Book section: *How to read this book*, "Claims, intervals and verdicts".
     """
@@ -218,10 +244,80 @@ def verdict(low: float, high: float, direction: str = "greater", threshold: floa
     return "holds" if above else "does not hold" if below else "inconclusive"
 
 
+def _equivalence_verdict(low: float, high: float, margin: float) -> str:
+    if -margin < low and high < margin:
+        return "holds"
+    if high < -margin or low > margin:
+        return "does not hold"
+    return "inconclusive"
+
+
+def threshold_of(test: str, direction: str, margin: float | None) -> float | None:
+    """The line a claim's interval is judged against: 0 (superiority), ``-margin`` (non-inferiority,
+    higher is better) or ``+margin`` (lower is better); ``None`` for equivalence (the band ±margin)."""
+    if test == "superiority":
+        return 0.0
+    if test == "non-inferiority":
+        return -margin if direction == "greater" else margin
+    return None
+
+
+def _p_above(x: np.ndarray, line: float, method: str, means: np.ndarray | None) -> float:
+    """One-sided p-value of "mean <= line" (small when the mean lies clearly above ``line``)."""
+    from scipy import stats
+
+    if method == "bootstrap":
+        return float(np.mean(means <= line))
+    se = float(x.std(ddof=1)) / math.sqrt(x.size)
+    if se == 0.0:
+        return 0.0 if x.mean() > line else 1.0
+    return float(stats.t.sf((float(x.mean()) - line) / se, x.size - 1))
+
+
+def _p_below(x: np.ndarray, line: float, method: str, means: np.ndarray | None) -> float:
+    if method == "bootstrap":
+        return float(np.mean(means >= line))
+    return _p_above(-x, -line, method, None)
+
+
+def _decide(x: np.ndarray, *, test: str, direction: str, margin: float | None, method: str,
+            n_boot: int, seed: int) -> dict:
+    """Estimate, interval, p-value and the interval's verdict of paired differences ``x``."""
+    iv = interval(x, method=method, n_boot=n_boot, seed=seed)
+    means = _bootstrap_means(x, n_boot, seed) if method == "bootstrap" else None
+    sd = float(x.std(ddof=1))
+    if test == "equivalence":
+        p_for = max(_p_above(x, -margin, method, means), _p_below(x, margin, method, means))
+        p_against = min(_p_below(x, -margin, method, means), _p_above(x, margin, method, means))
+        raw = _equivalence_verdict(iv.low, iv.high, margin)
+    else:
+        line = threshold_of(test, direction, margin)
+        up, down = _p_above(x, line, method, means), _p_below(x, line, method, means)
+        p_for, p_against = (up, down) if direction == "greater" else (down, up)
+        raw = verdict(iv.low, iv.high, direction, line)
+    if x.size < MIN_N or sd == 0.0:
+        raw = TOO_FEW
+    return {"estimate": iv.estimate, "ci95": [iv.low, iv.high], "n": iv.n, "sd": sd, "interval": iv.method,
+            "p_value": min(1.0, 2.0 * min(p_for, p_against)), "interval_verdict": raw}
+
+
 def claim(id: str, statement: str, metric: str, tier: str, samples, baseline=None, *,
-          direction: str = "greater", threshold: float = 0.0, method: str = "t", unit: str = "points") -> dict:
-    """One claim record: the paper's claim, what was measured, the interval over ``n`` samples and the
-    verdict computed from it. ``samples`` (minus ``baseline``, paired) are kept in the record.
+          kind: str | None = None, test: str = "superiority", margin: float | None = None,
+          direction: str = "greater", method: str = "t", n_boot: int = 10_000, seed: int = 0,
+          unit: str = "points", premises=()) -> dict:
+    """One claim record: the claim in the paper's direction, what was measured, the interval over ``n``
+    independent units (seeds, splits, blocks) and the verdict computed from it. ``samples`` (minus
+    ``baseline``, paired) are kept in the record, so the record can be checked against them.
+
+    ``kind``: ``"paper"`` (the paper's claim), ``"premise"`` (the testbed can show the paper's effect) or
+    ``"sanity"`` (the setup works at all); by default it follows the id: ``premise_*`` ids are premise
+    checks, ``sanity_*`` ids sanity checks, every other id a paper claim. ``test``: ``"superiority"`` (the interval lies above 0),
+    ``"non-inferiority"`` (above ``-margin``) or ``"equivalence"`` (inside ``±margin``); ``direction="less"``
+    when a lower number is the paper's side. ``premises``: ids of premise claims of the same tier; when
+    any of them does not hold, this claim is "not testable at this scale" (decided by :func:`write`).
+
+    The verdict is ``"too few samples"`` when n < :data:`MIN_N` or every sample is equal (no spread).
+    :func:`write` completes it for the chapter's family of paper claims (Holm's correction).
 
     Book section: *How to read this book*, "Claims, intervals and verdicts".
     """
@@ -232,37 +328,178 @@ def claim(id: str, statement: str, metric: str, tier: str, samples, baseline=Non
             raise ValueError(f"claim {id!r}: {name} must be a non-empty sentence")
     if tier not in TIERS:
         raise ValueError(f"claim {id!r}: tier must be one of {TIERS}, got {tier!r}")
+    named = "premise" if id.startswith("premise") else "sanity" if id.startswith("sanity") else "paper"
+    kind = named if kind is None else kind
+    if kind not in KINDS:
+        raise ValueError(f"claim {id!r}: kind must be one of {KINDS}, got {kind!r}")
+    if kind != named:
+        raise ValueError(f"claim {id!r}: a {kind} claim's id must start with '{kind}_' (premise_..., sanity_...), "
+                         "and a paper claim's with neither")
+    if test not in TESTS:
+        raise ValueError(f"claim {id!r}: test must be one of {TESTS}, got {test!r}")
+    if direction not in ("greater", "less"):
+        raise ValueError(f"claim {id!r}: direction must be 'greater' or 'less', got {direction!r}")
+    if test == "superiority":
+        if margin is not None:
+            raise ValueError(f"claim {id!r}: a superiority claim takes no margin (got {margin!r}); "
+                             "use test='non-inferiority' for 'at most <margin> worse'")
+    elif isinstance(margin, bool) or not isinstance(margin, (int, float)) or not (0 < margin < math.inf):
+        raise ValueError(f"claim {id!r}: a {test} claim needs a finite margin > 0, got {margin!r}")
+    if method not in ("t", "bootstrap"):
+        raise ValueError(f"claim {id!r}: method must be 't' or 'bootstrap', got {method!r}")
+    if isinstance(premises, str) or not all(isinstance(p, str) and _NAME.match(p) for p in premises):
+        raise ValueError(f"claim {id!r}: premises must be a tuple of claim ids, got {premises!r}")
+    if kind == "premise" and premises:
+        raise ValueError(f"claim {id!r}: a premise claim cannot itself have premises")
     diffs = _paired(samples, baseline)
-    est = interval(diffs, method=method)
+    decided = _decide(diffs, test=test, direction=direction, margin=None if margin is None else float(margin),
+                      method=method, n_boot=n_boot, seed=seed)
     record = {
         "id": id,
         "statement": statement.strip(),
         "metric": metric.strip(),
         "tier": tier,
-        "estimate": est.estimate,
-        "ci95": [est.low, est.high],
-        "n": est.n,
-        "verdict": verdict(est.low, est.high, direction, threshold),
+        "kind": kind,
+        "test": test,
+        "margin": None if margin is None else float(margin),
         "direction": direction,
-        "threshold": float(threshold),
-        "interval": ("paired " if baseline is not None else "") + est.method,
+        "threshold": threshold_of(test, direction, margin),
+        "method": method,
+        **({"n_boot": n_boot, "boot_seed": seed} if method == "bootstrap" else {}),
         "unit": unit,
+        "premises": list(premises),
+        **decided,
+        "interval": ("paired " if baseline is not None else "") + decided["interval"],
+        "verdict": decided["interval_verdict"],
+        "holm": None,
         "samples": diffs.tolist(),
     }
     return record
 
 
+#: Fields every stored claim carries.
+CLAIM_FIELDS = ("id", "statement", "metric", "tier", "kind", "test", "margin", "direction", "threshold",
+                "method", "unit", "premises", "estimate", "ci95", "n", "sd", "interval", "p_value",
+                "interval_verdict", "verdict", "holm", "samples")
+
+
+def _close(a, b) -> bool:
+    return isinstance(a, (int, float)) and not isinstance(a, bool) and math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-9)
+
+
 def check_claim(record: dict) -> None:
-    """Raise when a stored claim lacks a field or its verdict is not the one its interval gives."""
-    need = ("id", "statement", "metric", "tier", "estimate", "ci95", "n", "verdict")
-    missing = [k for k in need if k not in record]
+    """Raise unless a stored claim is what its own samples give: n, estimate, interval, p-value and the
+    interval's verdict are recomputed from ``samples`` with the stored method; the final verdict must be
+    one its rules allow (the family-level rules, premises and Holm, are checked by :func:`check_record`)."""
+    if not isinstance(record, dict):
+        raise ValueError(f"a claim must be a JSON object, got {type(record).__name__}")
+    cid = record.get("id", "?")
+    missing = [k for k in CLAIM_FIELDS if k not in record]
     if missing:
-        raise ValueError(f"claim {record.get('id', '?')!r} lacks {missing}")
-    low, high = record["ci95"]
-    expected = verdict(low, high, record.get("direction", "greater"), record.get("threshold", 0.0))
-    if record["verdict"] != expected:
-        raise ValueError(f"claim {record['id']!r} says {record['verdict']!r} but its interval "
-                         f"[{low:.3g}, {high:.3g}] gives {expected!r}")
+        raise ValueError(f"claim {cid!r} lacks {missing}")
+    if record["verdict"] not in VERDICTS:
+        raise ValueError(f"claim {cid!r}: verdict {record['verdict']!r} is not one of {VERDICTS}")
+    samples = record["samples"]
+    if not isinstance(samples, list) or len(samples) < 2:
+        raise ValueError(f"claim {cid!r}: samples must be a list of at least 2 numbers")
+    try:
+        again = claim(cid, record["statement"], record["metric"], record["tier"], samples, kind=record["kind"],
+                      test=record["test"], margin=record["margin"], direction=record["direction"],
+                      method=record["method"], n_boot=record.get("n_boot", 10_000),
+                      seed=record.get("boot_seed", 0), unit=record["unit"], premises=tuple(record["premises"]))
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"claim {cid!r} cannot be recomputed from its samples: {err}") from None
+    if record["n"] != again["n"]:
+        raise ValueError(f"claim {cid!r} says n={record['n']} but holds {again['n']} samples")
+    for key in ("estimate", "sd", "p_value"):
+        if not _close(record[key], again[key]):
+            raise ValueError(f"claim {cid!r} says {key}={record[key]!r} but its samples give {again[key]!r}")
+    ci = record["ci95"]
+    if not (isinstance(ci, list) and len(ci) == 2 and all(_close(a, b) for a, b in zip(ci, again["ci95"]))):
+        raise ValueError(f"claim {cid!r} says ci95={ci!r} but its samples give {again['ci95']!r}")
+    if record["threshold"] != again["threshold"]:
+        raise ValueError(f"claim {cid!r} says threshold={record['threshold']!r}; its test gives {again['threshold']!r}")
+    raw = again["interval_verdict"]
+    if record["interval_verdict"] != raw:
+        raise ValueError(f"claim {cid!r} says {record['interval_verdict']!r} but its interval "
+                         f"[{again['ci95'][0]:.3g}, {again['ci95'][1]:.3g}] (n={again['n']}) gives {raw!r}")
+    allowed = {raw}
+    if raw != TOO_FEW and record["premises"]:
+        allowed.add(NOT_TESTABLE)
+    if raw in ("holds", "does not hold") and record["kind"] == "paper":
+        allowed.add("inconclusive")  # Holm's correction can only withhold a decision
+    if record["verdict"] not in allowed:
+        raise ValueError(f"claim {cid!r} says {record['verdict']!r} but its interval "
+                         f"[{again['ci95'][0]:.3g}, {again['ci95'][1]:.3g}] (n={again['n']}) gives {raw!r}")
+
+
+def holm(p_values) -> list[float]:
+    """Holm's step-down adjusted p-values (same order as given): p_(i) times (m - i + 1), made monotone."""
+    p = [float(v) for v in p_values]
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    adjusted, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def finalize(claims_: list[dict]) -> list[dict]:
+    """Complete the verdicts of one tier's claims as a family: a claim whose premise does not hold is
+    "not testable at this scale"; the paper claims still tested are corrected together with Holm's
+    procedure at family-wise level :data:`ALPHA` (a decided verdict whose adjusted p-value is not below
+    ALPHA becomes "inconclusive"). Returns new records; premise and sanity claims are not corrected.
+
+    Book section: *How to read this book*, "Claims, intervals and verdicts".
+    """
+    out = [dict(c, verdict=c["interval_verdict"], holm=None) for c in claims_]
+    by_id = {c["id"]: c for c in out}
+    for c in out:
+        if c["verdict"] == TOO_FEW or not c["premises"]:
+            continue
+        for pid in c["premises"]:
+            premise = by_id.get(pid)
+            if premise is None or premise["kind"] != "premise":
+                raise ValueError(f"claim {c['id']!r} names premise {pid!r}, which is not a premise claim of "
+                                 f"this tier (ids: {sorted(by_id)})")
+        failed = [pid for pid in c["premises"] if by_id[pid]["interval_verdict"] != "holds"]
+        if failed:
+            c["verdict"] = NOT_TESTABLE
+            c["untestable"] = "; ".join(f"premise {pid}: {by_id[pid]['interval_verdict']}" for pid in failed)
+    family = [c for c in out if c["kind"] == "paper" and c["verdict"] not in (TOO_FEW, NOT_TESTABLE)]
+    for c, adjusted in zip(family, holm([c["p_value"] for c in family])):
+        c["holm"] = {"family": len(family), "p_adjusted": adjusted}
+        if c["verdict"] in ("holds", "does not hold") and not adjusted < ALPHA:
+            c["verdict"] = "inconclusive"
+    return out
+
+
+def check_record(entry: dict, tier: str, where: str = "record") -> None:
+    """Raise unless one tier's entry is well formed and each claim is what its samples and family give."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: tier {tier!r} must be a JSON object, got {type(entry).__name__}")
+    for key, kind in (("scale", str), ("metrics", dict), ("claims", list)):
+        if not isinstance(entry.get(key), kind):
+            raise ValueError(f"{where}: tier {tier!r} lacks {key!r} (a {kind.__name__})")
+    ids = []
+    for c in entry["claims"]:
+        try:
+            check_claim(c)
+        except ValueError as err:
+            raise ValueError(f"{where}, {tier}: {err}") from None
+        if c["tier"] != tier:
+            raise ValueError(f"{where}: claim {c['id']!r} is for tier {c['tier']!r}, stored under {tier!r}")
+        ids.append(c["id"])
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{where}, {tier}: claim ids repeat: {ids}")
+    expected = finalize(entry["claims"])
+    for stored, again in zip(entry["claims"], expected):
+        if stored["verdict"] != again["verdict"] or (stored["holm"] or {}) != (again["holm"] or {}):
+            raise ValueError(f"{where}, {tier}: claim {stored['id']!r} says {stored['verdict']!r} "
+                             f"(Holm {stored['holm']}) but its family gives {again['verdict']!r} (Holm {again['holm']})")
+    seeds = lookup(entry, "provenance.seeds")
+    if seeds and len(set(map(str, seeds))) != len(seeds):
+        raise ValueError(f"{where}, {tier}: seeds repeat: {seeds}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,7 +558,7 @@ def _machine() -> str:
 def _default_command(chapter: str, tier: str) -> str:
     if "ipykernel" in sys.modules:
         page = CHAPTERS.get(chapter, (chapter,))[0]
-        return f"executing book/{page}.md ({tier} mode), e.g. by `make book`"
+        return f"executing book/{page}.md in {tier} mode (make book)"
     argv0 = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else ""
     if argv0 == "__main__.py":
         return " ".join([f"python -m companion.{Path(sys.argv[0]).parent.name}", *sys.argv[1:]])
@@ -348,45 +585,191 @@ def provenance(chapter: str, tier: str, *, command: str | None = None, seeds=Non
     }
 
 
+#: Config fields that say where or how a run happens, not what it computes: a run that changes only
+#: these is still its preset's run.
+RUNTIME_FIELDS = frozenset({"device", "progress", "checkpoint_dir", "data_root", "download", "record",
+                            "write_results", "num_workers", "workers", "cache_dir", "verbose", "colab"})
+
+
+def _settings(config) -> dict:
+    import dataclasses
+
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in RUNTIME_FIELDS}
+        if isinstance(value, (list, tuple)):
+            return type(value)(strip(v) for v in value)
+        return value
+
+    return strip(dataclasses.asdict(config))
+
+
+def customised(config, tier: str) -> dict:
+    """How ``config`` differs from the preset of its tier (``{field: [preset value, run value]}``);
+    empty for the preset itself. The preset is the function named ``tier`` in the config's module."""
+    import dataclasses
+    import importlib
+
+    if not dataclasses.is_dataclass(config) or isinstance(config, type):
+        raise TypeError(f"config must be a dataclass instance, got {type(config).__name__}")
+    factory = getattr(importlib.import_module(type(config).__module__), tier, None)
+    if not callable(factory):
+        return {"preset": [None, f"no {tier}() preset in {type(config).__module__}"]}
+    mine, preset = _settings(config), _settings(factory())
+    return {k: [_clean(preset.get(k), k), _clean(mine.get(k), k)]
+            for k in sorted(set(mine) | set(preset)) if mine.get(k) != preset.get(k)}
+
+
+class _Locked:
+    """An exclusive lock (``fcntl.flock``) on ``<file>.lock`` around a read-modify-replace of ``file``:
+    two runs writing one chapter's record at once (the book build beside ``make study``) both land."""
+
+    def __init__(self, path: Path):
+        self.lock_path = path.with_name(f".{path.name}.lock")
+
+    def __enter__(self):
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.lock_path, "a")
+        try:
+            import fcntl
+
+            fcntl.flock(self.handle, fcntl.LOCK_EX)
+        except ImportError:  # not POSIX: the atomic replace still prevents torn files
+            pass
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.close()  # closing the descriptor releases the lock
+        return False
+
+
 def write(chapter: str, mode: str, metrics: dict, scale: str, directory: Path | None = None, *,
           claims: list[dict] | tuple = (), seeds=None, command: str | None = None,
-          wall_s: float | None = None, timings: dict | None = None, preset: str | None = None) -> Path:
+          wall_s: float | None = None, timings: dict | None = None, preset: str | None = None,
+          config=None) -> Path:
     """Record ``metrics`` and ``claims`` for ``chapter`` under tier ``mode`` (``quick``, ``study`` or
     ``full``), keeping the other tiers, with its provenance.
 
-    ``scale`` says what was run (data, size, device), e.g. ``"quick: 240 synthetic scenes, CPU"``.
+    ``scale`` says what was run (data, size, device), e.g. ``"240 synthetic scenes, CPU"``.
     Whatever varies by nature between identical runs (wall times, throughput) goes in ``timings``:
     it is kept, but the drift check (:func:`drift`) ignores it, as it ignores the provenance.
+
+    The claims are completed as a family (:func:`finalize`: premises, Holm's correction) and each
+    given dict gets its final ``verdict`` and ``holm`` in place, so what a run prints is what is recorded.
+    With ``config`` (the run's config dataclass), a run whose settings differ from its tier's preset is
+    recorded under its own name, ``custom/<chapter>-<tier>-<hash>.json``, never over the preset's record.
+    The read-modify-replace holds a file lock, so concurrent writers of one chapter lose nothing.
     """
     check_chapter_name(chapter)
     if mode not in TIERS:
         raise ValueError(f"mode must be one of {TIERS}, got {mode!r}")
-    if not metrics:
+    if not isinstance(metrics, dict) or not metrics:
         raise ValueError("metrics is empty: nothing to record")
-    stored_claims = []
+    if seeds is not None:
+        seeds = list(seeds)
+        if len(set(map(str, seeds))) != len(seeds):
+            raise ValueError(f"seeds repeat: {seeds}: each seed is one independent unit, record each once")
     for c in claims:
         check_claim(c)
         if c["tier"] != mode:
             raise ValueError(f"claim {c['id']!r} is for tier {c['tier']!r}, written under {mode!r}")
-        stored_claims.append(_clean(c, f"claim {c['id']!r}"))
-    ids = [c["id"] for c in stored_claims]
+    ids = [c["id"] for c in claims]
     if len(set(ids)) != len(ids):
         raise ValueError(f"claim ids repeat: {ids}")
-    path = (directory or results_dir()) / f"{chapter}.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
+    final = finalize(list(claims))
+    for given, done in zip(claims, final):
+        given.update(verdict=done["verdict"], holm=done["holm"])
+        if "untestable" in done:
+            given["untestable"] = done["untestable"]
+    stored_claims = [_clean(c, f"claim {c['id']!r}") for c in final]
+    folder = directory or results_dir()
+    path = folder / f"{chapter}.json"
     entry = {"scale": scale, "metrics": _clean(metrics), "claims": stored_claims,
              "provenance": provenance(chapter, mode, command=command, seeds=seeds, wall_s=wall_s, preset=preset)}
+    if config is not None:
+        changed = customised(config, mode)
+        if changed:
+            digest = hashlib.sha256(json.dumps(changed, sort_keys=True, default=str).encode()).hexdigest()[:8]
+            path = folder / "custom" / f"{chapter}-{mode}-{digest}.json"
+            entry["customised"] = changed
+            entry["provenance"]["preset"] = f"{mode}, customised"
+            print(f"results: these settings differ from the {mode} preset ({', '.join(changed)}): recorded in "
+                  f"{path}, not over the preset's record")
     if timings:
         entry["timings"] = _clean(timings, "timings")
-    data[mode] = entry
-    _atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+    check_record(entry, mode, f"the {chapter} {mode} record")
+    with _Locked(path):
+        data = _load(path) if path.exists() else {}
+        data[mode] = entry
+        _atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     return path
 
 
+def _load(path: Path) -> dict:
+    """A results file, parsed and checked for shape; one clear error naming the file otherwise."""
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ValueError(f"{path}: cannot be read ({err.strerror})") from None
+    if not text.strip():
+        raise ValueError(f"{path}: is empty; restore it (`git checkout -- {path.name}` in results/) or re-run "
+                         "the chapter")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: is not valid JSON ({err.msg} at line {err.lineno}, column {err.colno}); "
+                         "it may be truncated: restore it from git or re-run the chapter") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: must hold a JSON object of tiers {TIERS}, got a {type(data).__name__}")
+    unknown = sorted(set(data) - set(TIERS))
+    if unknown:
+        raise ValueError(f"{path}: unknown tiers {unknown}; a record has only {TIERS}")
+    for tier, entry in data.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("claims", []), list):
+            raise ValueError(f"{path}: tier {tier!r} must be an object with a list of claims")
+        for c in entry.get("claims", []):
+            missing = [k for k in ("id", "verdict", "ci95", "estimate", "n", "statement") if not isinstance(c, dict) or k not in c]
+            if missing:
+                cid = c.get("id", "?") if isinstance(c, dict) else "?"
+                raise ValueError(f"{path}: {tier} claim {cid!r} lacks {missing}")
+    return data
+
+
 def read(chapter: str, directory: Path | None = None) -> dict:
-    """Everything recorded for ``chapter``: ``{tier: {"scale", "metrics", "claims", "provenance"}}``."""
+    """Everything recorded for ``chapter``: ``{tier: {"scale", "metrics", "claims", "provenance"}}``;
+    ``{}`` when nothing is recorded; a clear ValueError naming the file when it is malformed."""
     path = (directory or results_dir()) / f"{check_chapter_name(chapter)}.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return _load(path) if path.exists() else {}
+
+
+def latest(chapter: str, tier: str, directory: Path | None = None) -> dict:
+    """The entry of ``tier`` written last for ``chapter``, the preset's record or a customised run's
+    (``custom/``): what a reader's own last run recorded. ``{}`` when there is none."""
+    folder = directory or results_dir()
+    candidates = [folder / f"{check_chapter_name(chapter)}.json",
+                  *(folder / "custom").glob(f"{chapter}-{tier}-*.json")]
+    found = [(p.stat().st_mtime_ns, p) for p in candidates if p.exists()]
+    for _, path in sorted(found, reverse=True):
+        entry = _load(path).get(tier)
+        if entry:
+            return entry
+    return {}
+
+
+def verify(chapter: str, directory: Path | None = None) -> list[str]:
+    """Every problem of ``chapter``'s record: each tier's claims recomputed from their samples and family."""
+    path = (directory or results_dir()) / f"{check_chapter_name(chapter)}.json"
+    try:
+        data = read(chapter, directory)
+    except ValueError as err:
+        return [str(err)]
+    problems = []
+    for tier, entry in data.items():
+        try:
+            check_record(entry, tier, str(path))
+        except ValueError as err:
+            problems.append(str(err))
+    return problems
 
 
 def lookup(tree: dict, dotted: str) -> Any:
@@ -477,7 +860,8 @@ def paper_vs_book(chapter: str, rows: list[dict], digits: int = 1, directory: Pa
             cells.append(NOT_MEASURED if value is None and mode in recorded else _fmt(value, digits))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    scales = "; ".join(f"**{mode}**: {lookup(recorded, f'{mode}.scale') or NOT_RUN}" for mode in TIERS)
+    scales = "; ".join(f"**{mode}**: {strip_tier(lookup(recorded, f'{mode}.scale'), mode) or NOT_RUN}"
+                       for mode in TIERS)
     lines.append(f"Scale. {scales}.")
     if sources:
         lines.append("")
@@ -499,6 +883,35 @@ def show_paper_vs_book(chapter: str, rows: list[dict], digits: int = 1):
 # ---------------------------------------------------------------------------------------------
 # Claims on the page: tables, verdict sentences, staleness, the scoreboard, the drift check.
 # ---------------------------------------------------------------------------------------------
+
+#: Each paper's central claim on the scoreboard: (claim id, the claim in a few words, the scale this
+#: book tests it at, the paper's scale). The other claims are counted beside it.
+CENTRAL = {
+    "tobias": ("random_cnn_vs_centred", "a random CNN's map finds objects better than a centred box",
+               "synthetic 112-px scenes", "CUB-200, ImageNet, 224 px"),
+    "psol": ("regressor_beats_ddt", "a box regressor trained on DDT's pseudo boxes beats DDT",
+             "synthetic 64-px scenes", "CUB-200, ImageNet, 224-448 px"),
+    "s3l": ("small_resolution", "pretraining at low resolution loses at most 1 point",
+            "digits, 8 vs 16 px", "CIFAR-100 and others, 16-32 px"),
+    "nrs": ("nrs_vs_rf_mean", "NRS is more accurate than a random forest",
+            "6 small tables", "UCI/LIBSVM tables, CUB-200"),
+    "fewshot": ("worst_case_1shot", "AC+EnSR raises the 1-shot worst case",
+                "digits, MLP", "CIFAR-FS, ResNet-12"),
+    "ssql": ("ssql_linear_2w4f", "SSQL beats SimSiam after 2-bit weight quantization",
+             "digits, 8 px, tiny encoder", "CIFAR-10, ResNet-18"),
+    "us3l": ("us3l_vs_naive_w25", "US3L beats naive slimmable SSL at the smallest width",
+             "digits, 8 px", "CIFAR-100, ResNet-18"),
+    "effssl": ("sqrtkl_knn", "SqrtKL self-distillation improves the single branch",
+               "digits, 8 px, tiny encoder", "CIFAR-10/100, ResNet-18"),
+    "vit2040": ("pretrain_vs_scratch", "pretraining then fine-tuning beats training from scratch",
+                "digits, 12 px, 2-layer ViT", "Flowers-102, DeiT-Tiny, 224 px"),
+    "efpc": ("task_aware_gain", "a task-aware compressor keeps more of the answer",
+             "24 hand-written passages, MiniLM", "LongBench, XLM-R-large + an LLM"),
+}
+
+#: Colours of the verdict badges and forest-plot points (colour-blind safe, with the word always shown).
+VERDICT_COLOURS = {"holds": "#1b7837", "does not hold": "#b2182b", "inconclusive": "#8c8c8c",
+                   TOO_FEW: "#b8b8b8", NOT_TESTABLE: "#e08214"}
 
 
 def claims(chapter: str, tier: str | None = None, directory: Path | None = None) -> list[dict]:
@@ -532,35 +945,94 @@ def _num(v: float, digits: int) -> str:
     return f"{v:+.{digits}f}"
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``plural(1, "seed")`` is "1 seed", ``plural(2, "seed")`` "2 seeds" (no "seed(s)" on a page)."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span that survives backticks inside it."""
+    text = str(text)
+    fence = "``" if "`" in text else "`"
+    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+
+
+def strip_tier(scale: str, tier: str) -> str:
+    """A stored scale without a leading ``"<tier>: "`` (the table already says the tier)."""
+    scale = scale or ""
+    return scale[len(tier) + 2:] if scale.startswith(f"{tier}: ") else scale
+
+
+def kind_text(c: dict) -> str:
+    """The claim's kind and test in a few words, e.g. "paper, non-inferiority (margin 1)"."""
+    if c["kind"] != "paper":
+        return c["kind"]
+    if c["test"] == "superiority":
+        return "paper"
+    return f"paper, {c['test']} (margin {c['margin']:g})"
+
+
+def _cell(c: dict | None, digits: int, stale: bool = False) -> str:
+    if c is None:
+        return "—"
+    low, high = c["ci95"]
+    text = f"{_num(c['estimate'], digits)} [{_num(low, digits)}, {_num(high, digits)}], n={c['n']}: **{c['verdict']}**"
+    if c["verdict"] == "inconclusive" and c.get("interval_verdict") in ("holds", "does not hold"):
+        text += f" ({c['interval_verdict']} before Holm)"
+    if c["verdict"] == NOT_TESTABLE and c.get("untestable"):
+        text += f" ({c['untestable']})"
+    return text + (" (stale)" if stale else "")
+
+
+_KIND_ORDER = {"premise": 0, "sanity": 1, "paper": 2}
+
+
 def claims_table(chapter: str, tiers=("quick", "study"), digits: int = 1, directory: Path | None = None) -> str:
-    """Markdown: one row per claim and tier (estimate, 95% interval, n, verdict), then provenance."""
+    """Markdown: one row per claim (premise checks, sanity checks, then the paper's claims) with each
+    tier side by side (estimate, 95% interval, n, verdict), then the provenance of each tier."""
     recorded = read(chapter, directory)
-    lines = ["| claim | tier | metric | estimate | 95% interval | n | verdict |", "|---|---|---|---|---|---|---|"]
+    stale = study_status(chapter, directory) == "stale"
+    by_id: dict[str, dict] = {}
+    for tier in tiers:
+        for c in (recorded.get(tier) or {}).get("claims", []):
+            by_id.setdefault(c["id"], {})[tier] = c
+    header = "| claim | kind | " + " | ".join(f"{t} (estimate [95% interval], n: verdict)" for t in tiers) + " |"
+    lines = [header, "|---|---|" + "---|" * len(tiers)]
+    rows = sorted(by_id.items(), key=lambda kv: _KIND_ORDER.get(next(iter(kv[1].values()))["kind"], 3))
+    for cid, per_tier in rows:
+        first = next(iter(per_tier.values()))
+        cells = [_cell(per_tier.get(t), digits, stale and t == "study" and t in per_tier) for t in tiers]
+        lines.append(f"| {first['statement']} <br>*{first['metric']}* | {kind_text(first)} | " + " | ".join(cells) + " |")
+    if not by_id:
+        lines.append("| no claim recorded yet | | " + " | ".join([NOT_RUN] * len(tiers)) + " |")
     notes = []
     for tier in tiers:
-        entry = recorded.get(tier)
-        if not entry:
+        p = (recorded.get(tier) or {}).get("provenance") or {}
+        if not p:
             continue
-        stale = tier == "study" and study_status(chapter, directory) == "stale"
-        for c in entry.get("claims", []):
-            low, high = c["ci95"]
-            shown = f"**{c['verdict']}**" + (" (stale: re-run `make study`)" if stale else "")
-            lines.append(f"| {c['statement']} | {tier} | {c['metric']} | {_num(c['estimate'], digits)} | "
-                         f"[{_num(low, digits)}, {_num(high, digits)}] | {c['n']} | {shown} |")
-        p = entry.get("provenance") or {}
-        if p:
-            seeds = p.get("seeds")
-            seeds_text = "not recorded" if not seeds else (
-                f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 3 and seeds == list(range(seeds[0], seeds[0] + len(seeds)))
-                else ", ".join(map(str, seeds)))
-            wall = "" if p.get("wall_s") is None else f", {p['wall_s']:g} s"
-            notes.append(f"*{tier}*: `{p.get('command')}`; seeds {seeds_text}{wall} on {p.get('machine')}, "
-                         f"torch {p.get('torch')} ({p.get('torch_threads')} threads); commit {p.get('commit')}, "
-                         f"code {p.get('code_hash')}, {p.get('time')}."
-                         + (" **Stale**: the chapter's code has changed since; re-run `make study`." if stale else ""))
-    if len(lines) == 2:
-        lines.append(f"| no claim recorded yet | | | | | | {NOT_RUN} |")
-    return "\n".join(lines) + ("\n\nProvenance. " + " ".join(notes) if notes else "")
+        seeds = p.get("seeds")
+        seeds_text = "seeds not recorded" if not seeds else (
+            f"seeds {seeds[0]}–{seeds[-1]}" if len(seeds) > 3 and seeds == list(range(seeds[0], seeds[0] + len(seeds)))
+            else ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds)))
+        wall = "" if p.get("wall_s") is None else f", {p['wall_s']:g} s"
+        threads = p.get("torch_threads")
+        notes.append(f"- *{tier}*: {_code(p.get('command'))}; {seeds_text}{wall} on {p.get('machine')}, torch "
+                     f"{p.get('torch')} ({plural(threads, 'thread') if isinstance(threads, int) else threads}); "
+                     f"commit {p.get('commit')}, code {p.get('code_hash')}, {p.get('time')}."
+                     + (" **Stale**: the chapter's code has changed since; re-run `make study`."
+                        if stale and tier == "study" else ""))
+    rule = ("Verdicts: *holds* when the 95% interval lies wholly on the paper's side of the line (0 for "
+            "superiority, minus the margin for non-inferiority), *does not hold* when wholly on the other side, "
+            "*inconclusive* otherwise; *too few samples* below n = 3 or with no spread. The paper's claims of each "
+            "tier are corrected together (Holm); premise and sanity checks are not.")
+    return "\n".join(lines) + "\n\n" + rule + ("\n\nProvenance:\n\n" + "\n".join(notes) if notes else "")
+
+
+def claim_line(c: dict, digits: int = 2) -> str:
+    """One claim on one line, as the command lines print it: id, estimate [interval] (n) verdict."""
+    low, high = c["ci95"]
+    return (f"{c['id']} ({kind_text(c)}): {_num(c['estimate'], digits)} [{_num(low, digits)}, {_num(high, digits)}]"
+            f" (n={c['n']}) {c['verdict']}")
 
 
 def show_claims(chapter: str, tiers=("quick", "study"), digits: int = 1):
@@ -568,26 +1040,37 @@ def show_claims(chapter: str, tiers=("quick", "study"), digits: int = 1):
     _display_markdown(claims_table(chapter, tiers, digits))
 
 
+_SAY_KEYS = {"holds": "holds", "does_not_hold": "does not hold", "inconclusive": "inconclusive",
+             "too_few_samples": TOO_FEW, "not_testable": NOT_TESTABLE}
+
+
 def say(chapter: str, claim_id: str, tier: str = "study", directory: Path | None = None, **texts: str) -> str:
     """The sentence for the verdict the record gives: prose that follows the verdict, never typed beside it.
 
-    ``texts`` maps each verdict (``holds``, ``does_not_hold``, ``inconclusive``) to a sentence; each may use
-    ``{estimate}``, ``{low}``, ``{high}``, ``{n}`` (formatted to one decimal) and ``{verdict}``. A verdict
-    without a sentence, or a claim not recorded, is an error, so a chapter cannot state what its record lacks.
+    ``texts`` maps each verdict (``holds``, ``does_not_hold``, ``inconclusive``, and optionally
+    ``too_few_samples``, ``not_testable``) to a sentence; each may use ``{estimate}``, ``{low}``, ``{high}``,
+    ``{n}`` (formatted to one decimal) and ``{verdict}``. A decided or inconclusive verdict without a
+    sentence, or a claim not recorded, is an error, so a chapter cannot state what its record lacks; the
+    two undecided verdicts get a plain sentence saying why when none is given.
     """
-    known = {"holds": "holds", "does_not_hold": "does not hold", "inconclusive": "inconclusive"}
-    unknown = set(texts) - set(known)
+    unknown = set(texts) - set(_SAY_KEYS)
     if unknown:
-        raise ValueError(f"say() takes sentences for {sorted(known)}, got {sorted(unknown)}")
+        raise ValueError(f"say() takes sentences for {sorted(_SAY_KEYS)}, got {sorted(unknown)}")
     c = find_claim(chapter, claim_id, tier, directory)
     if c is None:
         raise KeyError(f"{chapter}: claim {claim_id!r} has no {tier} record; run that tier first")
-    key = {v: k for k, v in known.items()}[c["verdict"]]
-    if key not in texts:
-        raise ValueError(f"{chapter}/{claim_id} ({tier}) is {c['verdict']!r}, and say() was given no sentence for it")
+    key = {v: k for k, v in _SAY_KEYS.items()}[c["verdict"]]
     low, high = c["ci95"]
-    return texts[key].format(estimate=f"{c['estimate']:.1f}", low=f"{low:.1f}", high=f"{high:.1f}",
-                             n=c["n"], verdict=c["verdict"])
+    fields = dict(estimate=f"{c['estimate']:.1f}", low=f"{low:.1f}", high=f"{high:.1f}", n=c["n"], verdict=c["verdict"])
+    if key not in texts:
+        if key == "too_few_samples":
+            return ("This run has too few independent samples to decide (n = {n}); the study tier decides it."
+                    .format(**fields))
+        if key == "not_testable":
+            return (f"At this scale the claim cannot be tested: {c.get('untestable', 'its premise does not hold')} "
+                    "(see the premise checks above).")
+        raise ValueError(f"{chapter}/{claim_id} ({tier}) is {c['verdict']!r}, and say() was given no sentence for it")
+    return texts[key].format(**fields)
 
 
 def show_say(chapter: str, claim_id: str, tier: str = "study", **texts: str):
@@ -595,45 +1078,170 @@ def show_say(chapter: str, claim_id: str, tier: str = "study", **texts: str):
     _display_markdown(say(chapter, claim_id, tier, **texts))
 
 
-def scoreboard(directory: Path | None = None) -> str:
-    """The reproduction scoreboard: every paper's claims with their verdicts at each tier (Markdown).
+def paper_label(paper_claims: list[dict]) -> str:
+    """A reproduction report's label for a paper from its paper claims' verdicts: *reproduced* (every
+    claim holds), *not reproduced* (none holds, some do not), *mixed*, *undecided* (none decided) or
+    *not testable at this scale* (every claim's premise fails)."""
+    verdicts = [c["verdict"] for c in paper_claims]
+    if not verdicts:
+        return "not run yet"
+    if all(v == NOT_TESTABLE for v in verdicts):
+        return NOT_TESTABLE
+    decided = [v for v in verdicts if v in ("holds", "does not hold")]
+    if not decided:
+        return "undecided"
+    if all(v == "holds" for v in verdicts):
+        return "reproduced"
+    if "holds" not in decided:
+        return "not reproduced"
+    return "mixed"
 
-    Each row links to the chapter's claims section, labelled ``(<chapter>-claims)=`` in the chapter.
-    """
-    lines = ["| paper | claim | quick | study | full | study estimate [95% interval], n |",
-             "|---|---|---|---|---|---|"]
+
+def scoreboard_rows(directory: Path | None = None, tier: str = "study") -> list[dict]:
+    """One row per paper: its central claim at ``tier``, the counts of its other claims by kind and
+    verdict, and the paper's label (:func:`paper_label`)."""
+    rows = []
     for chapter, (page, title, _) in CHAPTERS.items():
         if chapter == "ssl_toolkit":
             continue
-        recorded = read(chapter, directory)
-        ids = list(dict.fromkeys(c["id"] for c in claims(chapter, directory=directory)))
-        if not ids:
-            lines.append(f"| {{ref}}`{title} <{chapter}-claims>` | no claim recorded yet | {NOT_RUN} | {NOT_RUN} | not run | |")
-            continue
-        stale = study_status(chapter, directory) == "stale"
-        for cid in ids:
-            by_tier = {t: find_claim(chapter, cid, t, directory) for t in TIERS}
-            first = next(c for c in by_tier.values() if c is not None)
-            cells = []
-            for t in TIERS:
-                c = by_tier[t]
-                text = ("not run" if t == "full" else NOT_RUN) if c is None else c["verdict"]
-                if t == "study" and c is not None and stale:
-                    text += " (stale)"
-                cells.append(text)
-            s = by_tier["study"]
-            interval_text = "" if s is None else (
-                f"{_num(s['estimate'], 1)} [{_num(s['ci95'][0], 1)}, {_num(s['ci95'][1], 1)}], n={s['n']}")
-            lines.append(f"| {{ref}}`{title} <{chapter}-claims>` | {first['statement']} (*{first['metric']}*) | "
-                         + " | ".join(cells)
-                         + f" | {interval_text} |")
-        del recorded
+        cid, phrase, here, paper_scale = CENTRAL[chapter]
+        recorded = claims(chapter, tier, directory)
+        central = next((c for c in recorded if c["id"] == cid), None)
+        others = [c for c in recorded if c["id"] != cid]
+        counts = {}
+        for c in others:
+            counts.setdefault(c["kind"], {}).setdefault(c["verdict"], 0)
+            counts[c["kind"]][c["verdict"]] += 1
+        rows.append({"chapter": chapter, "page": page, "title": title, "claim": phrase, "central": central,
+                     "tested_at": here, "paper_scale": paper_scale, "others": counts,
+                     "label": paper_label([c for c in recorded if c["kind"] == "paper"]),
+                     "stale": study_status(chapter, directory) == "stale",
+                     "full": bool(read(chapter, directory).get("full"))})
+    return rows
+
+
+def _counts_text(counts: dict) -> str:
+    parts = []
+    for kind in ("premise", "paper", "sanity"):
+        if kind in counts:
+            inner = ", ".join(f"{n} {v}" for v, n in sorted(counts[kind].items(), key=lambda kv: VERDICTS.index(kv[0])))
+            parts.append(f"{kind}: {inner}")
+    return "; ".join(parts) or "none"
+
+
+def scoreboard(directory: Path | None = None) -> str:
+    """The reproduction scoreboard as Markdown, one row per paper (what ``python -m companion.results
+    scoreboard`` prints; the first page shows the same rows with coloured badges, :func:`show_scoreboard`)."""
+    lines = ["| paper | central claim | study verdict | estimate [95% interval], n | tested at (paper) | "
+             "other study claims | paper |", "|---|---|---|---|---|---|---|"]
+    for r in scoreboard_rows(directory):
+        c = r["central"]
+        verdict_text = NOT_RUN if c is None else c["verdict"] + (" (stale)" if r["stale"] else "")
+        est = "" if c is None else (f"{_num(c['estimate'], 1)} [{_num(c['ci95'][0], 1)}, "
+                                    f"{_num(c['ci95'][1], 1)}], n={c['n']}")
+        lines.append(f"| {{ref}}`{r['title']} <{r['chapter']}-claims>` | {r['claim']} | {verdict_text} | {est} | "
+                     f"{r['tested_at']} ({r['paper_scale']}) | {_counts_text(r['others'])} | {r['label']} |")
     return "\n".join(lines)
 
 
+def scoreboard_html(directory: Path | None = None) -> str:
+    """The scoreboard as an HTML table with coloured verdict badges, each paper linking to its claims."""
+    import html
+
+    def badge(text: str) -> str:
+        colour = VERDICT_COLOURS.get(text.replace(" (stale)", ""), "#555")
+        return (f'<span class="verdict-badge" style="background:{colour};color:#fff;border-radius:3px;'
+                f'padding:0 4px;white-space:nowrap">{html.escape(text)}</span>')
+
+    rows_html = []
+    for r in scoreboard_rows(directory):
+        c = r["central"]
+        short = r["title"].split(": ")[0]
+        link = f'<a href="{r["page"]}.html#{r["chapter"]}-claims">{html.escape(short)}</a>'
+        verdict_text = NOT_RUN if c is None else c["verdict"] + (" (stale)" if r["stale"] else "")
+        est = "" if c is None else (f"{_num(c['estimate'], 1)} [{_num(c['ci95'][0], 1)}, "
+                                    f"{_num(c['ci95'][1], 1)}], n={c['n']}")
+        rows_html.append(
+            f"<tr><td>{link}</td><td>{html.escape(r['claim'])}</td><td>{badge(verdict_text)}</td>"
+            f"<td style='white-space:nowrap'>{est}</td><td>{html.escape(r['tested_at'])} "
+            f"<span style='color:#666'>(paper: {html.escape(r['paper_scale'])})</span></td>"
+            f"<td>{html.escape(_counts_text(r['others']))}</td><td>{badge(r['label'])}</td></tr>")
+    head = ("<tr><th>paper</th><th>central claim</th><th>study verdict</th><th>estimate [95% CI], n</th>"
+            "<th>tested at</th><th>other study claims</th><th>paper</th></tr>")
+    return ('<table class="scoreboard" style="font-size:12px;line-height:1.25;border-collapse:collapse">'
+            f"<thead>{head}</thead><tbody>{''.join(rows_html)}</tbody></table>")
+
+
 def show_scoreboard():
-    """Display :func:`scoreboard` in a notebook."""
-    _display_markdown(scoreboard())
+    """Display :func:`scoreboard_html` in a notebook (the first page of the book)."""
+    from IPython.display import HTML, display
+
+    display(HTML(scoreboard_html()))
+
+
+def _forest_rows(directory: Path | None, tier: str, kinds) -> list[tuple[str, dict]]:
+    rows = []
+    for chapter, (page, title, _) in CHAPTERS.items():
+        if chapter == "ssl_toolkit":
+            continue
+        rows.extend((title.split(": ")[0], c) for c in claims(chapter, tier, directory) if c["kind"] in kinds)
+    return rows
+
+
+def forest_alt(directory: Path | None = None, tier: str = "study", kinds=("premise", "paper")) -> str:
+    """The forest plot's alt text, from the same records as the figure."""
+    rows = _forest_rows(directory, tier, kinds)
+    counts = {}
+    for _, c in rows:
+        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+    papers = len({p for p, _ in rows})
+    told = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda kv: VERDICTS.index(kv[0])))
+    return (f"Forest plot of {len(rows)} {tier} claims from {papers} papers, one horizontal bar per claim: "
+            f"{told or 'none recorded'}.")
+
+
+def forest_plot(directory: Path | None = None, tier: str = "study", kinds=("premise", "paper")):
+    """One figure for every paper: each claim's estimate and 95% interval against its line (0, or
+    the non-inferiority margin), grouped by paper, coloured by verdict. Claims of ``direction="less"``
+    are mirrored so that right is always the paper's side."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    rows = _forest_rows(directory, tier, kinds)
+    # one header row per paper (its name as a bold tick label), then its claims
+    layout, previous = [], None
+    for paper, c in rows:
+        if paper != previous:
+            layout.append((paper, None))
+            previous = paper
+        layout.append((paper, c))
+    height = 1.0 + 0.17 * max(len(layout), 1)
+    fig, ax = plt.subplots(figsize=(7.2, height), layout="constrained")
+    labels = []
+    for y, (paper, c) in enumerate(layout):
+        if c is None:
+            labels.append(paper)
+            ax.axhline(y, color="#eee", lw=6, zorder=0)
+            continue
+        sign = -1.0 if c["direction"] == "less" else 1.0
+        est, (low, high) = sign * c["estimate"], sorted((sign * c["ci95"][0], sign * c["ci95"][1]))
+        colour = VERDICT_COLOURS[c["verdict"]]
+        ax.plot([low, high], [y, y], color=colour, lw=2)
+        ax.plot([est], [y], "o", color=colour, ms=4)
+        line = c["threshold"] if c["threshold"] is not None else -c["margin"]
+        if line:
+            ax.plot([sign * line], [y], "|", color="k", ms=7)
+        labels.append(c["id"].replace("_", " "))
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(layout)), labels, fontsize=7)
+    for tick, (_, c) in zip(ax.get_yticklabels(), layout):
+        if c is None:
+            tick.set_fontweight("bold")
+    ax.set_ylim(len(layout) - 0.5, -0.5)
+    ax.set_xlabel("difference in points (right = the paper's side; | = non-inferiority margin)", fontsize=8)
+    ax.legend(handles=[Line2D([], [], color=col, lw=2, label=v) for v, col in VERDICT_COLOURS.items()],
+              loc="lower left", bbox_to_anchor=(0, 1.0), ncols=3, fontsize=7, frameon=False)
+    return fig
 
 
 def _comparable(entry: Any) -> Any:
@@ -648,10 +1256,10 @@ def _differences(a: Any, b: Any, where: str) -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b)):
-            if k not in a:
-                out.append(f"{where}.{k}: only in the new run")
-            elif k not in b:
+            if k not in a:  # a is the new run, b the committed file
                 out.append(f"{where}.{k}: only in the committed file")
+            elif k not in b:
+                out.append(f"{where}.{k}: only in the new run")
             else:
                 out.extend(_differences(a[k], b[k], f"{where}.{k}"))
         return out
@@ -669,50 +1277,94 @@ def drift(new: dict, committed: dict, tier: str = "quick") -> list[str]:
     return _differences(_comparable(new.get(tier)), _comparable(committed.get(tier)), tier)
 
 
+def _committed_records(root: Path, folder: Path, ref: str) -> list[str]:
+    """Names of the ``*.json`` records committed at ``ref`` in ``folder`` (relative to the repository)."""
+    rel = folder.resolve().relative_to(root.resolve()).as_posix()
+    listed = subprocess.run(["git", "ls-tree", "--name-only", f"{ref}:{rel}"], cwd=root, capture_output=True, text=True)
+    if listed.returncode != 0:
+        return []
+    return sorted(n for n in listed.stdout.split() if n.endswith(".json"))
+
+
 def check_drift(ref: str = "HEAD", directory: Path | None = None, tier: str = "quick") -> list[str]:
-    """Compare every ``results/*.json`` in the working tree with its version at git ``ref``."""
+    """Every problem of the records in ``results/`` against git ``ref``: a committed record missing
+    from the working tree, a record that does not verify itself (:func:`verify`), a record not
+    committed, and every number of ``tier`` that differs from its committed version. An empty folder,
+    a missing one, or one outside a git checkout is a problem too: a check with nothing to check fails."""
     folder = directory or results_dir()
-    root = find_project_root(folder) or folder.parent
+    if not folder.is_dir():
+        return [f"{folder}: no results folder (set COMPANION_RESULTS, or run from the project's checkout)"]
+    root = find_project_root(folder)
+    if root is None or not (root / ".git").exists():
+        return [f"{folder}: not inside a git checkout of the project, so there is nothing committed to "
+                "compare with; run `python -m companion.results check` from the project's folder"]
     problems = []
-    for path in sorted(folder.glob("*.json")):
-        rel = path.resolve().relative_to(root.resolve())
-        shown = subprocess.run(["git", "show", f"{ref}:{rel.as_posix()}"], cwd=root, capture_output=True, text=True)
-        if shown.returncode != 0:
+    try:
+        rel_folder = folder.resolve().relative_to(root.resolve())
+    except ValueError:
+        return [f"{folder}: is outside the project at {root}"]
+    committed = _committed_records(root, folder, ref)
+    present = sorted(p.name for p in folder.glob("*.json"))
+    if not committed and not present:
+        return [f"{rel_folder}: holds no records, and none are committed at {ref}: nothing to check"]
+    problems.extend(f"{rel_folder / name}: committed at {ref} but missing from the working tree"
+                    for name in committed if name not in present)
+    for name in present:
+        path = folder / name
+        rel = rel_folder / name
+        problems.extend(verify(path.stem, folder))
+        if name not in committed:
             problems.append(f"{rel}: not committed at {ref}")
             continue
-        diffs = drift(json.loads(path.read_text()), json.loads(shown.stdout), tier)
-        problems.extend(f"{rel}: {d}" for d in diffs)
+        shown = subprocess.run(["git", "show", f"{ref}:{rel.as_posix()}"], cwd=root, capture_output=True, text=True)
+        try:
+            old = json.loads(shown.stdout)
+            new = _load(path)
+        except (json.JSONDecodeError, ValueError) as err:
+            problems.append(f"{rel}: {err}")
+            continue
+        problems.extend(f"{rel}: {d}" for d in drift(new, old, tier))
     return problems
 
 
 def main(argv=None) -> int:
-    """``python -m companion.results check``: fail when the quick results just produced differ from git;
-    ``python -m companion.results scoreboard``: print the scoreboard; ``status``: study freshness."""
+    """``python -m companion.results check``: fail when a record does not verify itself or the quick
+    results just produced differ from git; ``scoreboard``: print the scoreboard; ``status``: study freshness."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m companion.results", description=main.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    check = sub.add_parser("check", help="compare results/*.json with their committed version (quick tier)")
+    check = sub.add_parser("check", help="verify results/*.json and compare them with their committed version")
     check.add_argument("--ref", default="HEAD")
     check.add_argument("--tier", default="quick", choices=TIERS)
     sub.add_parser("scoreboard", help="print the reproduction scoreboard (Markdown)")
     sub.add_parser("status", help="is each chapter's study record fresh?")
     args = parser.parse_args(argv)
-    if args.command == "check":
-        problems = check_drift(args.ref, tier=args.tier)
-        if problems:
-            print(f"results differ from {args.ref} ({len(problems)} values): re-run the book build "
-                  "(`make book`) and commit results/, or find why the run is not repeatable:")
-            print("\n".join("  " + p for p in problems[:200]))
-            return 1
-        print(f"results/: the {args.tier} records equal the committed ones")
-        return 0
-    if args.command == "scoreboard":
-        print(scoreboard())
-        return 0
-    for chapter in CHAPTERS:
-        print(f"{chapter:12s} {study_status(chapter)}")
-    return 0
+    try:
+        if args.command == "check":
+            problems = check_drift(args.ref, tier=args.tier)
+            if problems:
+                print(f"results/ fails its check ({len(problems)} problems): re-run the book build (`make book`) "
+                      "and commit results/, restore what is missing, or find why the run is not repeatable:")
+                print("\n".join("  " + p for p in problems[:200]))
+                return 1
+            print(f"results/: every record verifies against its samples, and the {args.tier} records equal "
+                  "the committed ones")
+            return 0
+        if args.command == "scoreboard":
+            print(scoreboard())
+            return 0
+        bad = 0
+        folder = results_dir()
+        present = sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+        for chapter in dict.fromkeys([*CHAPTERS, *present]):
+            problems = verify(chapter)
+            bad += bool(problems)
+            print(f"{chapter:12s} {study_status(chapter)}" + (f"  INVALID: {problems[0]}" if problems else ""))
+        return 1 if bad else 0
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

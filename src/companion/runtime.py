@@ -98,13 +98,42 @@ def torch_threads(n: int | None):
         torch.set_num_threads(previous)
 
 
+@contextmanager
+def scratch_results(folder: str | Path | None = None):
+    """Record runs in ``folder`` (a new temporary folder by default) instead of the book's ``results/``.
+
+    For exercises: a reader's own run never overwrites the records the chapter's tables and verdicts are
+    read from. ``COMPANION_RESULTS`` is restored when the block ends. Yields the folder.
+    """
+    import tempfile
+
+    target = Path(folder) if folder is not None else Path(tempfile.mkdtemp(prefix="companion-results-"))
+    target.mkdir(parents=True, exist_ok=True)
+    previous = os.environ.get("COMPANION_RESULTS")
+    os.environ["COMPANION_RESULTS"] = str(target)
+    try:
+        yield target
+    finally:
+        if previous is None:
+            os.environ.pop("COMPANION_RESULTS", None)
+        else:
+            os.environ["COMPANION_RESULTS"] = previous
+
+
 def setup(mode: str | None = None, seed: int = 0, device: str | None = None, verbose: bool = True) -> Runtime:
     """Pick device and mode, seed everything, print one line. Call once per chapter.
 
     ``mode`` is ``"quick"`` (CPU, bundled data, under a minute) or ``"full"`` (the paper's
     datasets on a GPU); without it ``COMPANION_MODE`` decides, and quick is the default.
+    ``device`` (else ``COMPANION_DEVICE``) picks the device. Full mode refuses a machine without a GPU,
+    as the command line does (:func:`require_accelerator`), unless ``device="cpu"`` (or
+    ``COMPANION_DEVICE=cpu``) asks for the CPU on purpose.
     """
-    runtime = Runtime(device=pick_device(device), mode=get_mode(mode), seed=seed)
+    device = device or os.environ.get("COMPANION_DEVICE") or None
+    chosen_mode = get_mode(mode)
+    if chosen_mode == "full":
+        require_accelerator("full", device)
+    runtime = Runtime(device=pick_device(device), mode=chosen_mode, seed=seed)
     seed_everything(seed)
     if runtime.device.type == "cpu":
         # Two threads match CI and Colab's CPU; more mostly adds contention on small tensors.
@@ -112,6 +141,45 @@ def setup(mode: str | None = None, seed: int = 0, device: str | None = None, ver
     if verbose:
         print(runtime.describe())
     return runtime
+
+
+#: Sustained mixed-precision training throughput assumed for a Colab T4, in FLOP/s: an eighth of the
+#: 65 TFLOP/s fp16 tensor-core peak of NVIDIA's T4 datasheet (small convolutions and 32 px images
+#: keep a T4 far from its peak). An assumption, stated with every estimate, until a chapter measures it.
+T4_FLOPS = 8e12
+
+
+@dataclass(frozen=True)
+class TimeEstimate:
+    """A full run's estimated time and, in words, what it follows from."""
+
+    hours: float
+    basis: str
+
+    def __str__(self) -> str:
+        return f"about {self.hours:.0f} h ({self.basis})"
+
+
+def items_per_second(train_flops_per_item: float, flops: float = T4_FLOPS) -> float:
+    """Training throughput (items per second) of a step costing ``train_flops_per_item`` FLOPs per item
+    (forward and backward) at a sustained ``flops`` FLOP/s (default :data:`T4_FLOPS`)."""
+    if not train_flops_per_item > 0 or not flops > 0:
+        raise ValueError(f"FLOPs per item and FLOP/s must be positive, got {train_flops_per_item!r} and {flops!r}")
+    return flops / train_flops_per_item
+
+
+def estimate_hours(items_per_epoch: int, epochs: float, per_second: float, runs: int = 1,
+                   basis: str = "") -> TimeEstimate:
+    """Hours for ``runs`` trainings of ``epochs`` epochs over ``items_per_epoch`` items at ``per_second``
+    items per second; ``basis`` says where the throughput comes from. The one formula every chapter's
+    stated full-run time uses. Book section: *How to read this book*, "Quick and full runs"."""
+    for name, value in (("items_per_epoch", items_per_epoch), ("epochs", epochs), ("per_second", per_second),
+                        ("runs", runs)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    hours = runs * epochs * items_per_epoch / per_second / 3600
+    what = f"{runs} x {epochs:g} epochs x {items_per_epoch:,} items at {per_second:,.0f} items/s"
+    return TimeEstimate(hours, what + (f"; {basis}" if basis else ""))
 
 
 def in_colab() -> bool:
@@ -193,19 +261,22 @@ def colab_notebook_url(notebook_path: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 PRESETS = ("quick", "study", "full")
+#: Presets that train on the paper's data and need a GPU (``colab``: a chapter's Colab-sized full run).
+GPU_PRESETS = ("colab", "full")
 
 
-def cli_parser(package: str, description: str | None = None):
+def cli_parser(package: str, description: str | None = None, presets: tuple[str, ...] = PRESETS):
     """The argument parser every paper's ``__main__`` starts from: the right program name, ``--preset``
-    (quick, study or full) and ``--device``.
+    (quick, study or full, or the package's own ``presets``) and ``--device``.
 
     Book section: *How to read this book*, "Quick, study and full runs".
     """
     import argparse
 
     parser = argparse.ArgumentParser(prog=f"python -m companion.{package}", description=description)
-    parser.add_argument("--preset", choices=PRESETS, default="quick",
-                        help="quick: seconds, CPU; study: minutes, enough seeds to decide; full: the paper's data, GPU")
+    parser.add_argument("--preset", choices=tuple(presets), default="quick",
+                        help="quick: seconds, CPU; study: minutes, enough seeds to decide; full: the paper's data, GPU"
+                             + ("; colab: the full recipe shortened to a Colab session, GPU" if "colab" in presets else ""))
     parser.add_argument("--device", default=None,
                         help="cuda, cpu or mps (default: the best available; the full preset refuses the CPU "
                              "unless --device cpu is given)")
@@ -213,18 +284,48 @@ def cli_parser(package: str, description: str | None = None):
 
 
 def require_accelerator(preset: str, device: str | None = None) -> torch.device:
-    """The device for ``preset``; the full preset refuses to start on a machine without a GPU unless
-    ``device="cpu"`` was asked for explicitly (it would run for days)."""
-    if preset not in PRESETS:
-        raise ValueError(f"preset must be one of {PRESETS}, got {preset!r}")
+    """The device for ``preset``; the full (and colab) preset refuses to start on a machine without a GPU
+    unless ``device="cpu"`` was asked for explicitly (it would run for days)."""
+    if preset not in PRESETS + GPU_PRESETS:
+        raise ValueError(f"preset must be one of {PRESETS + ('colab',)}, got {preset!r}")
     chosen = pick_device(device)
-    if preset == "full" and chosen.type == "cpu" and device != "cpu":
+    if preset in GPU_PRESETS and chosen.type == "cpu" and device != "cpu":
         raise RuntimeError(
-            "the full preset trains on the paper's data and needs a GPU, and none was found "
-            "(torch.cuda.is_available() is False). Run it on a GPU machine (e.g. Colab with a GPU runtime), "
-            "or pass --device cpu to run it on the CPU anyway."
+            f"the {preset} preset trains on the paper's data and needs a GPU, and none was found "
+            "(torch.cuda.is_available() is False). Run it on a GPU machine (on Colab: Runtime > Change runtime "
+            "type > T4 GPU), or ask for the CPU on purpose: --device cpu on the command line, "
+            "runtime.setup(mode=\"full\", device=\"cpu\") or COMPANION_DEVICE=cpu in a notebook."
         )
     return chosen
+
+
+def process_map(fn, *iterables, workers: int) -> list:
+    """``list(map(fn, *iterables))`` in ``workers`` spawned processes, in order.
+
+    An interrupt (SIGINT / Ctrl-C to this process, or any other exception here) stops every worker at
+    once, then re-raises: ``concurrent.futures`` alone would wait for the running calls to finish
+    (minutes in a study) before the interrupt got through. Nothing the workers return is kept.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        out = list(pool.map(fn, *iterables))
+    except BaseException:
+        processes = list((getattr(pool, "_processes", None) or {}).values())  # no public handle on the workers
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in processes:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        raise
+    pool.shutdown()
+    return out
 
 
 def run_cli(main, argv=None) -> int:

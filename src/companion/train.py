@@ -16,7 +16,6 @@ augmentations drawn inside workers differ.
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import pickle
 import random
@@ -33,6 +32,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from . import validation as v
+from .validation import check, invalid
+
 CHECKPOINT_NAME = "last.pt"
 
 
@@ -45,10 +47,13 @@ class FitConfig:
 
     On resume the checkpoint's settings must equal these, except the ones that do not change the
     result: ``checkpoint_dir``, ``checkpoint_every``, ``resume``, ``progress``, ``log_every``,
-    ``num_workers``, ``time_budget_s``, ``device`` and ``allow_new_steps``. ``allow_new_steps=True``
+    ``num_workers``, ``time_budget_s``, ``device``, ``accumulate`` and ``allow_new_steps``. ``allow_new_steps=True``
     lets ``steps`` differ too, to extend a finished run: the schedule is then recomputed for the
     new total from the resumed step on, so a cosine run extended this way differs from one planned
     that long from the start.
+
+    ``accumulate=k`` splits each batch into ``k`` micro-batches, one forward and backward each, and
+    steps once: the same update with about ``1/k`` of the activation memory (see :func:`fit`).
     """
 
     steps: int
@@ -73,64 +78,22 @@ class FitConfig:
     time_budget_s: float | None = None  # stop early once this much wall time is spent
     device: str | None = None
     allow_new_steps: bool = False  # resume a checkpoint saved with another ``steps``
+    accumulate: int = 1  # micro-batches per batch (gradient accumulation): less memory, the same step
 
     def __post_init__(self):
-        def integer(name, low):
-            v = getattr(self, name)
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool):
-                raise TypeError(f"FitConfig.{name} must be an integer, got {v!r}")
-            if v < low:
-                raise ValueError(f"FitConfig.{name} must be >= {low}, got {v!r}")
-
-        def real(name, low, high=math.inf, low_open=False, high_open=False, optional=False):
-            v = getattr(self, name)
-            if v is None and optional:
-                return
-            if not isinstance(v, numbers.Real) or isinstance(v, bool):
-                raise TypeError(f"FitConfig.{name} must be a number, got {v!r}")
-            above = v > low if low_open else v >= low
-            below = v < high if high_open else v <= high
-            if math.isnan(v) or not (above and below):
-                span = f"{'(' if low_open else '['}{low}, {high}{')' if high_open or high == math.inf else ']'}"
-                raise ValueError(f"FitConfig.{name} must be in {span}, got {v!r}")
-
-        def flag(name, optional=False):
-            v = getattr(self, name)
-            if not (isinstance(v, (bool, np.bool_)) or (optional and v is None)):
-                raise TypeError(f"FitConfig.{name} must be True or False{' or None' if optional else ''}, got {v!r}")
-
-        if not isinstance(self.steps, numbers.Integral) or isinstance(self.steps, bool) or self.steps <= 0:
-            raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
-        integer("batch_size", 1)
-        real("lr", 0, low_open=True)
-        if self.optimizer not in ("adamw", "sgd"):
-            raise ValueError(f"optimizer must be 'adamw' or 'sgd', got {self.optimizer!r}")
-        real("momentum", 0, 1, high_open=True)
-        real("weight_decay", 0)
-        integer("warmup_steps", 0)
-        if self.schedule not in ("cosine", "constant"):
-            raise ValueError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
-        if not 0 <= self.warmup_steps <= self.steps:
-            raise ValueError(f"warmup_steps must be in [0, steps={self.steps}], got {self.warmup_steps}")
-        real("min_lr_ratio", 0, 1)
-        integer("seed", 0)
-        flag("amp", optional=True)
-        real("grad_clip", 0, low_open=True, optional=True)
-        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, (str, os.PathLike)):
-            raise TypeError(f"FitConfig.checkpoint_dir must be a path or None, got {self.checkpoint_dir!r}")
-        integer("checkpoint_every", 0)
-        flag("resume")
-        flag("progress")
-        integer("log_every", 1)
-        integer("num_workers", 0)
-        flag("drop_last")
-        real("time_budget_s", 0, low_open=True, optional=True)
-        if self.device is not None:
-            try:
-                torch.device(self.device)
-            except (RuntimeError, TypeError) as e:
-                raise ValueError(f"FitConfig.device must name a torch device such as 'cpu' or 'cuda:0', got {self.device!r}") from e
-        flag("allow_new_steps")
+        check(
+            self, steps=v.positive_int, batch_size=v.positive_int, lr=v.positive, optimizer=v.one_of("adamw", "sgd"),
+            momentum=v.number(0, 1, high_open=True), weight_decay=v.non_negative, warmup_steps=v.non_negative_int,
+            schedule=v.one_of("cosine", "constant"), min_lr_ratio=v.fraction, seed=v.train_seed, amp=v.optional(v.flag()),
+            grad_clip=v.optional(v.positive), checkpoint_dir=v.optional(v.path()), checkpoint_every=v.non_negative_int,
+            resume=v.flag(), progress=v.flag(), log_every=v.positive_int, num_workers=v.non_negative_int,
+            drop_last=v.flag(), time_budget_s=v.optional(v.positive), device=v.optional(v.device()),
+            allow_new_steps=v.flag(), accumulate=v.positive_int,
+        )
+        if self.batch_size % self.accumulate:
+            invalid(self, "accumulate", f"divide batch_size={self.batch_size} (equal micro-batches)")
+        if self.warmup_steps > self.steps:
+            invalid(self, "warmup_steps", f"be in [0, steps={self.steps}]")
 
 
 @dataclass
@@ -334,7 +297,7 @@ def load_checkpoint(directory: str | os.PathLike, map_location="cpu") -> dict | 
 def _config_differences(saved: dict, config: FitConfig, world: int, saved_world: int | None) -> dict:
     """``{field: (saved, now)}`` for the settings that change the result."""
     ignored = {"checkpoint_dir", "checkpoint_every", "resume", "progress", "log_every", "num_workers",
-               "time_budget_s", "device", "allow_new_steps"}
+               "time_budget_s", "device", "allow_new_steps", "accumulate"}
     if config.allow_new_steps:
         ignored.add("steps")
     now = asdict(config)
@@ -357,6 +320,15 @@ def distributed_context() -> tuple[int, int, int]:
     if torch.cuda.is_available():
         torch.cuda.set_device(local)
     return dist.get_rank(), local, world
+
+
+def is_main_process() -> bool:
+    """False on every process but rank 0 of a ``torchrun`` run (those must not write results files)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank() == 0
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def build_optimizer(params, config: FitConfig) -> torch.optim.Optimizer:
@@ -459,6 +431,66 @@ def _check_resume(ckpt: dict, config: FitConfig, world: int, path: Path) -> None
         )
 
 
+def micro_batches(batch: Any, k: int) -> list:
+    """``batch`` cut into ``k`` parts along the first dimension: every tensor, inside tuples, lists and
+    dicts, is split the same way; anything else (flags, 0-d tensors) goes to every part."""
+    def cut(x):
+        if torch.is_tensor(x) and x.dim() > 0:
+            return list(torch.tensor_split(x, k))
+        if isinstance(x, dict):
+            parts = {key: cut(value) for key, value in x.items()}
+            return [{key: parts[key][i] for key in x} for i in range(k)]
+        if isinstance(x, (tuple, list)):
+            parts = [cut(value) for value in x]
+            return [type(x)(p[i] for p in parts) for i in range(k)]
+        return [x] * k
+
+    return cut(batch)
+
+
+def _batch_len(batch: Any) -> int:
+    if torch.is_tensor(batch) and batch.dim() > 0:
+        return len(batch)
+    for value in (batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (tuple, list)) else ()):
+        n = _batch_len(value)
+        if n >= 0:
+            return n
+    return -1
+
+
+def _accumulated_backward(model, core, batch, step_fn, k: int, step: int, scaler, autocast) -> dict:
+    """Forward and backward ``batch`` in ``k`` micro-batches, leaving the full batch's gradient.
+
+    Each micro-batch's loss is weighted by its ``"weight"`` (the step's logs; default: its number of
+    examples) and the summed gradient divided by the total weight, so a loss that is a mean over
+    examples, or over counted tokens when the step logs their count as ``"weight"``, gives the
+    gradient of the whole batch (up to float rounding). Returns the weighted means of the logs.
+    """
+    import contextlib
+
+    parts = [part for part in micro_batches(batch, k) if _batch_len(part) != 0]
+    total, sums = 0.0, {}
+    for i, part in enumerate(parts):
+        # under DDP, gradients are averaged across processes once, after the last micro-batch
+        sync = model.no_sync() if isinstance(model, nn.parallel.DistributedDataParallel) and i < len(parts) - 1 \
+            else contextlib.nullcontext()
+        with sync:
+            with autocast():
+                out = step_fn(model, part) if step_fn is not None else model(*part)
+            logs = out if isinstance(out, dict) else {"loss": out}
+            loss = _check_loss(logs, step)
+            weight = logs.pop("weight", None)
+            weight = float(_batch_len(part) if weight is None else weight)
+            scaler.scale(loss * weight).backward()
+        total += weight
+        for key, value in logs.items():
+            sums[key] = sums.get(key, 0.0) + weight * float(value.detach() if torch.is_tensor(value) else value)
+    for p in core.parameters():
+        if p.grad is not None:
+            p.grad.div_(total)
+    return {key: value / total for key, value in sums.items()}
+
+
 def fit(
     model: nn.Module,
     data: Dataset | Sequence[torch.Tensor],
@@ -487,6 +519,10 @@ def fit(
     float rounding when ``step_fn`` is deterministic and the loss is a mean over the batch). Rank 0
     alone writes checkpoints; each rank's RNG state is saved, and resuming needs the same N.
     Logged losses are rank 0's own.
+
+    With ``config.accumulate = k`` each batch runs as ``k`` micro-batches before the one optimizer
+    step (gradient accumulation, for a GPU too small for the batch): each micro-batch's loss is weighted
+    by the ``"weight"`` its step logs (default: its number of examples), so the step is the full batch's.
 
     Resuming from ``config.checkpoint_dir`` checks the checkpoint's settings against ``config``
     (:class:`FitConfig` lists the ones that may differ) and raises :class:`CheckpointMismatchError`
@@ -591,12 +627,18 @@ def fit(
             sampler = EpochSampler(n, config.seed, epoch, offset * config.batch_size, rank, world)
             for batch in _batches(data, sampler, config, collate_fn):
                 batch = to_device(batch, device)
-                with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                    out = step_fn(model, batch) if step_fn is not None else model(*batch)
-                logs = out if isinstance(out, dict) else {"loss": out}
-                loss = _check_loss(logs, step)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
+                if config.accumulate == 1:
+                    with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+                        out = step_fn(model, batch) if step_fn is not None else model(*batch)
+                    logs = out if isinstance(out, dict) else {"loss": out}
+                    loss = _check_loss(logs, step)
+                    logs.pop("weight", None)
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                else:
+                    optimizer.zero_grad(set_to_none=True)
+                    logs = _accumulated_backward(model, core, batch, step_fn, config.accumulate, step, scaler,
+                                                 lambda: torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp))
                 if config.grad_clip is not None:
                     scaler.unscale_(optimizer)
                     nn.utils.clip_grad_norm_(core.parameters(), config.grad_clip)

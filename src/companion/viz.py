@@ -40,6 +40,10 @@ DPI = 200
 #: No text in a figure is smaller than this (points): at FIG_WIDTH shown ~720 px wide, 9.5 pt is about
 #: 13 CSS px, 80% of the body text (16 px).
 MIN_FONT_PT = 9.5
+#: Image formats of book figures. WebP (the default) keeps chapter pages light: every page stays under
+#: 3 MB with its explorers' frames at 2x.
+FORMATS = ("webp", "png", "jpeg")
+WEBP_QUALITY = 80
 
 
 def css_px_per_pt(width_in: float = FIG_WIDTH, shown_px: float = 720) -> float:
@@ -167,6 +171,201 @@ def highlight_words(words: Sequence[str], scores: Sequence[float], kept: Sequenc
 
 
 # ----------------------------------------------------------------------------------------------
+# layout check: text that overlaps or leaves the figure
+
+
+def _texts(fig) -> list[tuple[str, object]]:
+    """(name, artist) of every title, axis label, legend and suptitle of ``fig`` that shows something."""
+    items = []
+    if getattr(fig, "_suptitle", None) is not None and fig._suptitle.get_text():
+        items.append(("suptitle", fig._suptitle))
+    for i, leg in enumerate(fig.legends):
+        items.append((f"figure legend {i}", leg))
+    for i, ax in enumerate(fig.axes):
+        if not ax.get_visible():
+            continue
+        for where, title in (("title", ax.title), ("left title", ax._left_title), ("right title", ax._right_title)):
+            if title.get_text():
+                items.append((f"axes {i} {where}", title))
+        for which, label in (("x label", ax.xaxis.label), ("y label", ax.yaxis.label)):
+            if label.get_text() and label.get_visible():
+                items.append((f"axes {i} {which}", label))
+        if ax.get_legend() is not None:
+            items.append((f"axes {i} legend", ax.get_legend()))
+    return items
+
+
+def _data_points(ax) -> np.ndarray:
+    """Display coordinates of the lines' points, scatter points and bar tops drawn in ``ax``."""
+    pts = []
+    for line in ax.get_lines():
+        xy = np.column_stack([np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)])
+        if len(xy) and line.get_visible():
+            # axvline/axhline: their 2 points span the axes; a legend may sit beside them, not on their ends
+            if line.get_transform() is not ax.transData:
+                continue
+            pts.append(line.get_transform().transform(xy))
+    for coll in ax.collections:
+        offsets = coll.get_offsets()
+        if len(offsets):
+            pts.append(coll.get_offset_transform().transform(offsets))
+    for patch in ax.patches:
+        if hasattr(patch, "get_height") and getattr(patch, "get_height")() not in (0, None):
+            x, y, w, h = patch.get_x(), patch.get_y(), patch.get_width(), patch.get_height()
+            pts.append(patch.get_transform().transform(np.array([[x + w / 2, y + h]])))
+    if not pts:
+        return np.zeros((0, 2))
+    xy = np.concatenate(pts)
+    return xy[np.isfinite(xy).all(1)]
+
+
+def layout_problems(fig, tolerance: float = 1.0) -> list[str]:
+    """What is wrong with ``fig``'s layout, in words (empty when nothing is).
+
+    Checked with the renderer's bounding boxes: every title, axis label, legend and suptitle lies inside
+    the figure; no two of them overlap; and no legend inside an axes covers a plotted point (line vertex,
+    scatter point, bar top) of that axes.
+    """
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    page = fig.bbox
+    items = [(name, artist, artist.get_window_extent(renderer)) for name, artist in _texts(fig)]
+    problems = []
+    for name, _, box in items:
+        if (box.x0 < page.x0 - tolerance or box.y0 < page.y0 - tolerance or box.x1 > page.x1 + tolerance
+                or box.y1 > page.y1 + tolerance):
+            problems.append(f"{name} leaves the figure ({box.x0:.0f}, {box.y0:.0f}, {box.x1:.0f}, {box.y1:.0f} "
+                            f"in a {page.width:.0f} x {page.height:.0f} px figure)")
+    for i, (a, _, box_a) in enumerate(items):
+        for b, _, box_b in items[i + 1:]:
+            w = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
+            h = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
+            if w > tolerance and h > tolerance:
+                problems.append(f"{a} overlaps {b}")
+    for i, ax in enumerate(fig.axes):
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box = legend.get_window_extent(renderer)
+        if not ax.bbox.overlaps(box):
+            continue  # a legend outside its axes covers none of its data
+        xy = _data_points(ax)
+        inside = (xy[:, 0] > box.x0) & (xy[:, 0] < box.x1) & (xy[:, 1] > box.y0) & (xy[:, 1] < box.y1)
+        if inside.any():
+            problems.append(f"axes {i} legend covers {int(inside.sum())} plotted points")
+    return problems
+
+
+# ----------------------------------------------------------------------------------------------
+# printed source: the lines that compute the method
+
+#: Calls whose only job is to check arguments; a bare call to one is left out of printed source.
+_CHECK_PREFIXES = ("check", "_check", "require", "_require", "validate", "_validate")
+
+
+def _is_check(stmt) -> bool:
+    """An argument check: ``if ...: raise ...``, ``assert``, or a bare call to a checking helper."""
+    import ast
+
+    if isinstance(stmt, ast.Assert):
+        return True
+    if isinstance(stmt, ast.If) and not stmt.orelse and all(isinstance(s, ast.Raise) for s in stmt.body):
+        return True
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        f = stmt.value.func
+        name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+        return name.startswith(_CHECK_PREFIXES)
+    return False
+
+
+def method_source(fn, width: int = 88) -> str:
+    """The source of ``fn`` as a reader should see it: no docstring, no argument checks, short lines.
+
+    Argument checks (``if ...: raise``, ``assert``, bare calls to ``check_*`` helpers) at the top level of
+    the body are left out with the comment lines right above them; an inline comment that would push a
+    line past ``width`` characters moves onto its own line above the code. What remains is the function's
+    code, unchanged, so the page shows exactly what runs.
+    """
+    import ast
+    import inspect
+    import textwrap
+
+    lines = textwrap.dedent(inspect.getsource(fn)).splitlines()
+    node = ast.parse("\n".join(lines)).body[0]
+    if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        raise TypeError(f"method_source takes a function or method, got {type(fn).__name__} {fn!r}")
+    drop = set()
+    body = node.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        drop.update(range(body[0].lineno - 1, body[0].end_lineno))
+    for stmt in body:
+        if _is_check(stmt):
+            first = stmt.lineno - 1
+            while first - 1 >= 0 and lines[first - 1].strip().startswith("#"):
+                first -= 1
+            drop.update(range(first, stmt.end_lineno))
+    out = []
+    for i, line in enumerate(lines):
+        if i in drop:
+            continue
+        code, sep, comment = line.partition("  # ")
+        if len(line) > width and sep and code.strip() and "'" not in comment and '"' not in comment:
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f"{indent}# {comment.strip()}")
+            line = code.rstrip()
+        if line.lstrip().startswith("#") and len(line) > width:
+            indent = line[: len(line) - len(line.lstrip())]
+            out.extend(textwrap.wrap(line.lstrip()[1:].strip(), width - len(indent) - 2,
+                                     initial_indent=indent + "# ", subsequent_indent=indent + "# "))
+        else:
+            out.extend(_wrap_code(line, width))
+    return "\n".join(out)
+
+
+def _wrap_code(line: str, width: int) -> list[str]:
+    """Break a long line of code after a comma inside brackets, aligned with the bracket (still valid Python)."""
+    out = []
+    while len(line) > width:
+        opens, quote, cut = [], None, None
+        for j, ch in enumerate(line):
+            if quote:
+                quote = None if ch == quote and line[j - 1] != "\\" else quote
+            elif ch in "'\"":
+                quote = ch
+            elif ch == "#":
+                break
+            elif ch in "([{":
+                opens.append(j)
+            elif ch in ")]}" and opens:
+                opens.pop()
+            elif ch == "," and opens and line[opens[-1]] != "[" and j + 1 < width and line[j + 1:j + 2] == " ":
+                # the outermost comma that fits: arguments split before their parts do
+                if cut is None or cut[2] < 0 or len(opens) <= cut[2]:
+                    cut = (j + 1, opens[-1] + 1, len(opens))
+            elif ch in "+-*" and opens and j < width and line[j - 1:j] == " " and line[j + 1:j + 2] == " ":
+                # no comma to break at: break before a binary operator inside brackets (commas win)
+                if cut is None or cut[2] < 0:
+                    cut = (j - 1, opens[-1] + 1, -len(opens))
+        if cut is None:
+            break
+        out.append(line[:cut[0]].rstrip())
+        line = " " * cut[1] + line[cut[0]:].lstrip()
+    return out + [line]
+
+
+def show_source(fn, width: int = 88):
+    """Display :func:`method_source` of ``fn`` as a Python code block (plain text outside IPython)."""
+    text = method_source(fn, width)
+    try:
+        from IPython.display import Markdown, display
+    except ImportError:  # pragma: no cover - IPython ships with the book's dependencies
+        print(text)
+        return
+    display(Markdown(f"```python\n{text}\n```"))
+
+
+# ----------------------------------------------------------------------------------------------
 # explore: live widgets or static frames
 
 
@@ -204,10 +403,17 @@ def _fit(fig) -> None:
 def _save(fig, fmt: str, dpi: float) -> tuple[bytes, tuple[int, int]]:
     from PIL import Image
 
-    buf = io.BytesIO()
-    extra = {"pil_kwargs": {"quality": 85}} if fmt == "jpeg" else {}
-    fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.05, **extra)
-    data = buf.getvalue()
+    def encode(**pil_kwargs) -> bytes:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=dpi, bbox_inches="tight", pad_inches=0.05,
+                    **({"pil_kwargs": pil_kwargs} if pil_kwargs else {}))
+        return buf.getvalue()
+
+    if fmt == "webp":
+        # lossless is exact and smallest for line art, lossy smallest for photos and heat maps: keep the smaller
+        data = min(encode(lossless=True), encode(quality=WEBP_QUALITY), key=len)
+    else:
+        data = encode(quality=85) if fmt == "jpeg" else encode()
     return data, Image.open(io.BytesIO(data)).size
 
 
@@ -375,10 +581,10 @@ class StaticFigure:
         return _figure(body, self.id, self.caption, self.name, "companion-figure")
 
 
-def figure(fig, *, caption: str, alt: str, name: str | None = None, fmt: str = "png") -> StaticFigure:
+def figure(fig, *, caption: str, alt: str, name: str | None = None, fmt: str = "webp") -> StaticFigure:
     """Show a matplotlib figure as a numbered, captioned book figure with alt text (instead of plt.show())."""
-    if fmt not in ("png", "jpeg"):
-        raise ValueError(f"fmt must be 'png' or 'jpeg', got {fmt!r}")
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
     return StaticFigure(_render(fig, fmt), caption, alt, name)
 
 
@@ -387,7 +593,7 @@ def explore(
     *,
     static: bool | None = None,
     max_frames: int = 48,
-    fmt: str = "png",
+    fmt: str = "webp",
     dpi: float | None = None,
     initial: dict | None = None,
     caption: str | None = None,
@@ -408,8 +614,8 @@ def explore(
     """
     if not params:
         raise ValueError("explore needs at least one parameter with choices")
-    if fmt not in ("png", "jpeg"):
-        raise ValueError(f"fmt must be 'png' or 'jpeg', got {fmt!r}")
+    if fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {FORMATS}, got {fmt!r}")
     choices = {name_: _choices(name_, values) for name_, values in params.items()}
     initial = initial or {}
     start = {}

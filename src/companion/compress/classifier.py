@@ -100,7 +100,8 @@ def token_classification_step(model, batch: dict) -> dict:
     loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE)
     counted = labels != IGNORE
     accuracy = (logits.argmax(-1)[counted] == labels[counted]).float().mean()
-    return {"loss": loss, "token_acc": accuracy.detach()}
+    # weight: the counted tokens, so micro-batches (FitConfig.accumulate) add up to this batch's mean
+    return {"loss": loss, "token_acc": accuracy.detach(), "weight": counted.sum()}
 
 
 def minilm_path() -> str:
@@ -284,4 +285,51 @@ def top_layers_step(top: TopLayers, batch: dict) -> dict:
     loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), labels.flatten(), ignore_index=IGNORE)
     counted = labels != IGNORE
     accuracy = (logits.argmax(-1)[counted] == labels[counted]).float().mean()
-    return {"loss": loss, "token_acc": accuracy.detach()}
+    # weight: the counted tokens, so micro-batches (FitConfig.accumulate) add up to this batch's mean
+    return {"loss": loss, "token_acc": accuracy.detach(), "weight": counted.sum()}
+
+
+GIB = 2**30
+
+
+def training_memory(n_params: int, hidden: int, layers: int, heads: int, batch_size: int, seq_len: int,
+                    n_trainable: int | None = None, accumulate: int = 1, checkpointing: bool = False,
+                    amp: bool = True, workspace_gib: float = 1.0) -> dict:
+    r"""GPU memory (GiB) that training a Transformer encoder takes, by part, and its ``total``.
+
+    - weights, gradients and AdamW's two moments, in fp32: 16 bytes per trainable parameter, 4 per
+      frozen one (mixed precision keeps fp32 master weights);
+    - activations of one micro-batch of $b$ = ``batch_size / accumulate`` sequences of $s$ tokens,
+      hidden size $h$, $a$ heads, per layer $s\,b\,h\,(34 + 5\,a\,s/h)$ bytes with 16-bit activations
+      (Korthikanti et al. 2022, "Reducing activation recomputation in large transformer models", eq. 1),
+      twice that in fp32; with gradient checkpointing only each layer's 16-bit input ($2\,s\,b\,h$)
+      is kept, plus one layer's activations while it is recomputed;
+    - ``workspace_gib`` for the CUDA context, cuBLAS workspace and allocator slack (an allowance).
+
+    An estimate for planning (which GPU, which ``accumulate``), not a measurement.
+    Book section: *EFPC* "Full run".
+    """
+    for name, value in (("n_params", n_params), ("hidden", hidden), ("layers", layers), ("heads", heads),
+                        ("batch_size", batch_size), ("seq_len", seq_len), ("accumulate", accumulate)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if batch_size % accumulate:
+        raise ValueError(f"accumulate must divide batch_size = {batch_size}, got {accumulate}")
+    trainable = n_params if n_trainable is None else n_trainable
+    if not 0 <= trainable <= n_params:
+        raise ValueError(f"n_trainable must be in [0, n_params = {n_params}], got {n_trainable!r}")
+    b, s, h = batch_size // accumulate, seq_len, hidden
+    per_layer = s * b * h * (34 + 5 * heads * s / h) * (1 if amp else 2)
+    acts = layers * 2 * s * b * h + per_layer if checkpointing else layers * per_layer
+    parts = {"weights": 4 * n_params / GIB, "gradients": 4 * trainable / GIB, "optimizer": 8 * trainable / GIB,
+             "activations": acts / GIB, "workspace": float(workspace_gib)}
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def model_training_memory(model, batch_size: int, seq_len: int, **kwargs) -> dict:
+    """:func:`training_memory` for a Hugging Face model, from its parameter count and ``config``."""
+    cfg = model.config
+    return training_memory(sum(p.numel() for p in model.parameters()), cfg.hidden_size, cfg.num_hidden_layers,
+                           cfg.num_attention_heads, batch_size, seq_len,
+                           n_trainable=sum(p.numel() for p in model.parameters() if p.requires_grad), **kwargs)

@@ -31,8 +31,10 @@ import numpy as np
 import torch
 
 from .classifier import MODEL_INPUTS, encode_words, pad_batch
+from ..tensors import check_batch_size
 from .words import (
-    SENTENCE_END_CHARS, TokenCounter, count_words, join_kept, join_words, segment, split_words, tokenizer_counter,
+    SENTENCE_END_CHARS, TokenCounter, check_costs, count_words, join_kept, join_words, segment, split_words,
+    tokenizer_counter, word_costs,
 )
 
 AGGREGATIONS = ("mean", "first")
@@ -100,7 +102,12 @@ def select_words(probs: np.ndarray, costs: np.ndarray, rate: float, forced: np.n
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     probs = np.asarray(probs, dtype=np.float64)
-    costs = np.asarray(costs, dtype=np.int64)
+    if probs.ndim != 1:
+        raise ValueError(f"probs must be 1-D (one per word), got shape {probs.shape}")
+    if not np.all(np.isfinite(probs)):
+        # a NaN would sort as the lowest probability and its word be dropped without a word
+        raise ValueError(f"probs contain NaN or infinite values at words {np.flatnonzero(~np.isfinite(probs))[:5].tolist()}")
+    costs = check_costs(costs)
     n = len(probs)
     forced = np.zeros(n, dtype=bool) if forced is None else np.asarray(forced, dtype=bool)
     if not (len(costs) == len(forced) == n):
@@ -207,7 +214,7 @@ class Compressor:
         if not 8 <= self.max_length <= limit:
             raise ValueError(f"max_length must be in [8, {limit}], got {self.max_length}")
         self.model, self.tokenizer = model, tokenizer
-        self.aggregation, self.batch_size = aggregation, int(batch_size)
+        self.aggregation, self.batch_size = aggregation, check_batch_size(batch_size)
         self.device = torch.device(device) if device else next(model.parameters()).device
 
     def _special_count(self, pair: bool) -> int:
@@ -291,7 +298,7 @@ class Compressor:
         check_prompt(prompt)
         spans = segment(prompt, self.tokenizer, force_tokens)
         words = [prompt[s:e] for s, e in spans]
-        costs = np.array([counter(w) for w in words], dtype=np.int64)
+        costs = word_costs(words, counter)
         total = int(costs.sum())
         if target_tokens is not None:
             if isinstance(target_tokens, bool) or not isinstance(target_tokens, (int, np.integer)) or target_tokens < 1:
@@ -388,5 +395,5 @@ def compress_with_scores(words: Sequence[str], scores: Callable[[Sequence[str]],
     probs = np.asarray(scores(words) if callable(scores) else scores, dtype=np.float64)
     if probs.shape != (len(words),):
         raise ValueError(f"scores must have shape ({len(words)},), got {probs.shape}")
-    costs = np.array([counter(w) for w in words], dtype=np.int64)
+    costs = word_costs(words, counter)
     return finish(words, probs, [(0, len(words))], costs, check_rate(rate), method=method)

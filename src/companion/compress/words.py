@@ -25,9 +25,12 @@ Book section: *EFPC* "Compression as token classification".
 
 from __future__ import annotations
 
+import math
 import re
 import string
 from collections.abc import Callable, Sequence
+
+import numpy as np
 
 #: Characters that end a sentence when a word ends with them: chunks are cut after such words
 #: (LLMLingua-2's ``chunk_end_tokens``).
@@ -208,6 +211,36 @@ def tokenizer_counter(tokenizer) -> TokenCounter:
     return count
 
 
+def check_costs(costs, name: str = "costs") -> np.ndarray:
+    """``costs`` as an int64 array, refusing anything but whole numbers >= 1.
+
+    Every word takes at least one unit of the budget: a cost of 0 (or a fraction truncated to 0) would
+    report a rate of 0 and an infinite ratio while keeping every word, and a negative cost would buy
+    room for other words.
+    """
+    raw = np.asarray(costs)
+    if raw.dtype == bool or not (np.issubdtype(raw.dtype, np.integer) or np.issubdtype(raw.dtype, np.floating)):
+        raise TypeError(f"{name} must be whole numbers >= 1, got an array of dtype {raw.dtype}")
+    if raw.size and not (np.all(np.isfinite(raw)) and np.all(raw == np.round(raw)) and raw.min() >= 1):
+        bad = raw[~(np.isfinite(raw) & (raw == np.round(raw)) & (raw >= 1))][:5] if raw.ndim else raw
+        raise ValueError(f"{name} must be whole numbers >= 1 (every word costs at least one unit), got {bad.tolist()}")
+    return raw.astype(np.int64)
+
+
+def word_costs(words: Sequence[str], counter: TokenCounter = count_words) -> np.ndarray:
+    """``(n,)`` int64 cost of each word under ``counter``; a counter returning anything but an integer
+    >= 1 for a word is an error naming the word."""
+    out = np.empty(len(words), dtype=np.int64)
+    for i, w in enumerate(words):
+        c = counter(w)
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer, float, np.floating)) or not (
+                math.isfinite(c) and c == int(c) and c >= 1):
+            raise ValueError(f"the token counter returned {c!r} for the word {w!r}: a counter must return a whole "
+                             "number >= 1 (every word costs at least one unit)")
+        out[i] = int(c)
+    return out
+
+
 def count_tokens(words: Sequence[str], counter: TokenCounter = count_words) -> int:
-    """Total cost of ``words`` under ``counter``."""
-    return int(sum(counter(w) for w in words))
+    """Total cost of ``words`` under ``counter`` (see :func:`word_costs`)."""
+    return int(word_costs(list(words), counter).sum())

@@ -141,6 +141,8 @@ def torchvision_dataset(name: str, split: str = "train", download: bool = True, 
 
             extract_archive(str(root / archived.filename), str(root))  # verified and local: no network
             return make(False)
+        if name == "flowers102":
+            _flowers_checksums(root, url)  # files there but damaged: say so, never "not in"
         if not download:
             raise _missing(name, url, root, first) from first
         try:
@@ -183,6 +185,25 @@ def _archive_on_disk(cls, root: Path, url: str) -> bool:
         + f". Delete {folder} and run again to download {cls.filename} from {url} "
         f"(or put that archive in {root})."
     )
+
+
+def _flowers_checksums(root: Path, url: str) -> None:
+    """Raise :class:`DatasetCorruptError` when Flowers-102's label files are in ``root/flowers-102`` but
+    fail torchvision's MD5 (torchvision then says only "not found or corrupted"); return otherwise."""
+    from torchvision.datasets import Flowers102
+    from torchvision.datasets.utils import check_integrity
+
+    folder = root / "flowers-102"
+    files = [Flowers102._file_dict[key] for key in ("label", "setid")]
+    damaged = [f for f, md5 in files if (folder / f).exists() and not check_integrity(str(folder / f), md5)]
+    if damaged:
+        raise DatasetCorruptError(
+            f"Flowers-102 is in {folder}, but {' and '.join(damaged)} failed "
+            f"{'their MD5 checksums' if len(damaged) > 1 else 'its MD5 checksum'} (torchvision "
+            f"checks {', '.join(f'{f}: {md5}' for f, md5 in files)}). Delete {' and '.join(damaged)} and run "
+            f"again to download {'them' if len(damaged) > 1 else 'it'} from {url}, or copy the original "
+            f"file{'s' if len(damaged) > 1 else ''} from there into {folder}."
+        )
 
 
 @dataclass

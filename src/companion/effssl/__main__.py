@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from .. import runtime
+from .. import results, runtime
 from . import config as presets
 from .experiment import run
 
@@ -40,7 +40,7 @@ def main(argv=None) -> dict:
     print(json.dumps(summary, indent=2))
     for c in out.get("claims", []):
         low, high = c["ci95"]
-        print(f"{c['id']}: {c['estimate']:+.2f} [{low:+.2f}, {high:+.2f}] n={c['n']} -> {c['verdict']}")
+        print(results.claim_line(c))
     return out
 
 

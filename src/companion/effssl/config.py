@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+from .. import validation as v
+from ..ssl.encoders import ENCODERS
+from ..validation import check, invalid
+
 #: The ablation ladder, cumulative from the top: each rung adds one piece to the rung before it
 #: (feature calibration, then the corrected bank update, then SqrtKL); the last rung is the full method.
 VARIANTS = {
@@ -73,21 +77,37 @@ class EffSSLConfig:
     progress: bool = False
 
     def __post_init__(self):
+        check(
+            self, datasets=v.sequence(v.one_of("digits", "scenes", "cifar10", "cifar100"), distinct=True),
+            n_train=v.non_negative_int, n_test=v.non_negative_int, classes=v.integer(2),
+            scale=v.pair(v.number(0, 1, low_open=True)), clutter=v.non_negative_int, background_styles=v.positive_int,
+            resolution=v.positive_int, crop_scale=v.pair(v.number(0, 1, low_open=True)), blur=v.flag(), flip=v.fraction,
+            encoder=v.one_of(*ENCODERS), encoder_kwargs=v.mapping(v.text()), dim=v.positive_int, hidden=v.positive_int,
+            head_layers=v.positive_int, steps=v.optional(v.positive_int), epochs=v.optional(v.positive_int),
+            batch_size=v.positive_int, lr=v.positive, optimizer=v.one_of("sgd", "adamw"), weight_decay=v.non_negative,
+            temperature=v.positive, negatives=v.optional(v.positive_int), bank_momentum=v.number(0, 1, high_open=True),
+            bank_step=v.optional(v.non_negative), sqrt_weight=v.non_negative, sqrt_temperature=v.positive,
+            cutmix_alpha=v.non_negative, methods=v.sequence(v.text(), distinct=True),
+            simsiam_budget=v.one_of("passes", "time"), simsiam_lr=v.optional(v.positive),
+            simsiam_weight_decay=v.optional(v.non_negative), simsiam_kwargs=v.mapping(v.text()),
+            eval_points=v.positive_int, linear_epochs=v.positive_int, knn_k=v.positive_int,
+            knn_temperature=v.positive, seed=v.seed, seeds=v.seeds, data_seed=v.seed, device=v.optional(v.device()),
+            threads=v.threads, tier=v.one_of("quick", "study", "full"), checkpoint_dir=v.optional(v.path()),
+            checkpoint_every=v.non_negative_int, progress=v.flag(),
+        )
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
-            raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
-        if self.simsiam_budget not in ("passes", "time"):
-            raise ValueError(f"simsiam_budget must be 'passes' or 'time', got {self.simsiam_budget!r}")
+            invalid(self, "methods", f"name known methods, not {unknown} (unknown methods); choose from {METHODS}")
         if (self.steps is None) == (self.epochs is None):
-            raise ValueError("give exactly one of steps or epochs")
-        if self.eval_points < 1:
-            raise ValueError(f"eval_points must be >= 1, got {self.eval_points}")
-        if self.tier not in ("quick", "study", "full"):
-            raise ValueError(f"tier must be 'quick', 'study' or 'full', got {self.tier!r}")
-        if not 0.0 <= self.flip <= 1.0:
-            raise ValueError(f"flip must be a probability in [0, 1], got {self.flip!r}")
-        if len(self.seeds) < 1 or len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds must be distinct and at least one, got {self.seeds!r}")
+            invalid(self, "epochs", f"be given exactly when steps is None (give exactly one of steps or epochs; "
+                                    f"steps={self.steps!r})")
+        small = [d for d in self.datasets if d in ("digits", "scenes")]
+        if small and self.n_train < 1:
+            invalid(self, "n_train", f"be >= 1 for {small[0]} (the training images)")
+        if "digits" in self.datasets and self.n_train + self.n_test > 1797:
+            invalid(self, "n_test", f"be <= {1797 - self.n_train}: digits has 1,797 images and n_train={self.n_train}")
+        if "scenes" in self.datasets and self.n_test < 1:
+            invalid(self, "n_test", "be >= 1 for scenes (the test images)")
 
     @property
     def mode(self) -> str:

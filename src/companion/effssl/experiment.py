@@ -414,10 +414,10 @@ def run(config: EffSSLConfig | None = None, record: bool = True) -> dict:
         simsiam = f"; SimSiam at the same {budget}" if "simsiam" in config.methods else ""
         scale = (f"{config.tier}: {', '.join(config.datasets)} at {config.resolution} px, {config.encoder} encoder, "
                  f"{steps_txt} of {config.batch_size} images per rung of the ladder{simsiam}, "
-                 f"kNN (k={config.knn_k}) and a linear probe, {len(config.seeds)} seed(s), {device.type}")
+                 f"kNN (k={config.knn_k}) and a linear probe, {results.plural(len(config.seeds), 'seed')}, {device.type}")
         metrics, timings = {"settings": out["settings"]}, {"device": str(device)}
         for dataset in config.datasets:
             metrics[dataset], timings[dataset] = split_timings(out[dataset])
         results.write(CHAPTER, config.tier, metrics, scale=scale, claims=claims, seeds=list(config.seeds),
-                      wall_s=wall, timings=timings, preset=config.tier)
+                      wall_s=wall, timings=timings, preset=config.tier, config=config)
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from .. import runtime
+from .. import results, runtime
 from . import config as presets
 from .experiment import run
 
@@ -29,7 +29,7 @@ def main(argv=None) -> None:
         print()
         print(out.table("generated"))
         for c in out.claims:
-            print(f"{c['id']}: {c['estimate']:+.2f} [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}] (n={c['n']}) {c['verdict']}")
+            print(results.claim_line(c))
     else:
         print(json.dumps(out, indent=2))
 

@@ -97,6 +97,7 @@ def fit_config(config: EFPCConfig, name: str) -> FitConfig:
         warmup_steps=min(config.warmup_steps, config.steps),  # a shortened run keeps a valid warm-up
         weight_decay=config.weight_decay, seed=config.seed, checkpoint_dir=ckpt,
         checkpoint_every=config.checkpoint_every, progress=config.progress, log_every=5, device=config.device,
+        accumulate=config.accumulate,
     )
 
 
@@ -262,13 +263,13 @@ def _claims(tier: str, per_seed: list[dict], rate: str) -> list[dict]:
             f"LLMLingua-2-style compressor trained only without questions: less than 5 points worse at {rate}.",
             f"answer-word recall at {rate}, EFPC without the question minus LLMLingua-2-style, paired over {over}",
             tier, samples("handwritten", "efpc_task_agnostic", "recall"),
-            samples("handwritten", "llmlingua2", "recall"), threshold=-5.0),
+            samples("handwritten", "llmlingua2", "recall"), test="non-inferiority", margin=5.0),
         results.claim(
             "int8_no_loss",
             f"Dynamic int8 quantization of the linear layers costs EFPC less than 5 points of answer recall at {rate}.",
             f"answer-word recall at {rate}, int8 EFPC minus float EFPC (question prepended), paired over {over}",
             tier, samples("handwritten", "efpc_task_aware_int8", "recall"),
-            samples("handwritten", "efpc_task_aware", "recall"), threshold=-5.0),
+            samples("handwritten", "efpc_task_aware", "recall"), test="non-inferiority", margin=5.0),
     ]
 
 
@@ -317,9 +318,9 @@ def run_quick(config: EFPCConfig) -> QuickOutcome:
     scale = (f"{config.tier}: all-MiniLM-L6-v2 cut to {layers}, top {config.trainable_layers} trained, "
              f"{config.steps} steps x {config.batch_size}; {config.n_train} generated passages "
              f"({config.n_test} held out); {len(passages)} hand-written passages with questions; "
-             f"{len(config.seeds)} seed(s); answer recall, no LLM; CPU, {config.threads} thread(s)")
+             f"{results.plural(len(config.seeds), 'seed')}; answer recall, no LLM; CPU, {results.plural(config.threads, 'thread')}")
     results.write(CHAPTER, config.tier, metrics, scale, claims=claims, seeds=list(config.seeds),
-                  timings={"train_s": train_s, "wall_s": time.perf_counter() - began}, preset=config.tier)
+                  timings={"train_s": train_s, "wall_s": time.perf_counter() - began}, preset=config.tier, config=config)
     p = pairs[0]
     return QuickOutcome(metrics, p.corpus, p.efpc, p.llmlingua2, [rate_label(r) for r in config.rates],
                         {k: f.history for k, f in p.fits.items()}, claims, per_seed)

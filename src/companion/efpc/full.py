@@ -236,6 +236,84 @@ def _checkpoints(config: EFPCConfig) -> Path:
     return Path(config.checkpoint_dir) if config.checkpoint_dir else data_root().parent / "checkpoints" / CHAPTER
 
 
+#: XLM-RoBERTa-large as the memory estimate needs it (model card: 560M parameters; 24 layers of 1,024, 16 heads).
+XLMR_LARGE = {"n_params": 560_000_000, "hidden": 1024, "layers": 24, "heads": 16}
+
+
+def full_run_hours(config: EFPCConfig | None = None, answer_seconds: float = 3.0, flops: float | None = None):
+    """The full run's time on a Colab T4: training both compressors at 6 FLOPs per non-embedding
+    parameter (12 L h^2 for XLM-R-large) and token (Kaplan et al. 2020) at ``flops`` FLOP/s (default
+    :data:`companion.runtime.T4_FLOPS`, an assumption), plus every LongBench question compressed and
+    answered three times at an assumed ``answer_seconds`` each (a 1.5B model in fp16 writing up to 64
+    tokens). Returns a :class:`companion.runtime.TimeEstimate`. Book section: *EFPC* "Full run"."""
+    from ..runtime import T4_FLOPS, TimeEstimate, estimate_hours, items_per_second
+    from .config import full
+
+    config = config or full()
+    flops = flops or T4_FLOPS
+    dims = XLMR_LARGE
+    per_sequence = 6 * 12 * dims["layers"] * dims["hidden"] ** 2 * config.max_length
+    train = estimate_hours(config.steps * config.batch_size, 1, items_per_second(per_sequence, flops), runs=2)
+    questions = (config.eval_per_task or 200) * len(config.longbench_tasks)
+    answer = questions * 3 * answer_seconds / 3600
+    return TimeEstimate(train.hours + answer,
+                        f"training {train.hours:.1f} h: {train.basis} at an assumed {flops / 1e12:g} TFLOP/s; "
+                        f"answering {answer:.1f} h: {questions} questions x 3 methods at an assumed {answer_seconds:g} s")
+
+
+def release(model) -> None:
+    """Move ``model`` off the GPU and hand the memory back, so the next model trains alone on it."""
+    import gc
+
+    model.to("cpu")
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def check_memory(model, config: EFPCConfig, device: torch.device) -> dict:
+    """The training memory estimate (:func:`~companion.compress.model_training_memory`) for ``model`` at
+    ``config``'s batch, micro-batch and length; on a GPU with less memory, an error that says what to set."""
+    from ..compress.classifier import model_training_memory
+
+    need = model_training_memory(model, config.batch_size, config.max_length, accumulate=config.accumulate,
+                                 checkpointing=config.gradient_checkpointing)
+    if device.type == "cuda":
+        have = torch.cuda.get_device_properties(device).total_memory / 2**30
+        if need["total"] > have:
+            raise RuntimeError(
+                f"training {config.model} at batch {config.batch_size} in {config.accumulate} micro-batches of "
+                f"{config.max_length} tokens needs about {need['total']:.1f} GiB, and this GPU has {have:.1f} GiB. "
+                f"Raise accumulate (e.g. efpc.config.full(accumulate={2 * config.accumulate})) or set "
+                "gradient_checkpointing=True; the steps stay the same.")
+    return need
+
+
+def train_pair(base, tokenizer, meeting: list, squad: list, config: EFPCConfig):
+    """Train the LLMLingua-2 compressor (``base`` itself, ``p = 0``, MeetingBank only), move it off the GPU,
+    then the EFPC one (a copy of ``base``'s starting weights, MeetingBank + task-aware data, ``p``).
+
+    Only one model, with its gradients and optimizer state, is on the GPU at a time. Returns
+    ``(efpc_model, llmlingua2_model)``, both on the CPU. Book section: *EFPC* "Full run".
+    """
+    from .experiment import fit_config
+
+    efpc_model = copy.deepcopy(base).cpu()  # the same start for both, kept off the GPU meanwhile
+    ll2_model = base
+    if config.gradient_checkpointing:
+        for model in (ll2_model, efpc_model):
+            model.gradient_checkpointing_enable()
+    device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    check_memory(ll2_model, config, device)
+    train_compressor(ll2_model, tokenizer, encode_examples(meeting, tokenizer, config.max_length), 0.0,
+                     fit_config(config, "llmlingua2"))
+    release(ll2_model)
+    train_compressor(efpc_model, tokenizer, encode_examples(meeting + squad, tokenizer, config.max_length),
+                     config.p_prepend, fit_config(config, "efpc"))
+    release(efpc_model)
+    return efpc_model, ll2_model
+
+
 def run_full(config: EFPCConfig) -> dict:
     """Train EFPC and LLMLingua-2 compressors, compress LongBench single-doc QA, let an LLM answer, score F1.
 
@@ -253,21 +331,17 @@ def run_full(config: EFPCConfig) -> dict:
     squad = squad_examples(_load_hub_dataset(config.qa_dataset, "train"), n_aware, config.seed) if n_aware else []
     tokenizer, base = load_token_classifier(config.model, trainable_layers=config.trainable_layers,
                                             num_layers=config.num_layers, seed=config.seed)
-    efpc_model, ll2_model = copy.deepcopy(base), base
     run_config = copy.copy(config)
     run_config.checkpoint_dir = str(ckpt)
     run_config.device = str(device)
-    from .experiment import fit_config
-
     began = time.perf_counter()
-    train_compressor(ll2_model, tokenizer, encode_examples(meeting, tokenizer, config.max_length), 0.0,
-                     fit_config(run_config, "llmlingua2"))
-    train_compressor(efpc_model, tokenizer, encode_examples(meeting + squad, tokenizer, config.max_length),
-                     config.p_prepend, fit_config(run_config, "efpc"))
+    efpc_model, ll2_model = train_pair(base, tokenizer, meeting, squad, run_config)
     train_seconds = time.perf_counter() - began
     if device.type == "cuda":
         efpc_model.half()
         ll2_model.half()
+    efpc_model.to(device)  # train_pair leaves both on the CPU; compressing needs them both (in fp16, ~2.2 GB)
+    ll2_model.to(device)
     compressors = {"efpc": Compressor(efpc_model, tokenizer, config.max_length, config.aggregation, device=device),
                    "llmlingua2": Compressor(ll2_model, tokenizer, config.max_length, config.aggregation, device=device)}
     answerer = Answerer(config.llm, device, config.max_new_tokens)

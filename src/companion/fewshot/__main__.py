@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .. import runtime
+from .. import results, runtime
 from . import config as presets
 from .experiment import run
 
@@ -34,7 +34,7 @@ def main(argv=None) -> None:
         print(f"\n{config.n_way}-way {shot}-shot, {config.n_episodes} episodes (accuracy in %)\n")
         print(result.table(shot))
     for c in result.claims:
-        print(f"{c['id']}: {c['estimate']:+.2f} [{c['ci95'][0]:+.2f}, {c['ci95'][1]:+.2f}] (n={c['n']}) {c['verdict']}")
+        print(results.claim_line(c))
 
 
 if __name__ == "__main__":

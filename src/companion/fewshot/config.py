@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from .. import validation as v
+from ..validation import check, invalid
 from .finetune import FineTune
+
+#: Novel classes of each data set: an episode draws ``n_way`` of them.
+NOVEL_CLASSES = {"digits": 5, "cifar_fs": 20}
 
 #: The methods compared, in the order of the paper's story: two baselines, then SR, AC and the ensemble.
 METHODS = ("prototypes", "finetune", "sr", "ac_sr", "ac_ensr")
@@ -63,15 +68,32 @@ class FewShotConfig:
     progress: bool = False
 
     def __post_init__(self):
-        unknown = [m for m in self.methods if m not in METHODS + ("finetune_fixed_head",)]
+        known = METHODS + ("finetune_fixed_head",)
+        check(
+            self, preset=v.one_of("quick", "study", "full"), dataset=v.one_of(*NOVEL_CLASSES),
+            backbone=v.one_of("mlp", "resnet12"), widths=v.sequence(v.positive_int),
+            dropout=v.number(0, 1, high_open=True), pretrain_steps=v.positive_int, pretrain_batch=v.positive_int,
+            pretrain_lr=v.positive, pretrain_optimizer=v.one_of("adamw", "sgd"), pretrain_weight_decay=v.non_negative,
+            pretrain_warmup=v.non_negative_int, pretrain_crop=v.optional(v.pair(v.number(0, 1, low_open=True))),
+            pretrain_flip=v.flag(), n_way=v.integer(2), shots=v.sequence(v.positive_int, distinct=True),
+            q_query=v.positive_int, n_episodes=v.positive_int, finetune=v.instance(FineTune), beta=v.non_negative,
+            tune_blocks=v.positive_int, members=v.positive_int, methods=v.sequence(v.text(), distinct=True),
+            ac_sweep=v.sequence(v.positive_int, non_empty=False, distinct=True), chunk=v.positive_int, seed=v.seed,
+            seeds=v.seeds_or_empty, threads=v.threads,
+            device=v.optional(v.device()), checkpoint_dir=v.optional(v.path()), data_root=v.optional(v.path()),
+            download=v.flag(), progress=v.flag(),
+        )
+        unknown = [m for m in self.methods if m not in known]
         if unknown:
-            raise ValueError(f"unknown methods {unknown}; choose from {METHODS}")
-        if self.n_episodes < 1 or self.chunk < 1:
-            raise ValueError(f"n_episodes and chunk must be positive, got {self.n_episodes}, {self.chunk}")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds must be distinct, got {self.seeds}")
-        if not self.shots or min(self.shots) < 1:
-            raise ValueError(f"shots must be positive integers, got {self.shots}")
+            invalid(self, "methods", f"name known methods, not {unknown} (unknown methods); choose from {known}")
+        if self.n_way > NOVEL_CLASSES[self.dataset]:
+            invalid(self, "n_way", f"be <= {NOVEL_CLASSES[self.dataset]}, the novel classes of {self.dataset}")
+        blocks = len(self.widths)  # the backbone has one block per width
+        for name, most in (("tune_blocks", self.tune_blocks), ("ac_sweep", max(self.ac_sweep, default=0))):
+            if most > blocks:
+                invalid(self, name, f"tune at most the {blocks} blocks of widths={tuple(self.widths)}")
+        if self.pretrain_warmup > self.pretrain_steps:
+            invalid(self, "pretrain_warmup", f"be <= pretrain_steps = {self.pretrain_steps}")
 
     def method(self, name: str, tune_blocks: int | None = None) -> FineTune | None:
         """The :class:`FineTune` settings of ``name`` (``None`` for prototypes, which does not train)."""
@@ -111,7 +133,7 @@ def quick() -> FewShotConfig:
 def study() -> FewShotConfig:
     """The quick run with five seeds (pre-training, episodes, heads): 500 episodes per shot in all.
 
-    The worst-case claims are paired over the seeds, the mean claims over the 500 episodes.
+    Every claim is paired over the five seeds (each seed the mean over its episodes or blocks).
     """
     return replace(quick(), preset="study", seeds=(0, 1, 2, 3, 4), methods=METHODS)
 

@@ -37,6 +37,9 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from .. import train
+from .. import validation as v
+from ..validation import check, invalid
+from ..tensors import as_tensor
 from .model import BlockBackbone, CosineClassifier, split_backbone
 
 
@@ -65,18 +68,15 @@ class FineTune:
     flip: bool = True
 
     def __post_init__(self):
-        if not isinstance(self.steps, int) or self.steps < 1:
-            raise ValueError(f"steps must be a positive integer, got {self.steps!r}")
-        if self.beta < 0:
-            raise ValueError(f"beta must be >= 0, got {self.beta}")
-        if not isinstance(self.members, int) or self.members < 1:
-            raise ValueError(f"members must be a positive integer, got {self.members!r}")
+        check(
+            self, steps=v.positive_int, lr=v.positive, momentum=v.number(0, 1, high_open=True),
+            weight_decay=v.non_negative, label_smoothing=v.number(0, 1, high_open=True), beta=v.non_negative,
+            aux_batch=v.non_negative_int, tune_blocks=v.optional(v.positive_int), members=v.positive_int,
+            head_scale=v.positive, learnable_norm=v.flag(), crop_scale=v.optional(v.pair(v.number(0, 1, low_open=True))),
+            flip=v.flag(),
+        )
         if self.beta > 0 and self.aux_batch < 1:
-            raise ValueError(f"aux_batch must be positive when beta > 0, got {self.aux_batch}")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.crop_scale is not None and not 0 < self.crop_scale[0] <= self.crop_scale[1] <= 1:
-            raise ValueError(f"crop_scale must satisfy 0 < lo <= hi <= 1, got {self.crop_scale}")
+            invalid(self, "aux_batch", "be >= 1 when beta > 0 (SR needs base images)")
 
 
 def stability_similarity(features: torch.Tensor, frozen: torch.Tensor) -> torch.Tensor:
@@ -189,24 +189,31 @@ def embed(module: nn.Module, images: torch.Tensor, device: torch.device | str, b
 
 
 def _check_episode_tensors(support_x, support_y, query_x, n_way):
+    """The checked episode tensors ``(support_x, support_y, query_x)`` (NumPy converted, float64 images cast
+    to float32, meta refused: :mod:`companion.tensors`)."""
+    support_x = as_tensor(support_x, "support_x", finite=False, nonempty=False)
+    query_x = as_tensor(query_x, "query_x", finite=False, nonempty=False)
+    support_y = as_tensor(support_y, "support_y", dtype=None, nonempty=False)
+    if support_y.is_floating_point():
+        raise TypeError(f"support_y must hold integer class ids, got {support_y.dtype}")
     if support_x.ndim < 3 or query_x.ndim < 3:
         raise ValueError("support and query images must be (episodes, items, ...) tensors")
     if support_x.shape[0] != query_x.shape[0] or support_y.shape != support_x.shape[:2]:
         raise ValueError(
-            f"shapes disagree: support {tuple(support_x.shape)}, labels {tuple(support_y.shape)}, query {tuple(query_x.shape)}"
+            f"shapes disagree: support_x {tuple(support_x.shape)}, support_y {tuple(support_y.shape)}, "
+            f"query_x {tuple(query_x.shape)}"
         )
     if support_x.shape[2:] != query_x.shape[2:]:
         raise ValueError(f"support images {tuple(support_x.shape[2:])} and query images {tuple(query_x.shape[2:])} differ")
     if support_x.shape[1] < 1 or query_x.shape[1] < 1:
         raise ValueError(f"every episode needs at least one support and one query image, got "
                          f"{support_x.shape[1]} support and {query_x.shape[1]} query images")
-    if not support_x.is_floating_point() or not query_x.is_floating_point():
-        raise TypeError(f"images must be floating point, got {support_x.dtype} and {query_x.dtype}")
     for name, x in (("support", support_x), ("query", query_x)):
         if not torch.isfinite(x).all():
-            raise ValueError(f"the {name} images contain NaN or infinity (check the data and its normalisation)")
+            raise ValueError(f"the {name} images contain NaN or infinity ({name}_x; check the data and its normalisation)")
     if support_y.min() < 0 or support_y.max() >= n_way:
         raise ValueError(f"support labels must be in [0, {n_way}), got [{int(support_y.min())}, {int(support_y.max())}]")
+    return support_x, support_y, query_x
 
 
 @torch.no_grad()
@@ -222,7 +229,7 @@ def prototype_scores(
 
     Book section: *Worst case* "Two baselines".
     """
-    _check_episode_tensors(support_x, support_y, query_x, n_way)
+    support_x, support_y, query_x = _check_episode_tensors(support_x, support_y, query_x, n_way)
     e, nk = support_y.shape
     fs = F.normalize(embed(backbone, support_x.flatten(0, 1), device), dim=-1).view(e, nk, -1)  # (E, NK, d)
     fq = F.normalize(embed(backbone, query_x.flatten(0, 1), device), dim=-1).view(e, query_x.shape[1], -1)
@@ -279,7 +286,7 @@ class EpisodeFineTuner:
         and the :class:`~companion.train.FitResult` of the shared training loop.
         """
         m = self.method
-        _check_episode_tensors(support_x, support_y, query_x, self.n_way)
+        support_x, support_y, query_x = _check_episode_tensors(support_x, support_y, query_x, self.n_way)
         e, nk = support_y.shape
         runs = e * m.members
         if len(run_seeds) != runs:

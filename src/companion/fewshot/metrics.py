@@ -26,6 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from ..tensors import as_tensor
+
 
 def _as_accuracies(accuracies) -> np.ndarray:
     a = np.asarray(accuracies.detach().cpu() if isinstance(accuracies, torch.Tensor) else accuracies, dtype=np.float64)
@@ -45,14 +47,14 @@ def episode_accuracy(probabilities: torch.Tensor, labels: torch.Tensor) -> torch
 
     Book section: *Worst case* "Mean, spread and the worst episodes".
     """
-    if probabilities.ndim != 3:
-        raise ValueError(f"scores must be (episodes, queries, ways), got shape {tuple(probabilities.shape)}")
+    # a NaN score would make argmax pick an arbitrary way: refused (as_tensor names "scores")
+    probabilities = as_tensor(probabilities, "scores", dtype=None, ndim=3, shape_hint="(episodes, queries, ways)",
+                              nonempty=False)
+    labels = as_tensor(labels, "labels", dtype=None, nonempty=False)
     if labels.shape != probabilities.shape[:2]:
         raise ValueError(f"labels {tuple(labels.shape)} do not match scores {tuple(probabilities.shape)}")
     if probabilities.shape[1] < 1:
         raise ValueError("scores have no queries: an episode's accuracy needs at least one query")
-    if not torch.isfinite(probabilities).all():
-        raise ValueError("scores contain NaN or infinity (a diverged fine-tuning?): no accuracy can be read from them")
     n_way = probabilities.shape[2]
     if labels.numel() and (labels.min() < 0 or labels.max() >= n_way):
         raise ValueError(f"labels must be in [0, {n_way}) for {n_way}-way scores, got "

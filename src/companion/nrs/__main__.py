@@ -6,7 +6,7 @@ paper's five data sets and ResNet-50 + NRS on CUB-200 (a GPU job).
 
 import json
 
-from .. import runtime
+from .. import results, runtime
 from . import config
 from .experiment import run
 
@@ -32,7 +32,7 @@ def main(argv=None) -> dict:
     metrics = run(cfg)
     print(json.dumps(metrics["summary"], indent=2))
     for c in metrics["claims"]:
-        print(f"{c['id']}: {c['estimate']:+.1f} [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}], n={c['n']}: {c['verdict']}")
+        print(results.claim_line(c))
     return metrics
 
 

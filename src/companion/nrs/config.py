@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import validation as v
+from ..validation import check
+
 
 @dataclass
 class CUBConfig:
@@ -25,6 +28,15 @@ class CUBConfig:
     heads: tuple[str, ...] = ("nrs", "linear")
     num_workers: int = 4
     max_steps: int | None = None  # cut training short (smoke tests)
+
+    def __post_init__(self):
+        check(
+            self, arch=v.one_of("resnet18", "resnet34", "resnet50", "resnet101"), pretrained=v.flag(),
+            image_size=v.positive_int, epochs=v.positive_int, batch_size=v.positive_int, lr=v.positive,
+            weight_decay=v.non_negative, n_mul=v.positive_int, n_per_group=v.positive_int,
+            heads=v.sequence(v.one_of("nrs", "linear"), distinct=True), num_workers=v.non_negative_int,
+            max_steps=v.optional(v.positive_int),
+        )
 
 
 @dataclass
@@ -55,12 +67,20 @@ class Config:
     data_home: str | None = None  # fetch_openml cache; default: scikit-learn's
 
     def __post_init__(self):
-        if self.mode not in ("quick", "study", "full"):
-            raise ValueError(f"mode must be 'quick', 'study' or 'full', got {self.mode!r}")
-        if not isinstance(self.rounds, int) or self.rounds < 1:
-            raise ValueError(f"rounds must be a positive integer, got {self.rounds!r}")
-        if not 0 < self.test_size < 1:
-            raise ValueError(f"test_size must be in (0, 1), got {self.test_size!r}")
+        from .tabular import BUNDLED, OPENML, SYNTHETIC
+
+        known = v.one_of(*BUNDLED, *SYNTHETIC, *OPENML)
+        kwargs = v.mapping(v.text())
+        check(
+            self, mode=v.one_of("quick", "study", "full"), datasets=v.sequence(known, distinct=True),
+            rounds=v.positive_int, test_size=v.number(0, 1, low_open=True, high_open=True), seed=v.seed,
+            nrs=kwargs, mlp=kwargs,
+            per_dataset=v.mapping(known, v.mapping(v.one_of("nrs", "mlp", "rf", "hgb"), kwargs)),
+            rf=kwargs, hgb=kwargs, threads=v.threads, timer=v.one_of("cpu", "wall"), device=v.optional(v.device()),
+            cub=v.optional(v.instance(CUBConfig)), checkpoint_dir=v.optional(v.path()), data_home=v.optional(v.path()),
+        )
+        if self.cub is not None:  # the command line may have edited it in place
+            self.cub.__post_init__()
 
     def model_params(self, dataset: str) -> dict[str, dict]:
         """The keyword arguments of each of the four models on ``dataset``."""

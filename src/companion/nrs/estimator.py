@@ -209,7 +209,17 @@ class _TorchTabular(BaseEstimator):
 
 
 def _check_class_weight(class_weight):
-    if class_weight is None or class_weight == "balanced" or isinstance(class_weight, dict):
+    if class_weight is None or class_weight == "balanced":
+        return
+    if isinstance(class_weight, dict):
+        for c, w in class_weight.items():
+            if isinstance(w, bool) or not isinstance(w, (numbers.Real, np.number)):
+                raise ValueError(f"class_weight[{c!r}] must be a number >= 0, got {w!r}")
+            if math.isnan(w):
+                raise ValueError(f"class_weight[{c!r}] is NaN: every class weight must be a finite number >= 0")
+            if not (math.isfinite(w) and w >= 0):
+                # a negative weight would train the network against that class
+                raise ValueError(f"class_weight[{c!r}] = {w!r}: every class weight must be a finite number >= 0")
         return
     raise ValueError(f"class_weight must be None, 'balanced' or a dict {{class: weight}}, got {class_weight!r}")
 
@@ -380,11 +390,23 @@ class NRSRegressor(_NRSParams, RegressorMixin, _TorchTabular):
         y = np.asarray(y, dtype=np.float64)
         self._y_1d = y.ndim == 1
         y2 = y.reshape(len(y), -1)
-        self.y_mean_ = np.average(y2, axis=0, weights=weights) if weights.sum() > 0 else y2.mean(0)
-        scale = np.sqrt(np.average((y2 - self.y_mean_) ** 2, axis=0, weights=weights)) if weights.sum() > 0 \
-            else y2.std(0)
-        self.y_scale_ = np.where(scale > 0, scale, 1.0)
-        return (y2 - self.y_mean_) / self.y_scale_, weights, y2.shape[1], None
+        with np.errstate(over="ignore", invalid="ignore"):
+            self.y_mean_ = np.average(y2, axis=0, weights=weights) if weights.sum() > 0 else y2.mean(0)
+            scale = np.sqrt(np.average((y2 - self.y_mean_) ** 2, axis=0, weights=weights)) if weights.sum() > 0 \
+                else y2.std(0)
+            if not np.all(np.isfinite(scale)):
+                # targets near 1e154 or more: the squares overflow; the same spread computed on y / max|y - mean|
+                span = np.abs(y2 - self.y_mean_).max(0)
+                span = np.where(span > 0, span, 1.0)
+                unit = (y2 - self.y_mean_) / span
+                scale = span * (np.sqrt(np.average(unit**2, axis=0, weights=weights)) if weights.sum() > 0
+                                else unit.std(0))
+            self.y_scale_ = np.where(scale > 0, scale, 1.0)
+            standard = (y2 - self.y_mean_) / self.y_scale_
+        if not (np.all(np.isfinite(self.y_mean_)) and np.all(np.isfinite(standard))):
+            raise ValueError(f"the targets y (|y| up to {np.abs(y2).max():.3g}) cannot be standardized in float64: "
+                             "rescale them (e.g. divide by a power of ten) before fitting")
+        return standard, weights, y2.shape[1], None
 
     @staticmethod
     @torch.no_grad()

@@ -23,6 +23,8 @@ import math
 import torch
 from torch import nn
 
+from ..tensors import as_model_input
+
 
 def subspace_indices(n_features: int, k: int = 3, n_mul: int = 1, seed: int = 0) -> torch.Tensor:
     r"""The random subspaces: ``(d * n_mul, k, k)`` feature indices, a grid per channel.
@@ -86,7 +88,8 @@ class NRSLayer(nn.Module):
         return self.n_features * self.n_mul
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 2 or x.shape[1] != self.n_features:
+        x = as_model_input(x, self, "x", ndim=2, shape_hint=f"(batch, {self.n_features})")
+        if x.shape[1] != self.n_features:
             raise ValueError(f"NRSLayer expects (batch, {self.n_features}) features, got shape {tuple(x.shape)}")
         # (B, C*k*k) -> (B, C, k, k): channel c sees its subspace S_c (index_select is much faster
         # than x[:, index] with a 3-D index)
@@ -150,7 +153,8 @@ class MLPNet(nn.Module):
         self.head = mlp_head(n_features, n_classes, hidden, n_hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 2 or x.shape[1] != self.n_features:
+        x = as_model_input(x, self, "x", ndim=2, shape_hint=f"(batch, {self.n_features})")
+        if x.shape[1] != self.n_features:
             raise ValueError(f"MLPNet expects (batch, {self.n_features}) features, got shape {tuple(x.shape)}")
         return self.head(x)
 

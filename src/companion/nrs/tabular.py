@@ -65,6 +65,30 @@ class Table:
     test_index: np.ndarray | None = None
 
 
+def openml_parser() -> str:
+    """The ``fetch_openml`` parser that reads this environment's OpenML files: ``"auto"`` (pandas, fast)
+    where ``pandas.read_csv`` keeps a categorical column's categories as strings (pandas 2), else
+    ``"liac-arff"``. Under pandas 3 numeric-looking categories come back as integers, scikit-learn's
+    pandas ARFF parser (1.9 and before) fails on them while stripping quotes, and its retry deletes
+    the cached download."""
+    import io
+
+    import pandas as pd
+
+    probe = pd.read_csv(io.StringIO("1\n2\n"), header=None, dtype={0: "category"})[0]
+    return "auto" if all(isinstance(c, str) for c in probe.cat.categories) else "liac-arff"
+
+
+def target_labels(target) -> np.ndarray:
+    """Class labels as a NumPy array of strings, the same whether OpenML's target came back as strings,
+    as a categorical with string or integer categories (pandas 2 vs 3), or as numbers."""
+    values = target.astype(str) if hasattr(target, "cat") else target  # categorical Series: its values, not codes
+    out = np.asarray(values)
+    if out.dtype.kind == "f" and np.all(out == np.round(out)):
+        out = out.astype(np.int64)  # 3.0 and "3" name the same class
+    return out.astype(str)
+
+
 def load_table(name: str, data_home: str | None = None) -> Table:
     """A bundled scikit-learn data set, a :data:`SYNTHETIC` one, or one of the paper's data sets
     through ``fetch_openml``.
@@ -87,7 +111,7 @@ def load_table(name: str, data_home: str | None = None) -> Table:
     from sklearn.datasets import fetch_openml
 
     try:
-        bunch = fetch_openml(data_id=spec["data_id"], as_frame=False, parser="auto", data_home=data_home)
+        bunch = fetch_openml(data_id=spec["data_id"], as_frame=False, parser=openml_parser(), data_home=data_home)
     except Exception as e:  # no network, HTTP error, broken cache: one clear message
         raise OpenMLUnavailableError(
             f"could not load {name!r} (OpenML data set {spec['data_id']}, {spec['name']!r}): {type(e).__name__}: {e}.\n"
@@ -96,7 +120,7 @@ def load_table(name: str, data_home: str | None = None) -> Table:
             "scikit_learn_data/openml cache folder from a machine that has it). Quick mode needs no download."
         ) from e
     X = np.asarray(bunch.data, dtype=np.float64)
-    y = np.asarray(bunch.target)
+    y = target_labels(bunch.target)
     test_index = None
     if "test_last" in spec:
         test_index = np.arange(len(y) - spec["test_last"], len(y))
@@ -253,6 +277,19 @@ def markdown_table(per_dataset: dict[str, dict], times: dict[str, dict] | None =
         ratios = [f"{times[name][k]['fit_s'] / times[name]['nrs']['fit_s']:.2f}" for k in others]
         lines.append(f"| {name} | " + " | ".join(accs) + " |" + "".join(f" {r} |" for r in ratios))
     return "\n".join(lines)
+
+
+def comparison_alt(per_dataset: dict[str, dict]) -> str:
+    """Alt text of :func:`plot_comparison`, written from the same numbers the bars show."""
+    kinds = [k for k in MODELS if any(k in res for res in per_dataset.values())]
+    parts = []
+    for name, res in per_dataset.items():
+        shown = {k: round(res[k]["acc_mean"], 1) for k in kinds if k in res}
+        best = " and ".join(LABELS[k] for k, v in shown.items() if v == max(shown.values()))
+        cells = ", ".join(f"{LABELS[k]} {v:.1f}" for k, v in shown.items())
+        parts.append(f"{name}: {cells} (highest: {best})")
+    return (f"Grouped bars of mean test accuracy (%) per data set for {len(kinds)} models, with the spread over "
+            "the splits. " + "; ".join(parts) + ".")
 
 
 def plot_comparison(per_dataset: dict[str, dict]):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from .. import runtime
+from .. import results, runtime
 from . import config
 from .experiment import run
 
@@ -56,7 +56,7 @@ def main(argv=None) -> None:
     print(result.scale)
     print(json.dumps(result.metrics, indent=2))
     for c in result.claims:
-        print(f"{c['id']}: {c['estimate']:+.1f} [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}], n={c['n']}: {c['verdict']}")
+        print(results.claim_line(c))
 
 
 if __name__ == "__main__":

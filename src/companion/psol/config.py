@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from .. import validation as v
+from ..backbones import INITS, STAGES
+from ..validation import check, invalid
+from .ddt import SIGN_CONVENTIONS
+
 
 @dataclass
 class PSOLConfig:
@@ -77,6 +82,38 @@ class PSOLConfig:
     progress: bool = True
     write_results: bool = True
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        side = v.number(0, 1, low_open=True)
+        check(
+            self, mode=v.one_of("quick", "study", "full"), seed=v.seed, seeds=v.seeds, threads=v.threads,
+            centred_side=side, fixed_sides=v.sequence(side), n_train=v.positive_int, n_test=v.positive_int,
+            image_size=v.positive_int, classes=v.integer(2), object_scale=v.pair(side), clutter=v.non_negative_int,
+            ddt_arch=v.one_of(*STAGES), ddt_stage=v.text(), ddt_init=v.one_of(*INITS), ddt_input_size=v.positive_int,
+            ddt_pretrained=v.flag(), sign=v.one_of(*SIGN_CONVENTIONS), encoder_widths=v.sequence(v.positive_int),
+            encoder_stage=v.positive_int, encoder_steps=v.positive_int, encoder_lr=v.positive,
+            encoder_batch_size=v.positive_int, regressor_arch=v.one_of("small", *STAGES),
+            regressor_pretrained=v.flag(), regressor_size=v.positive_int, regressor_steps=v.positive_int,
+            regressor_epochs=v.positive_int, regressor_batch_size=v.positive_int, regressor_lr=v.positive,
+            regressor_optimizer=v.one_of("adamw", "sgd"), regressor_weight_decay=v.non_negative,
+            head_lr_mult=v.positive, loss_weight=v.positive, crop_scale=v.optional(v.pair(side)),
+            crop_ratio=v.pair(v.positive), flip=v.fraction, oracle=v.flag(), data_root=v.optional(v.path()),
+            download=v.flag(), classifier_arch=v.torchvision_model(), classifier_pretrained=v.flag(),
+            classifier_epochs=v.positive_int, classifier_lr=v.positive, classifier_batch_size=v.positive_int,
+            eval_resize=v.positive_int, eval_crop=v.positive_int, num_workers=v.non_negative_int,
+            checkpoint_dir=v.optional(v.path()), checkpoint_every=v.non_negative_int,
+            limit_train=v.optional(v.positive_int), limit_test=v.optional(v.positive_int),
+            device=v.optional(v.device()), progress=v.flag(), write_results=v.flag(), extra=v.mapping(v.text()),
+        )
+        if self.ddt_stage not in STAGES[self.ddt_arch]:
+            invalid(self, "ddt_stage",
+                    f"be a stage of ddt_arch={self.ddt_arch!r}: one of {tuple(STAGES[self.ddt_arch])}")
+        if self.ddt_pretrained and self.ddt_init != "default":
+            invalid(self, "ddt_init", "be 'default' when ddt_pretrained is True (pretrained weights are not drawn)")
+        if self.encoder_stage > len(self.encoder_widths):
+            invalid(self, "encoder_stage", f"be <= len(encoder_widths) = {len(self.encoder_widths)}")
+        if self.eval_crop > self.eval_resize:
+            invalid(self, "eval_crop", f"be <= eval_resize = {self.eval_resize}")
 
     def replace(self, **changes) -> "PSOLConfig":
         return replace(self, **changes)

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import boxes as bx
+from ..tensors import as_images, as_tensor, check_batch_size, check_unit_images
 
 __all__ = [
     "SIGN_CONVENTIONS",
@@ -71,30 +72,8 @@ _ZERO_VARIANCE = 1e-10
 
 
 def _check_descriptors(descriptors: torch.Tensor, name: str = "descriptors") -> torch.Tensor:
-    if not isinstance(descriptors, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (N, C, h, w), got {type(descriptors).__name__}")
-    if descriptors.ndim != 4:
-        raise ValueError(f"{name} must have shape (N, C, h, w), got {tuple(descriptors.shape)}")
-    if not descriptors.is_floating_point():
-        raise TypeError(f"{name} must be floating point, got {descriptors.dtype}")
-    if descriptors.shape[0] == 0 or descriptors.shape[1] == 0 or descriptors.shape[2] * descriptors.shape[3] == 0:
-        raise ValueError(f"{name} are empty: shape {tuple(descriptors.shape)}")
-    if not torch.isfinite(descriptors).all():
-        raise ValueError(f"{name} contain NaN or infinite values")
-    return descriptors
-
-
-def check_unit_images(images: torch.Tensor, name: str = "images") -> torch.Tensor:
-    """Raise unless ``images`` are floating point in [0, 1] (a uint8 or 0-255 image gives boxes
-    that mean nothing, since every model here was trained on [0, 1] inputs)."""
-    if not images.is_floating_point():
-        raise TypeError(f"{name} must be floating point in [0, 1], got {images.dtype}; "
-                        "convert with images.float() / 255")
-    lo, hi = float(images.min()), float(images.max())
-    if not (lo >= 0.0 and hi <= 1.0):  # also catches NaN
-        raise ValueError(f"{name} must lie in [0, 1], got values in [{lo:g}, {hi:g}]"
-                         + ("; divide 0-255 images by 255" if hi > 1.0 else ""))
-    return images
+    # DDT accumulates in float64, so float64 descriptors are kept as they are
+    return as_tensor(descriptors, name, dtype=torch.float64, ndim=4, shape_hint="(N, C, h, w)")
 
 
 @torch.no_grad()
@@ -108,12 +87,8 @@ def extract_descriptors(trunk: nn.Module, images: torch.Tensor, input_size: int 
 
     Book section: *PSOL* "Deep descriptor transforming".
     """
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be a tensor of shape (N, 3, H, W), got "
-                         f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
-    if len(images) == 0:
-        raise ValueError("images is empty")
-    check_unit_images(images)
+    images = as_images(images, channels=3)
+    check_batch_size(batch_size)
     if input_size is not None and input_size < 8:
         raise ValueError(f"input_size must be at least 8 pixels, got {input_size}")
     device = torch.device(device) if device is not None else next(trunk.parameters()).device
@@ -230,11 +205,8 @@ def map_to_box(projection: torch.Tensor, image_size, threshold: float = 0.0) -> 
 
     Book section: *PSOL* "Deep descriptor transforming".
     """
-    if projection.ndim != 2:
-        raise ValueError(f"projection must be one (h, w) map, got shape {tuple(projection.shape)}")
-    if not torch.isfinite(projection).all():
-        # NaN > 0 is False everywhere: without this check the map would silently give the whole image
-        raise ValueError("projection holds NaN or infinite values (were the descriptors finite?)")
+    # NaN > 0 is False everywhere: without the finiteness check the map would silently give the whole image
+    projection = as_tensor(projection, "projection", dtype=torch.float64, ndim=2, shape_hint="one (h, w) map")
     H, W = (image_size, image_size) if isinstance(image_size, (int, np.integer)) else tuple(image_size)
     if H <= 0 or W <= 0:
         raise ValueError(f"image_size must be positive, got {image_size}")

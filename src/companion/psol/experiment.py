@@ -313,7 +313,7 @@ def run_quick(cfg: presets.PSOLConfig) -> Run:
     wall = time.perf_counter() - began
     if cfg.write_results:
         results.write(CHAPTER, tier, metrics, scale, claims=claims, seeds=list(cfg.seeds), wall_s=wall,
-                      timings={"wall_s": wall}, preset=cfg.mode)
+                      timings={"wall_s": wall}, preset=cfg.mode, config=cfg)
     artifacts["config"] = cfg
     return Run(metrics, scale, artifacts, claims)
 
@@ -450,6 +450,29 @@ class _EvalView(torch.utils.data.Dataset):
         return self.norm(image.as_subclass(torch.Tensor)), bb.as_subclass(torch.Tensor), self.records[i].label
 
 
+def split_key(records, cfg: presets.PSOLConfig) -> str:
+    """A folder name for what the pseudo boxes and checkpoints depend on: the training images (their
+    files, in order) and the DDT settings. ``train-<n>-<digest>``."""
+    import hashlib
+
+    what = [str(r.path) for r in records] + [repr((cfg.ddt_arch, cfg.ddt_stage, cfg.ddt_input_size,
+                                                  cfg.ddt_pretrained, cfg.seed))]
+    return f"train-{len(records)}-{hashlib.sha1(chr(10).join(what).encode()).hexdigest()[:10]}"
+
+
+def cached_pseudo_boxes(path: Path, records, cfg: presets.PSOLConfig, make):
+    """``(boxes, ddt_models)`` from ``path`` when it was made for these ``records`` and settings
+    (:func:`split_key`), else from ``make()``, saved to ``path``. Book section: *PSOL* "Full run"."""
+    key = split_key(records, cfg)
+    if path.exists():
+        saved = torch.load(path, weights_only=False)
+        if saved.get("key") == key and len(saved["boxes"]) == len(records):
+            return saved["boxes"], saved["models"]
+    boxes, models = make()
+    train.atomic_save({"boxes": boxes, "models": models, "key": key}, path)
+    return boxes, models
+
+
 def run_full(cfg: presets.PSOLConfig) -> Run:
     """CUB-200-2011: DDT pseudo boxes (VGG16 pool5 at 448 px), a ResNet-50 regressor trained for
     ``regressor_epochs`` through ``train.fit`` with checkpoints, a fine-tuned ResNet-50 classifier,
@@ -462,23 +485,21 @@ def run_full(cfg: presets.PSOLConfig) -> Run:
 
     from ..data import cub200, data_root
 
-    rt = runtime.setup("full", seed=cfg.seed, device=cfg.device, verbose=False)
+    # the notebook's setup() and the command line refuse a CPU-only machine; here the device is given
+    rt = runtime.setup("full", seed=cfg.seed, device=cfg.device or str(runtime.pick_device()), verbose=False)
     device = rt.device
     root = Path(cfg.data_root) if cfg.data_root else None
     records = cub200(root, download=cfg.download)
     train_recs = [r for r in records if r.is_train][: cfg.limit_train]
     test_recs = [r for r in records if not r.is_train][: cfg.limit_test]
     ckpt = Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else data_root().parent / "checkpoints" / CHAPTER
+    # one folder per training split and DDT setting: another split never resumes this one's files
+    ckpt = ckpt / split_key(train_recs, cfg)
     ckpt.mkdir(parents=True, exist_ok=True)
 
     # 1. DDT pseudo boxes for the training split (cached: a resumed run skips this)
-    cache = ckpt / "ddt_pseudo_boxes.pt"
-    if cache.exists():
-        saved = torch.load(cache, weights_only=False)
-        pseudo, ddt_models = saved["boxes"], saved["models"]
-    else:
-        pseudo, ddt_models = full_ddt(train_recs, cfg, device)
-        train.atomic_save({"boxes": pseudo, "models": ddt_models}, cache)
+    pseudo, ddt_models = cached_pseudo_boxes(ckpt / "ddt_pseudo_boxes.pt", train_recs, cfg,
+                                             lambda: full_ddt(train_recs, cfg, device))
     gt_train = torch.tensor([r.box for r in train_recs])
     pseudo_quality = localization_metrics(pseudo, gt_train, [r.label for r in train_recs])["gt_known_loc"]
 

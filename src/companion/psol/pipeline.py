@@ -12,7 +12,8 @@ from torch import nn
 
 from .. import train
 from .augment import BoxDataset, box_augment, xyxy_to_xywh
-from .ddt import DDT, check_unit_images, ddt_boxes, extract_descriptors
+from ..tensors import as_images
+from .ddt import DDT, ddt_boxes, extract_descriptors
 from .regressor import BoxRegressor, predict_boxes, train_regressor
 
 __all__ = ["PSOLOutput", "psol"]
@@ -51,9 +52,9 @@ def psol(train_images: torch.Tensor, train_labels, test_images: torch.Tensor, *,
 
     Book section: *PSOL* "The whole pipeline".
     """
+    train_images = as_images(train_images, "train_images", channels=3)
+    test_images = as_images(test_images, "test_images", channels=3)
     size = train_images.shape[-1]
-    check_unit_images(train_images, "train_images")
-    check_unit_images(test_images, "test_images")
     if train_images.shape[-2] != size or test_images.shape[-2:] != train_images.shape[-2:]:
         raise ValueError("psol() takes square training and test images of one size; "
                          f"got {tuple(train_images.shape[-2:])} and {tuple(test_images.shape[-2:])}")

@@ -27,7 +27,7 @@ from torch import nn
 
 from .. import train
 from .augment import xywh_to_xyxy
-from .ddt import check_unit_images
+from ..tensors import as_images, check_batch_size
 
 __all__ = ["BoxRegressor", "box_loss", "regressor_optimizer", "train_regressor", "predict_boxes"]
 
@@ -120,11 +120,8 @@ def predict_boxes(model: BoxRegressor, images: torch.Tensor, batch_size: int = 1
 
     Book section: *PSOL* "The whole pipeline".
     """
-    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
-        raise ValueError("images must be a (N, 3, H, W) tensor")
-    if len(images) == 0:
-        raise ValueError("images is empty")
-    check_unit_images(images)
+    images = as_images(images, channels=3)
+    check_batch_size(batch_size)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -38,6 +38,8 @@ import numbers
 
 import torch
 
+from ..tensors import as_tensor
+
 CONVENTIONS = ("ssql", "conventional")
 MIN_BITS, MAX_BITS = 1, 16
 #: weights need two bits: at one bit the symmetric grid is {-1, 0} steps of max|w_c| / 0.5, and
@@ -143,6 +145,24 @@ def weight_scale(weight: torch.Tensor, bits: int, convention: str = "ssql") -> t
     return weight.reshape(weight.shape[0], -1).abs().amax(dim=1) / divisor  # (C_out,)
 
 
+#: per-channel weight scales below this are quantized after an exact power-of-two rescale
+_TINY_SCALE = 2.0**-110
+
+
+def _fake_quant_tiny(weight: torch.Tensor, scale: torch.Tensor, bits: int, convention: str,
+                     detach_scale: bool) -> torch.Tensor:
+    """:func:`fake_quant_weight` for weights with channels of scale below ``_TINY_SCALE`` (max|w_c| below
+    about 1e-30): there ``1/s`` overflows and the fused kernel returned the grid's far end, of the opposite
+    sign. Those channels are scaled up by an exact power of two, quantized, and scaled back; the grid is
+    scale-invariant, so the values are the ones exact arithmetic gives."""
+    tiny = (scale > 0) & (scale < _TINY_SCALE)
+    m = weight.detach().reshape(len(scale), -1).abs().amax(1).double()
+    exponent = torch.where(tiny, -torch.floor(torch.log2(m.clamp_min(1e-300))), torch.zeros_like(m))
+    factor = torch.exp2(exponent.clamp(max=1000)).reshape((-1,) + (1,) * (weight.dim() - 1))
+    up = (weight.double() * factor).to(weight.dtype)
+    return (fake_quant_weight(up, bits, convention, detach_scale).double() / factor).to(weight.dtype)
+
+
 def fake_quant_weight(weight: torch.Tensor, bits, convention: str = "ssql", detach_scale: bool = False) -> torch.Tensor:
     r"""Symmetric per-channel fake quantization $\hat w = s_c\,\mathrm{clamp}(\lfloor w/s_c\rceil, q_{\min}, q_{\max})$.
 
@@ -150,15 +170,18 @@ def fake_quant_weight(weight: torch.Tensor, bits, convention: str = "ssql", deta
     ``bits`` 0 or ``None``: returned unchanged; 1 is refused (:func:`check_weight_bits`). A channel
     of zeros (scale 0) stays zero.
     ``detach_scale``: stop gradients into $s_c$ (then $\partial\hat w/\partial w = 1$ inside the range).
+    NaN or infinite weights are a ``ValueError`` (see :mod:`companion.tensors`); channels of tiny
+    weights keep their sign.
     Book section: *SSQL* "Fake quantization".
     """
     bits = check_weight_bits(bits, "bits")
+    weight = as_tensor(weight, "weight", dtype=torch.float64)  # NaN/inf refused: a diverged net must not look finite
     if bits == 0:
         return weight
-    if not weight.is_floating_point():
-        raise TypeError(f"weight must be a floating-point tensor, got {weight.dtype}")
     qmin, qmax, _ = weight_grid(bits, convention)
     scale = weight_scale(weight, bits, convention)  # (C_out,)
+    if bool(((scale > 0) & (scale < _TINY_SCALE)).any()):
+        return _fake_quant_tiny(weight, scale, bits, convention, detach_scale)  # 1/s would overflow
     if detach_scale:
         scale = scale.detach()
     scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # all-zero channel: w/s = 0 stays 0

@@ -29,6 +29,7 @@ from torch.func import functional_call
 
 from .fake_quant import (MinMaxObserver, check_bits, check_convention, check_weight_bits, fake_quant_act,
                          fake_quant_weight)
+from ..tensors import as_model_input, check_count
 
 #: layers whose weights are quantized
 WEIGHTED = (nn.Conv2d, nn.Linear)
@@ -106,9 +107,15 @@ class QuantizedModel(nn.Module):
             first = (check_weight_bits(first[0], "first w_bits"), check_bits(first[1], "first a_bits"))
         self.first = first
         self.overrides = {}
+        names = [n for n, _ in model.named_modules() if n]
         for prefix, bits in (overrides or {}).items():
             if not isinstance(bits, tuple) or len(bits) != 2:
                 raise ValueError(f"override for {prefix!r} must be a (w_bits, a_bits) tuple, got {bits!r}")
+            if prefix != "" and not any(n == prefix or n.startswith(f"{prefix}.") for n in names):
+                # a misspelled prefix would pin nothing and the run go on at the global bits
+                top = sorted({n.split(".")[0] for n in names})
+                raise ValueError(f"overrides prefix {prefix!r} matches no layer of {type(model).__name__}; "
+                                 f"known prefixes are module names such as {top}")
             self.overrides[prefix] = (check_weight_bits(bits[0], f"{prefix} w_bits"),
                                       check_bits(bits[1], f"{prefix} a_bits"))
         self.observers: dict[str, MinMaxObserver] = {}
@@ -119,7 +126,13 @@ class QuantizedModel(nn.Module):
     def set_bits(self, w_bits, a_bits) -> "QuantizedModel":
         """Set the global bit-widths (0/``None``: full precision; weights need >= 2); returns ``self``."""
         self.w_bits = check_weight_bits(w_bits, "w_bits")
-        self.a_bits = check_bits(a_bits, "a_bits")
+        a_bits = check_bits(a_bits, "a_bits")
+        if a_bits and not self.act_modules:
+            # activations are quantized at ReLU modules only: without one, a_bits would change nothing
+            raise ValueError(f"a_bits={a_bits} would have no effect: {type(self.model).__name__} has no nn.ReLU or "
+                             "nn.ReLU6 module, where activations are quantized (functional relu calls are not "
+                             "seen); use a_bits=0 for weight-only quantization")
+        self.a_bits = a_bits
         return self
 
     def layer_bits(self, name: str) -> tuple[int, int]:
@@ -177,10 +190,13 @@ class QuantizedModel(nn.Module):
         stops after ``max_images`` images. Returns how many images were seen.
         Book section: *SSQL* "Calibration: where the ranges come from".
         """
+        if max_images is not None:
+            max_images = check_count(max_images, "max_images")
         seen = 0
         with self.observing(reset=True):
             for batch in batches:
                 x = batch[0] if isinstance(batch, (tuple, list)) else batch
+                x = as_model_input(x, self.model, "calibration images")
                 if max_images is not None:
                     x = x[: max_images - seen]
                 if len(x) == 0:
@@ -190,7 +206,7 @@ class QuantizedModel(nn.Module):
                 if max_images is not None and seen >= max_images:
                     break
         if seen == 0:
-            raise ValueError("calibrate got no images")
+            raise ValueError("calibrate got no images (the calibration images were empty or there were no batches)")
         return seen
 
     # -- the quantized forward ----------------------------------------------------------------

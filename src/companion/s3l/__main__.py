@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from .. import runtime
+from .. import results, runtime
 from . import config
 from .experiment import run
 
@@ -34,7 +34,7 @@ def main(argv=None) -> dict:
             for arm, m in out["arms"].items()}
     print(json.dumps(rows, indent=2))
     for c in out["claims"]:
-        print(f"{c['id']}: {c['estimate']:+.1f} [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}] n={c['n']} -> {c['verdict']}")
+        print(results.claim_line(c))
     return out
 
 

@@ -137,7 +137,7 @@ class TruncatedResNet(Encoder):
         self.arch, self.width, self.small_stem = arch, width, small_stem
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        x = self.check_input(x)
         check_resolution(self.net, min(x.shape[-2:]))
         return self.net(x)  # (N, 4 * width * expansion)
 

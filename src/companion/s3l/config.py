@@ -7,7 +7,12 @@ Book section: *S3L* "Quick run" and "Full run".
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
+
+from .. import validation as v
+from ..validation import check, invalid
+from .architecture import ARCHS
 
 BUDGETS = ("steps", "time", "flops", "epochs")
 #: The contrastive and siamese methods S3L's code supports, from :mod:`companion.ssl`.
@@ -85,30 +90,55 @@ class S3LConfig:
     download: bool = True
 
     def __post_init__(self):
-        if self.budget not in BUDGETS:
-            raise ValueError(f"budget must be one of {BUDGETS}, got {self.budget!r}")
-        if self.budget == "steps" and not (isinstance(self.budget_steps, int) and self.budget_steps > 0):
-            raise ValueError(f"budget='steps' needs a positive integer budget_steps, got {self.budget_steps!r}")
-        if self.tier not in ("quick", "study", "full"):
-            raise ValueError(f"tier must be quick, study or full, got {self.tier!r}")
-        if not self.seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise ValueError(f"seeds must be non-negative integers, got {self.seeds!r}")
-        if self.budget == "time" and not (self.budget_s and self.budget_s > 0):
-            raise ValueError(f"budget='time' needs a positive budget_s, got {self.budget_s!r}")
-        if self.budget == "flops" and not (self.budget_gflops and self.budget_gflops > 0):
-            raise ValueError(f"budget='flops' needs a positive budget_gflops, got {self.budget_gflops!r}")
-        if self.budget == "epochs" and not (self.epochs and self.epochs > 0):
-            raise ValueError(f"budget='epochs' needs a positive number of epochs, got {self.epochs!r}")
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        resolutions = v.sequence(v.positive_int)
+        check(
+            self, dataset=v.one_of("digits", "scenes", "cifar100"), n_train=v.positive_int, n_test=v.positive_int,
+            classes=v.integer(2), object_scale=v.pair(v.number(0, 1, low_open=True)), clutter=v.non_negative_int,
+            resolution=v.positive_int, arch=v.one_of(*ARCHS), width=v.positive_int, small_stem=v.flag(),
+            method=v.one_of(*METHODS), method_kwargs=v.mapping(v.text()), queue=v.one_of("keep", "reset", "refill"),
+            augment=v.mapping(v.text()), arms=v.mapping(v.text(), resolutions),
+            fractions=v.mapping(v.text(), v.sequence(v.number(0, 1, low_open=True))), budget=v.one_of(*BUDGETS),
+            budget_steps=v.optional(v.positive_int), budget_s=v.optional(v.positive),
+            step_seconds=v.optional(v.mapping(v.positive_int, v.positive)), budget_gflops=v.optional(v.positive),
+            epochs=v.optional(v.positive_int), batch_size=v.positive_int, lr=v.positive, weight_decay=v.non_negative,
+            finetune=v.flag(), warmup_steps=v.non_negative_int, warmup_epochs=v.optional(v.positive_int),
+            finetune_steps=v.non_negative_int, finetune_epochs=v.optional(v.positive_int),
+            finetune_batch_size=v.positive_int, finetune_lr=v.positive, finetune_weight_decay=v.non_negative,
+            mixup_alpha=v.non_negative, finetune_flip=v.fraction, linear_probe=v.flag(), knn_k=v.positive_int,
+            knn_temperature=v.positive, seed=v.seed, seeds=v.seeds, tier=v.one_of("quick", "study", "full"),
+            threads=v.threads, data_seed=v.seed, device=v.optional(v.device()), checkpoint_dir=v.optional(v.path()),
+            checkpoint_every=v.non_negative_int, progress=v.flag(), download=v.flag(),
+        )
+        amount = {"steps": "budget_steps", "time": "budget_s", "flops": "budget_gflops",
+                  "epochs": "epochs"}[self.budget]
+        if getattr(self, amount) is None:
+            invalid(self, amount, f"be given with budget={self.budget!r}, a positive number")
         if not self.arms:
-            raise ValueError("arms is empty: give at least one pretraining schedule")
+            invalid(self, "arms", "name at least one pretraining schedule")
         for name, stages in self.arms.items():
             if "." in name or name == "untrained":
-                raise ValueError(f"arm name {name!r} is reserved or contains a dot")
-            shares = self.fractions.get(name)
-            if shares is not None and len(shares) != len(stages):
-                raise ValueError(f"arm {name!r} has {len(stages)} stages but {len(shares)} budget fractions")
+                invalid(self, "arms", f"not use the reserved name 'untrained' or a name with a dot (arm name {name!r})")
+            if any(b <= a for a, b in zip(stages, stages[1:])):
+                invalid(self, "arms", f"list each arm's stage resolutions increasing strictly (arm {name!r}: {stages})")
+        for name, shares in self.fractions.items():
+            # the arms share one budget: fractions that miss an arm, do not add up or round to no step break it
+            if name not in self.arms:
+                invalid(self, "fractions", f"name only arms in {tuple(self.arms)} (unknown arm {name!r})")
+            stages = self.arms[name]
+            if len(shares) != len(stages):
+                invalid(self, "fractions", f"give one share per stage: arm {name!r} has {len(stages)} stages "
+                                          f"but {len(shares)} budget fractions")
+            if not math.isclose(math.fsum(shares), 1.0, abs_tol=1e-9):
+                invalid(self, "fractions", f"sum to 1 for each arm (arm {name!r} sums to {math.fsum(shares):g})")
+            units = {"steps": self.budget_steps, "epochs": self.epochs}.get(self.budget)
+            if units is not None and any(round(f * units) < 1 for f in shares):
+                invalid(self, "fractions", f"give every stage at least one of the {units} budget {self.budget} "
+                                          f"(arm {name!r}: {tuple(shares)})")
+        if self.finetune:
+            if self.warmup_epochs is None and self.warmup_steps < 1:
+                invalid(self, "warmup_steps", "be >= 1 when warmup_epochs is None and finetune is True")
+            if self.finetune_epochs is None and self.finetune_steps < 1:
+                invalid(self, "finetune_steps", "be >= 1 when finetune_epochs is None and finetune is True")
 
     def stage_fractions(self, arm: str) -> tuple[float, ...]:
         """The share of the budget each stage of ``arm`` gets (equal shares unless ``fractions`` says)."""

@@ -93,3 +93,53 @@ def step_seconds(step, repeats: int = 5, warmup: int = 1, device: str | torch.de
             torch.cuda.synchronize()
         times.append(timer() - t)
     return statistics.median(times)
+
+
+#: CIFAR-100's training images, what every epoch of the full preset goes over.
+CIFAR_TRAIN_IMAGES = 50_000
+_COUNTED: dict = {}  # FLOP counts by network and resolution: the same preset is estimated once
+
+
+def full_run_hours(config=None, flops: float | None = None):
+    """The full preset's time on a Colab T4, from its own epochs and the FLOPs counted here
+    (:func:`train_step_flops` for each pretraining stage, three times :func:`flops_per_image` for each
+    warm-up and fine-tuning epoch of every arm and the untrained network) at ``flops`` FLOP/s
+    (default :data:`companion.runtime.T4_FLOPS`, an assumption). Returns a
+    :class:`companion.runtime.TimeEstimate`; the chapter's stated time is this one (a test checks).
+
+    Book section: *S3L* "Full run".
+    """
+    from ..runtime import T4_FLOPS, TimeEstimate, estimate_hours, items_per_second
+    from .architecture import to_full_resnet
+    from .config import full
+    from .experiment import build_method
+
+    config = config or full()
+    flops = flops or T4_FLOPS
+    network = repr((config.arch, config.width, config.small_stem, config.method, sorted(config.method_kwargs.items())))
+
+    def counted(kind: str, resolution: int) -> float:
+        key = (network, kind, resolution)
+        if key not in _COUNTED:
+            method = build_method(config)
+            if kind == "pretrain":
+                _COUNTED[key] = train_step_flops(method, resolution)
+            else:
+                net, _ = to_full_resnet(copy.deepcopy(method.encoder).cpu(), 100)
+                _COUNTED[key] = 3 * flops_per_image(net, resolution)
+        return _COUNTED[key]
+
+    parts = []
+    for arm, resolutions in config.arms.items():
+        shares = config.fractions.get(arm) or (1 / len(resolutions),) * len(resolutions)
+        for r, share in zip(resolutions, shares):
+            rate = items_per_second(counted("pretrain", r), flops)
+            parts.append(estimate_hours(CIFAR_TRAIN_IMAGES, config.epochs * share, rate))
+    rate = items_per_second(counted("finetune", config.resolution), flops)
+    networks = len(config.arms) + 1  # every arm's network and the untrained one
+    parts.append(estimate_hours(CIFAR_TRAIN_IMAGES, config.warmup_epochs + config.finetune_epochs, rate, runs=networks))
+    seeds = len(config.seeds)
+    return TimeEstimate(seeds * sum(p.hours for p in parts),
+                        f"{seeds} seed(s); pretraining {sum(p.hours for p in parts[:-1]):.1f} h over "
+                        f"{len(config.arms)} arms, warm-up and fine-tuning {parts[-1].hours:.1f} h for {networks} "
+                        f"networks; FLOPs counted by PyTorch at an assumed {flops / 1e12:g} TFLOP/s")

@@ -222,7 +222,7 @@ def run(config: S3LConfig | None = None, record: bool = True) -> dict:
     config = config or quick()
     began = time.perf_counter()
     with torch_threads(config.threads):
-        runs = [run_seed(config.replace(seed=s), record=False) for s in config.seeds]
+        runs = [run_seed(seed_config(config, s), record=False) for s in config.seeds]
     arms = {}
     for name in runs[0]["arms"]:
         per = [r["arms"][name] for r in runs]
@@ -244,11 +244,18 @@ def run(config: S3LConfig | None = None, record: bool = True) -> dict:
         scale = (f"{mode}: {config.dataset} ({train_n} train / {runs[0]['n_test']} test) at {config.resolution} px, "
                  f"{config.arch} width {config.width} without its last stage, {config.method}, "
                  f"{_budget_text(config)} per schedule, fine-tuned at {config.resolution} px, "
-                 f"{len(config.seeds)} seed(s), {runs[0]['device']}")
+                 f"{results.plural(len(config.seeds), 'seed')}, {runs[0]['device']}")
         metrics = {k: v for k, v in out.items() if k != "claims"}
         results.write(CHAPTER, mode, metrics, scale=scale, claims=claims, seeds=list(config.seeds),
-                      wall_s=time.perf_counter() - began)
+                      wall_s=time.perf_counter() - began, config=config)
     return out
+
+
+def seed_config(config: S3LConfig, seed: int) -> S3LConfig:
+    """``config`` for one seed: its checkpoints in ``<checkpoint_dir>/seed<seed>``, so seeds never
+    resume each other's."""
+    ckpt = f"{config.checkpoint_dir}/seed{seed}" if config.checkpoint_dir else None
+    return config.replace(seed=seed, checkpoint_dir=ckpt)
 
 
 def s3l_claims(config: S3LConfig, per_seed: dict) -> list[dict]:
@@ -264,24 +271,24 @@ def s3l_claims(config: S3LConfig, per_seed: dict) -> list[dict]:
             f"FLOPs) then fine-tuning at {full} px reaches at least the accuracy of pretraining at {full} px "
             "(within 1 point)",
             f"fine-tuned top-1 accuracy at {full} px, {low} px-pretrained minus {full} px-pretrained, paired by seed",
-            tier, per_seed["low"]["finetune"], per_seed["full"]["finetune"], threshold=-1.0))
+            tier, per_seed["low"]["finetune"], per_seed["full"]["finetune"], test="non-inferiority", margin=1.0))
     if "multistage" in per_seed and full and config.finetune:
         stages = " -> ".join(map(str, config.arms["multistage"]))
         out.append(results.claim(
             "multistage", f"A {stages} px schedule (the same total steps, fewer FLOPs) then fine-tuning reaches at "
             f"least the accuracy of pretraining at {full} px (within 1 point)",
             f"fine-tuned top-1 accuracy at {full} px, multi-stage minus {full} px-pretrained, paired by seed",
-            tier, per_seed["multistage"]["finetune"], per_seed["full"]["finetune"], threshold=-1.0))
+            tier, per_seed["multistage"]["finetune"], per_seed["full"]["finetune"], test="non-inferiority", margin=1.0))
     ref = "full" if "full" in per_seed else next(iter(config.arms))
     out.append(results.claim(
         "sanity_knn", f"MoCo v2 pretraining ({ref} schedule) beats the same network at random initialization",
         f"kNN accuracy at {config.resolution} px, pretrained minus untrained, paired by seed", tier,
-        per_seed[ref]["knn"], per_seed["untrained"]["knn"]))
+        per_seed[ref]["knn"], per_seed["untrained"]["knn"], kind="sanity"))
     if "linear" in per_seed[ref]:
         out.append(results.claim(
             "sanity_linear", f"MoCo v2 pretraining ({ref} schedule) beats the same network at random initialization",
             f"linear-probe accuracy at {config.resolution} px, pretrained minus untrained, paired by seed", tier,
-            per_seed[ref]["linear"], per_seed["untrained"]["linear"]))
+            per_seed[ref]["linear"], per_seed["untrained"]["linear"], kind="sanity"))
     return out
 
 

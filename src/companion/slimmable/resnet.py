@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..tensors import as_model_input, check_count
 from .layers import SlimmableBatchNorm, SlimmableConv2d, active_channels, check_width, set_width
 
 
@@ -39,8 +40,15 @@ class SlimmableResNet(nn.Module):
     def __init__(self, base_width: int = 64, blocks=(2, 2, 2, 2), in_channels: int = 3,
                  small_stem: bool = True, divisor: int = 8):
         super().__init__()
+        base_width = check_count(base_width, "base_width")
+        in_channels = check_count(in_channels, "in_channels")
+        if not isinstance(blocks, (tuple, list)) or not blocks:
+            raise ValueError(f"blocks must be a non-empty tuple of blocks per stage, got {blocks!r}")
+        for i, n in enumerate(blocks):
+            check_count(n, f"blocks[{i}] (blocks in stage {i + 1})")
         widths = [base_width * 2**i for i in range(len(blocks))]
         self.divisor = divisor
+        self.in_channels = in_channels
         if small_stem:
             self.stem = nn.Sequential(SlimmableConv2d(in_channels, widths[0], 3, 1, 1, bias=False, divisor=divisor),
                                       SlimmableBatchNorm(widths[0]), nn.ReLU(inplace=True))
@@ -60,6 +68,11 @@ class SlimmableResNet(nn.Module):
         return active_channels(self.feature_dim, width, self.divisor)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = as_model_input(x, self, "x", ndim=4, shape_hint="(N, C, H, W)")
+        if x.shape[1] != self.in_channels:
+            # the stem would silently use the first channels' weights of a wider input layer
+            raise ValueError(f"this network takes {self.in_channels}-channel images, got {x.shape[1]} channels "
+                             f"(shape {tuple(x.shape)}); build it with in_channels={x.shape[1]} or convert the images")
         h = self.layers(self.stem(x))  # (N, c(w), H', W')
         return torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1)  # (N, c(w))
 

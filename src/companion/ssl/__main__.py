@@ -2,7 +2,9 @@
 benchmark, every SSL method's encoder against the same network at random initialization (kNN and
 linear probe), recorded in ``results/ssl_toolkit.json``."""
 
-from .. import runtime
+from dataclasses import replace
+
+from .. import results, runtime
 from . import config
 from .experiment import run, table
 
@@ -18,15 +20,15 @@ def main(argv=None) -> dict:
         unknown = [m for m in args.methods if m not in config.bench.RECIPES]
         if unknown:
             raise ValueError(f"unknown methods {unknown}; choose from {sorted(config.bench.RECIPES)}")
-        cfg.methods = tuple(args.methods)
+        cfg = replace(cfg, methods=tuple(args.methods))
     if args.seeds:
-        cfg.seeds = tuple(args.seeds)
+        cfg = replace(cfg, seeds=tuple(args.seeds))  # replace checks the config again (no repeated seeds)
     if args.device or args.preset == "full":
-        cfg.pretrain = cfg.pretrain.replace(device=str(device))
+        cfg = replace(cfg, pretrain=cfg.pretrain.replace(device=str(device)))
     metrics = run(cfg)
     print(table(metrics))
     for c in metrics["claims"]:
-        print(f"{c['id']}: {c['estimate']:+.1f} [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}] n={c['n']} -> {c['verdict']}")
+        print(results.claim_line(c))
     return metrics
 
 

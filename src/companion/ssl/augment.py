@@ -17,6 +17,8 @@ from torch import nn
 from torchvision.ops import roi_align
 from torchvision.transforms import v2
 
+from ..tensors import as_tensor, check_unit_images
+
 #: The smallest crop side (px) the recipe produces; below it a crop has no content left to learn from.
 MIN_RESOLUTION = 4
 #: Gaussian blur is on by default from this resolution (a 3x3 kernel blurs most of a smaller image).
@@ -59,6 +61,7 @@ class CheckImage(nn.Module):
             image = image.float() / 255.0
         if not image.is_floating_point():
             raise TypeError(f"images must be float tensors in [0, 1] or uint8, got dtype {image.dtype}")
+        check_unit_images(image)  # 0-255 floats would be clamped to blank images by the colour steps
         if image.ndim != 3:
             raise ValueError(f"expected one image (C, H, W), got shape {tuple(image.shape)}")
         if image.shape[0] != self.channels:
@@ -263,17 +266,19 @@ class GPUAugment(nn.Module):
         }
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        if not torch.is_tensor(x) or x.ndim != 4:
-            raise ValueError(f"GPUAugment takes an image batch (N, C, H, W), got {getattr(x, 'shape', type(x))}")
+        x = as_tensor(x, "images", dtype=None, ndim=4, finite=False, nonempty=False,
+                      shape_hint="(N, C, H, W)")
         if not x.is_floating_point():
             raise TypeError(f"GPUAugment takes float images in [0, 1], got dtype {x.dtype}")
         n, c, h, w = x.shape
         if c not in (1, 3):
             raise ValueError(f"GPUAugment takes 1- or 3-channel images, got {c} channels (shape {tuple(x.shape)})")
         if n == 0:
-            raise ValueError("GPUAugment got an empty batch")
+            raise ValueError("GPUAugment got an empty batch of images")
         if min(h, w) < MIN_RESOLUTION:
             raise ValueError(f"images of {h}x{w} px are too small to crop; need at least {MIN_RESOLUTION} px a side")
+        # the colour steps clamp to [0, 1]: 0-255 floats would silently become blank images
+        check_unit_images(x)
         cpu = self.sample(n, h, w, generator)
         hue_any = bool((cpu["hue"][cpu["jitter"]] != 0).any())  # decided on the CPU: no device sync
         # one host-to-device copy for all parameters

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import validation as v
+from ..validation import check, invalid
 from . import bench
+from .methods import METHODS
 from .pretrain import PretrainConfig, default_checkpoint_dir
 
 
@@ -32,6 +35,24 @@ class ExperimentConfig:
     linear_epochs: int = bench.LINEAR_EPOCHS
     download: bool = True
     threads: int | None = 1  # CPU threads for the whole run (None: leave torch's setting)
+
+    def __post_init__(self):
+        method = v.one_of(*METHODS)
+        check(
+            self, mode=v.one_of("quick", "study", "full"), dataset=v.one_of("digits", "cifar10", "cifar100"),
+            n_train=v.optional(v.positive_int), methods=v.sequence(method, distinct=True), seeds=v.seeds,
+            pretrain=v.instance(PretrainConfig), method_kwargs=v.mapping(method, v.mapping(v.text())),
+            pretrain_overrides=v.mapping(method, v.mapping(v.text())), knn_k=v.positive_int,
+            knn_temperature=v.positive, knn_k_small=v.positive_int, linear=v.flag(), linear_epochs=v.positive_int,
+            download=v.flag(), threads=v.threads,
+        )
+        for name, changes in self.pretrain_overrides.items():
+            try:  # each method's pretraining settings must make a valid PretrainConfig too
+                self.pretrain.replace(method=name, **changes)
+            except (TypeError, ValueError) as e:
+                invalid(self, "pretrain_overrides", f"make a valid PretrainConfig for {name!r} ({e})")
+        if self.dataset == "digits" and (self.n_train is None or self.n_train >= 1797):
+            invalid(self, "n_train", "be an integer in [1, 1796] for digits (the rest of the 1,797 is the test split)")
 
 
 def _bench(mode: str, seeds: tuple[int, ...]) -> ExperimentConfig:

@@ -11,6 +11,8 @@ import torch
 from torch import nn
 from torchvision import models
 
+from ..tensors import as_model_input
+
 
 class Encoder(nn.Module):
     """Base class: checks the channel count of every batch and exposes ``feature_dim``."""
@@ -18,14 +20,16 @@ class Encoder(nn.Module):
     feature_dim: int
     in_channels: int
 
-    def check_input(self, x: torch.Tensor) -> None:
-        if not torch.is_tensor(x) or x.ndim != 4:
-            raise ValueError(f"expected an image batch (N, C, H, W), got {getattr(x, 'shape', type(x))}")
+    def check_input(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` as a checked ``(N, C, H, W)`` batch (see :mod:`companion.tensors`: float64 is cast to
+        the parameters' dtype; NumPy, meta, NaN/inf and wrong shapes get a clear error)."""
+        x = as_model_input(x, self, "x", ndim=4, shape_hint="(N, C, H, W)")
         if x.shape[1] != self.in_channels:
             raise ValueError(
                 f"this encoder takes {self.in_channels}-channel images, got a batch with {x.shape[1]} channels "
                 f"(shape {tuple(x.shape)}); build it with in_channels={x.shape[1]} or convert the images"
             )
+        return x
 
 
 class ResNetEncoder(Encoder):
@@ -39,7 +43,7 @@ class ResNetEncoder(Encoder):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        x = self.check_input(x)
         return self.net(x)  # (N, feature_dim)
 
 
@@ -96,7 +100,7 @@ class TinyCNN(Encoder):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        x = self.check_input(x)
         return self.features(x)  # (N, 4 * width)
 
 
@@ -112,7 +116,7 @@ class ViTEncoder(Encoder):
         self.vit = vit
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_input(x)
+        x = self.check_input(x)
         if x.shape[-2:] != (self.image_size, self.image_size):
             raise ValueError(f"this ViT takes {self.image_size}x{self.image_size} images, got {tuple(x.shape[-2:])}")
         return self.vit(x)  # (N, hidden_dim)

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ..tensors import as_tensor, check_batch_size
+
 
 def _first(item):
     return item[0] if isinstance(item, (tuple, list)) else item
@@ -27,8 +29,7 @@ def extract_features(
 
     The encoder's train/eval mode is restored afterwards. Book section: *S3L* "Evaluating the features".
     """
-    if batch_size <= 0:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    check_batch_size(batch_size)
     if torch.is_tensor(data):
         if data.ndim != 4:
             raise ValueError(f"data must be an image batch (N, C, H, W), got shape {tuple(data.shape)}")
@@ -56,17 +57,17 @@ def extract_features(
 
 
 def _check_features(train_f, train_y, test_f, test_y=None):
-    for name, t in (("train_f", train_f), ("test_f", test_f)):
-        if not torch.is_tensor(t) or t.ndim != 2:
-            raise ValueError(f"{name} must be a (N, d) tensor, got {getattr(t, 'shape', type(t))}")
-        if len(t) == 0:
-            raise ValueError(f"{name} is empty")
+    """``(train_f, test_f)`` checked (:mod:`companion.tensors`: NumPy converted, float64 cast to float32,
+    meta, NaN/inf and empty refused)."""
+    train_f = as_tensor(train_f, "train_f", ndim=2, shape_hint="(N, d)")
+    test_f = as_tensor(test_f, "test_f", ndim=2, shape_hint="(N, d)")
     if train_f.shape[1] != test_f.shape[1]:
         raise ValueError(f"train and test features differ in dimension: {train_f.shape[1]} vs {test_f.shape[1]}")
     if len(train_y) != len(train_f):
         raise ValueError(f"train_y has {len(train_y)} labels for {len(train_f)} features")
     if test_y is not None and len(test_y) != len(test_f):
         raise ValueError(f"test_y has {len(test_y)} labels for {len(test_f)} features")
+    return train_f, test_f
 
 
 def knn_predict(
@@ -84,7 +85,8 @@ def knn_predict(
     scores ``(M, num_classes)`` when ``return_scores``). Book section: *S3L* "Evaluating the features".
     """
     train_y = torch.as_tensor(train_y).long()
-    _check_features(train_f, train_y, test_f)
+    train_f, test_f = _check_features(train_f, train_y, test_f)
+    check_batch_size(batch_size)
     if not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if not temperature > 0:
@@ -113,7 +115,7 @@ def knn_accuracy(
     Book section: *S3L* "Evaluating the features".
     """
     test_y = torch.as_tensor(test_y).long()
-    _check_features(train_f, torch.as_tensor(train_y), test_f, test_y)
+    train_f, test_f = _check_features(train_f, torch.as_tensor(train_y), test_f, test_y)
     num_classes = int(max(int(torch.as_tensor(train_y).max()), int(test_y.max()))) + 1
     pred = knn_predict(train_f, train_y, test_f, k=k, temperature=temperature, num_classes=num_classes)
     return float((pred == test_y).float().mean())
@@ -137,7 +139,7 @@ def linear_probe(
 
     train_y = torch.as_tensor(train_y).long()
     test_y = torch.as_tensor(test_y).long()
-    _check_features(train_f, train_y, test_f, test_y)
+    train_f, test_f = _check_features(train_f, train_y, test_f, test_y)
     if epochs <= 0:
         raise ValueError(f"epochs must be positive, got {epochs}")
     x_tr, x_te = train_f.float(), test_f.float()

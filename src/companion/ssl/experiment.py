@@ -83,10 +83,10 @@ def run(config: ExperimentConfig, record: bool = True) -> dict:
         scale = (
             f"{config.mode}: {config.dataset} ({len(xtr)} train / {len(xte)} test images at {pc.resolution} px), "
             f"{pc.encoder} encoder, {f'{pc.steps} steps' if pc.steps else f'{pc.epochs} epochs'} of batch {pc.batch_size} per method, "
-            f"{len(config.seeds)} seed(s), {device.type.upper()}"
+            f"{results.plural(len(config.seeds), 'seed')}, {device.type.upper()}"
         )
         results.write(CHAPTER, config.mode, metrics, scale, claims=claims, seeds=list(config.seeds),
-                      wall_s=time.perf_counter() - t0, timings=timings)
+                      wall_s=time.perf_counter() - t0, timings=timings, config=config)
     metrics["claims"] = claims
     return metrics
 

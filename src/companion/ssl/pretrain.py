@@ -19,11 +19,13 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
+from .. import validation as v
 from ..runtime import torch_threads
 from ..train import FitConfig, FitResult, fit
+from ..validation import check, invalid
 from .augment import GPUAugment, ssl_augment
 from .data import ImagesOnly, TwoViewDataset
-from .encoders import build_encoder
+from .encoders import ENCODERS, build_encoder
 from .methods import METHODS, MoCo, SSLMethod
 
 
@@ -82,10 +84,20 @@ class PretrainConfig:
     num_threads: int | None = None  # CPU threads while training (None: unchanged); tiny models run fastest on 1
 
     def __post_init__(self):
-        if self.steps is None and self.epochs is None:
-            raise ValueError("give steps or epochs")
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose from {sorted(METHODS)}")
+        check(
+            self, method=v.one_of(*METHODS), encoder=v.one_of(*ENCODERS), encoder_kwargs=v.mapping(v.text()),
+            method_kwargs=v.mapping(v.text()), resolution=v.positive_int, blur=v.optional(v.flag()),
+            augment=v.mapping(v.text()), steps=v.optional(v.positive_int), epochs=v.optional(v.positive_int),
+            batch_size=v.positive_int, lr=v.positive, weight_decay=v.non_negative, optimizer=v.one_of("adamw", "sgd"),
+            momentum=v.number(0, 1, high_open=True), warmup_steps=v.non_negative_int, seed=v.train_seed,
+            amp=v.optional(v.flag()), gpu_augment=v.optional(v.flag()), num_workers=v.non_negative_int,
+            checkpoint_dir=v.optional(v.path()), checkpoint_every=v.non_negative_int, resume=v.flag(),
+            progress=v.flag(), log_every=v.positive_int, time_budget_s=v.optional(v.positive),
+            device=v.optional(v.device()), num_threads=v.threads,
+        )
+        if (self.steps is None) == (self.epochs is None):  # both given: one would be silently ignored
+            invalid(self, "epochs", f"be None when steps is given (give exactly one of steps or epochs; steps={self.steps!r})"
+                    if self.steps is not None else "be given when steps is None (give steps or epochs)")
 
     @classmethod
     def quick(cls, **overrides) -> "PretrainConfig":

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+from .. import validation as v
 from ..quant import check_bits, check_weight_bits
+from ..quant.fake_quant import CONVENTIONS
+from ..ssl.encoders import ENCODERS
+from ..validation import check, invalid
 
 #: "random" is the reference without pretraining: the same initial encoder, evaluated as it is
 METHODS = ("simsiam", "ssql", "random")
@@ -67,27 +71,39 @@ class SSQLConfig:
     record: bool = True
 
     def __post_init__(self):
-        if self.mode not in ("quick", "study", "full"):
-            raise ValueError(f"mode must be 'quick', 'study' or 'full', got {self.mode!r}")
-        if self.dataset not in ("digits", "cifar10"):
-            raise ValueError(f"dataset must be 'digits' or 'cifar10', got {self.dataset!r}")
+        w_bits = v.satisfies(lambda b: check_weight_bits(b, "weight bits"), "be a weight bit-width")
+        a_bits = v.satisfies(lambda b: check_bits(b, "activation bits"), "be an activation bit-width")
+        bits_pair = v.all_of(v.sequence(length=2), v.satisfies(
+            lambda p: (check_weight_bits(p[0], "weight bits"), check_bits(p[1], "activation bits")),
+            "be (w, a) bit-widths"))
+        check(
+            self, mode=v.one_of("quick", "study", "full"), dataset=v.one_of("digits", "cifar10"), seeds=v.seeds,
+            methods=v.sequence(v.text(), distinct=True), n_train=v.optional(v.positive_int),
+            eval_train=v.optional(v.positive_int), resolution=v.positive_int, encoder=v.one_of(*ENCODERS),
+            encoder_kwargs=v.mapping(v.text()), proj_dim=v.positive_int, pred_dim=v.positive_int,
+            proj_layers=v.positive_int, steps=v.optional(v.positive_int), epochs=v.optional(v.positive_int),
+            batch_size=v.positive_int, lr=v.positive, weight_decay=v.non_negative, blur=v.flag(),
+            augment=v.mapping(v.text()), w_range=v.pair(w_bits), a_range=v.pair(a_bits),
+            grid_w=v.sequence(w_bits, distinct=True), grid_a=v.sequence(a_bits, distinct=True),
+            linear_pairs=v.sequence(bits_pair, non_empty=False), calibration_images=v.positive_int,
+            knn_k=v.positive_int, linear_epochs=v.positive_int, convention=v.one_of(*CONVENTIONS),
+            amp=v.optional(v.flag()), device=v.optional(v.device()), threads=v.threads,
+            checkpoint_dir=v.optional(v.path()), checkpoint_every=v.non_negative_int, progress=v.flag(),
+            num_workers=v.non_negative_int, workers=v.positive_int, record=v.flag(),
+        )
         if (self.steps is None) == (self.epochs is None):
-            raise ValueError("give exactly one of steps or epochs")
-        if not self.seeds:
-            raise ValueError("seeds is empty")
+            invalid(self, "epochs", f"be given exactly when steps is None (give exactly one of steps or epochs; "
+                                    f"steps={self.steps!r})")
         unknown = [m for m in self.methods if m not in METHODS]
-        if unknown or not self.methods:
-            raise ValueError(f"methods must be a non-empty subset of {METHODS}, got {self.methods!r}")
-        for b in (*self.grid_w, *self.w_range, *(w for w, _ in self.linear_pairs)):
-            check_weight_bits(b, "weight bits")
-        for b in (*self.grid_a, *self.a_range, *(a for _, a in self.linear_pairs)):
-            check_bits(b, "activation bits")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
-            raise ValueError(f"workers must be a positive integer, got {self.workers!r}")
-        if not self.grid_w or not self.grid_a:
-            raise ValueError("grid_w and grid_a need at least one bit-width each")
+        if unknown:
+            invalid(self, "methods", f"be a non-empty subset of {METHODS} (unknown: {unknown})")
+        if self.dataset == "digits" and (self.n_train is None or self.n_train >= 1797):
+            invalid(self, "n_train", "be an integer in [1, 1796] for digits (the rest of the 1,797 is the test split)")
+        if self.eval_train is not None and self.n_train is not None and self.eval_train > self.n_train:
+            invalid(self, "eval_train", f"be <= n_train = {self.n_train}")
+        if 0 in self.w_range or 0 in self.a_range:
+            invalid(self, "w_range" if 0 in self.w_range else "a_range",
+                    "hold bit-widths, not 0 (full precision is not a training bit-width)")
 
     def pairs(self) -> list[tuple[int, int]]:
         """Every ``(w, a)`` evaluated: the grid, then the linear-probe pairs not already in it."""

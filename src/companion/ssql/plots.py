@@ -149,6 +149,19 @@ def draw_branch_losses(result, method: str = "ssql"):
     return fig
 
 
+def branch_losses_alt(result, method: str = "ssql") -> str:
+    """Alt text of :func:`draw_branch_losses`, written from the same history the figure plots."""
+    h = result.histories[method]
+    fp = [e["loss_fp"] for e in h]
+    q = [e["loss_q"] for e in h]
+    gap = branch_gap(result, method)
+    gaps = ", ".join(f"{b} bits {v:+.3f}" for b, v in gap.items())
+    return (f"Two panels over the {len(h)} logged steps of the first seed's SSQL pretraining. Left: line plots "
+            f"of the full-precision loss (from {fp[0]:.2f} to {fp[-1]:.2f}) and the quantized-branch loss (from "
+            f"{q[0]:.2f} to {q[-1]:.2f}). Right: a scatter of the quantized-minus-full-precision loss at each "
+            f"step, coloured by the drawn weight bit-width; mean gap per weight bit-width: {gaps}.")
+
+
 @torch.no_grad()
 def branch_gap(result, method: str = "ssql") -> dict[int, float]:
     """Mean of ``loss_q - loss_fp`` over the steps that drew each weight bit-width (seed 0's run)."""

@@ -2,7 +2,7 @@
 against boxes that ignore the image; MoCo v2 with and without the background swap) and record its
 numbers and claims in ``results/tobias.json``."""
 
-from .. import runtime
+from .. import results, runtime
 from . import config
 from .experiment import run
 
@@ -34,7 +34,7 @@ def main(argv=None) -> dict:
     command = "python -m companion.tobias " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
     metrics = run(cfg, command=command.strip())
     for c in metrics.get("claims", ()):
-        print(f"{c['id']}: {c['estimate']:+.1f} [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}] n={c['n']} -> {c['verdict']}")
+        print(results.claim_line(c))
     return metrics
 
 

@@ -8,8 +8,27 @@ Book section: *Tobias* "Quick run", "Claims, intervals and verdicts" and "Full r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 
+from .. import validation as v
+from ..backbones import INITS, STAGES
 from ..ssl.pretrain import PretrainConfig
+from ..validation import check, invalid
+
+
+@cache
+def _photo_names() -> tuple[str, ...]:
+    """The bundled photos that have a hand-drawn box (``companion/data/photo_boxes.json``)."""
+    import json
+    from importlib import resources
+
+    return tuple(json.loads(resources.files("companion.data").joinpath("photo_boxes.json").read_text())["boxes"])
+
+
+def _check_stage(cfg, stage_field: str, arch: str) -> None:
+    stage = getattr(cfg, stage_field)
+    if stage is not None and stage not in STAGES[arch]:
+        invalid(cfg, stage_field, f"be None (the last stage) or a stage of {arch}: one of {tuple(STAGES[arch])}")
 
 
 @dataclass
@@ -52,6 +71,20 @@ class LocalizationConfig:
     photo_size: int = 224
     photo_seeds: tuple[int, ...] = (0, 1, 2)
 
+    def __post_init__(self):
+        check(
+            self, n_scenes=v.positive_int, image_size=v.positive_int, canvas=v.positive_int,
+            scale=v.pair(v.number(0, 1, low_open=True)), classes=v.positive_int, clutter=v.non_negative_int,
+            scene_seed=v.seed, arch=v.one_of(*STAGES), stage=v.optional(v.text()), layer4_stride=v.one_of(1, 2),
+            init=v.one_of(*INITS), seeds=v.seeds, torchvision_seeds=v.seeds_or_empty, framed_seeds=v.seeds_or_empty,
+            threshold=v.positive, batch_size=v.positive_int,
+            photos=v.optional(v.sequence(v.one_of(*_photo_names()), non_empty=False, distinct=True)),
+            photo_arch=v.one_of(*STAGES), photo_size=v.positive_int, photo_seeds=v.seeds_or_empty,
+        )
+        if self.canvas < self.image_size:
+            invalid(self, "canvas", f"be >= image_size = {self.image_size} (the scenes are cut from it)")
+        _check_stage(self, "stage", self.arch)
+
 
 @dataclass
 class CUBConfig:
@@ -74,6 +107,22 @@ class CUBConfig:
     batch_size: int = 64
     num_workers: int = 8
     limit: int | None = None  # first N test images only (smoke tests)
+
+    def __post_init__(self):
+        model = v.all_of(v.sequence(length=5), v.Rule(_model_row, "be (name, arch, init, seed, pretrained)"))
+        check(self, models=v.sequence(model), image_size=v.positive_int, layer4_stride=v.one_of(1, 2),
+              batch_size=v.positive_int, num_workers=v.non_negative_int, limit=v.optional(v.positive_int))
+        names = [m[0] for m in self.models]
+        if len(set(names)) != len(names):
+            invalid(self, "models", "have distinct names (the first item of each row)")
+        if any(pretrained and init != "default" for _, _, init, _, pretrained in self.models):
+            invalid(self, "models", "use init 'default' in rows with pretrained=True (pretrained weights are not drawn)")
+
+
+def _model_row(row):
+    """``(name, arch, init, seed, pretrained)`` of :class:`CUBConfig`: the first failing item's error."""
+    rules = (v.text(), v.one_of(*STAGES), v.one_of(*INITS), v.seed, v.flag())
+    return next((bad for r, x in zip(rules, row) if (bad := r(x)) is not None), None)
 
 
 #: MoCo v2 steps of batch 64 on the digit scenes: the quick run's (CPU budget) and the study's.
@@ -124,6 +173,17 @@ class SSLConfig:
     knn_k: int = 200
     linear_epochs: int = 100  # linear probe epochs on frozen features (0: kNN only)
 
+    def __post_init__(self):
+        check(
+            self, dataset=v.one_of("digits", "scenes", "stl10"), gray=v.flag(), n_train=v.positive_int,
+            n_test=v.non_negative_int, image_size=v.positive_int, classes=v.integer(2),
+            scale=v.pair(v.number(0, 1, low_open=True)), data_seed=v.seed, mask_arch=v.one_of(*STAGES),
+            mask_stage=v.optional(v.text()), mask_size=v.optional(v.positive_int), mask_seed=v.seed, p=v.fraction,
+            grid=v.positive_int, seeds=v.seeds, pretrain=v.instance(PretrainConfig), knn_k=v.positive_int,
+            linear_epochs=v.non_negative_int,
+        )
+        _check_stage(self, "mask_stage", self.mask_arch)
+
 
 @dataclass
 class Config:
@@ -139,10 +199,16 @@ class Config:
     threads: int | None = 1
 
     def __post_init__(self):
-        if self.mode not in ("quick", "study", "full"):
-            raise ValueError(f"mode must be 'quick', 'study' or 'full', got {self.mode!r}")
+        check(
+            self, mode=v.one_of("quick", "study", "full"), localization=v.optional(v.instance(LocalizationConfig)),
+            cub=v.optional(v.instance(CUBConfig)), ssl=v.optional(v.instance(SSLConfig)),
+            device=v.optional(v.device()), checkpoint_dir=v.optional(v.path()), threads=v.threads,
+        )
         if self.localization is None and self.cub is None and self.ssl is None:
-            raise ValueError("nothing to run: give at least one of localization, cub and ssl")
+            raise ValueError("Config: nothing to run: give at least one of localization, cub and ssl")
+        for part in (self.localization, self.cub, self.ssl):
+            if part is not None:  # again: the command line edits parts in place before checking the whole
+                part.__post_init__()
 
 
 def quick() -> Config:

@@ -459,8 +459,9 @@ def claims_of(metrics: dict, tier: str) -> list[dict]:
 # ------------------------------------------------------------------------------------------- run
 
 
-def scale_of(cfg, device: torch.device | None = None) -> str:
-    """What was run, in words, for the "paper vs this book" table."""
+def scale_of(cfg, device: torch.device | None = None, metrics: dict | None = None) -> str:
+    """What was run, in words, for the "paper vs this book" table; the CUB image count is the one the run
+    measured (``metrics["cub"]["n_images"]``) when given, else what the config asks for."""
     parts = []
     if cfg.localization is not None:
         c = cfg.localization
@@ -472,7 +473,8 @@ def scale_of(cfg, device: torch.device | None = None) -> str:
             parts.append(f"{len(c.photos)} photos with hand-drawn boxes, random {c.photo_arch} at {c.photo_size} px, "
                          f"{len(c.photo_seeds)} seeds")
     if cfg.cub is not None:
-        parts.append(f"CUB-200-2011 test ({cfg.cub.limit or 5794} images) at {cfg.cub.image_size} px")
+        n_images = (metrics or {}).get("cub", {}).get("n_images") or cfg.cub.limit or 5794
+        parts.append(f"CUB-200-2011 test ({n_images} images) at {cfg.cub.image_size} px")
     if cfg.ssl is not None:
         s = cfg.ssl
         what = {"digits": f"{s.n_train} digit scenes at {s.image_size} px",
@@ -514,6 +516,6 @@ def run(cfg=None, verbose: bool = True, command: str | None = None) -> dict:
     claims = claims_of(metrics, cfg.mode)
     seeds = sorted({*(cfg.localization.seeds if cfg.localization else ()), *(cfg.ssl.seeds if cfg.ssl else ())})
     wall = time.perf_counter() - began
-    results.write(CHAPTER, cfg.mode, metrics, scale_of(cfg, device), claims=claims, seeds=seeds,
-                  command=command, wall_s=wall, timings=timings, preset=cfg.mode)
+    results.write(CHAPTER, cfg.mode, metrics, scale_of(cfg, device, metrics), claims=claims, seeds=seeds,
+                  command=command, wall_s=wall, timings=timings, preset=cfg.mode, config=cfg)
     return {**metrics, "claims": claims}

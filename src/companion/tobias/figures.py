@@ -158,6 +158,9 @@ def scene_examples(n: int = 6, arch: str = "resnet18", stage: str | None = None,
 
 
 def _pm(summary: dict, key: str) -> str:
+    """Mean ± std over seeds; the mean alone when there is one seed (its "std" of 0 says nothing)."""
+    if len(summary.get("per_seed", ())) == 1:
+        return f"{summary[f'{key}_mean']:.1f}"
     return f"{summary[f'{key}_mean']:.1f} ± {summary[f'{key}_std']:.1f}"
 
 

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..boxes import largest_component, mask_to_box
+from ..tensors import as_tensor, check_batch_size, check_unit_images
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -60,6 +61,7 @@ def prepare_images(images, min_size: int = 1) -> torch.Tensor:
         images = torch.from_numpy(np.ascontiguousarray(images))
     if not torch.is_tensor(images):
         raise TypeError(f"images must be a torch tensor or NumPy array, got {type(images).__name__}")
+    images = as_tensor(images, "images", dtype=None, finite=False, nonempty=False)  # refuses meta tensors
     if images.dtype == torch.bool or images.is_complex():
         raise TypeError(f"images must hold real pixel values (uint8 or float), got dtype {images.dtype}")
     x = images
@@ -72,7 +74,7 @@ def prepare_images(images, min_size: int = 1) -> torch.Tensor:
             f"images must be (N, C, H, W), (C, H, W) or (H, W); got an array of shape {tuple(images.shape)}"
         )
     if x.shape[0] == 0:
-        raise ValueError("the image batch is empty")
+        raise ValueError(f"images is an empty batch (shape {tuple(images.shape)})")
     c = x.shape[1]
     if c not in (1, 3, 4):
         raise ValueError(
@@ -84,12 +86,7 @@ def prepare_images(images, min_size: int = 1) -> torch.Tensor:
     if x.dtype == torch.uint8:
         x = x.float() / 255.0
     elif x.is_floating_point():
-        x = x.float()
-        if not torch.isfinite(x).all():
-            raise ValueError("images contain NaN or infinite values")
-        lo, hi = float(x.min()), float(x.max())
-        if lo < 0.0 or hi > 1.0:
-            raise ValueError(f"float images must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}]; divide by 255 first?")
+        x = check_unit_images(x.float())
     else:
         raise TypeError(f"images must be uint8 or float, got dtype {x.dtype}")
     if c == 1:
@@ -117,8 +114,7 @@ def activation_map(trunk: nn.Module, images, batch_size: int = 64) -> torch.Tens
     """
     if trunk.training:
         raise ValueError("the trunk is in train mode: call trunk.eval() first (BatchNorm would mix the images of a batch)")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_batch_size(batch_size)
     x = prepare_images(images, min_size=getattr(trunk, "stride", 1))
     device = _device_of(trunk)
     mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)

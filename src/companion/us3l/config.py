@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
 
+from .. import validation as v
+from ..validation import check, invalid
 from .schedule import check_group_alpha
 
 #: what :func:`companion.us3l.run` can train: US3L, US3L whose teacher is the online network itself
@@ -66,30 +68,33 @@ class US3LConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.tier not in TIERS:
-            raise ValueError(f"tier must be one of {TIERS}, got {self.tier!r}")
-        if (self.steps is None) == (self.epochs is None):
-            raise ValueError(f"give exactly one of steps or epochs, got steps={self.steps!r}, epochs={self.epochs!r}")
-        if not self.seeds:
-            raise ValueError("seeds is empty")
-        bad = [m for m in self.modes if m not in MODES]
-        if bad or not self.modes:
-            raise ValueError(f"modes must be a non-empty subset of {MODES}, got {self.modes!r}")
-        check_group_alpha(self.reg_alpha, self.reg_bins)
-        if not self.reg_lambda >= 0:
-            raise ValueError(f"reg_lambda must be >= 0, got {self.reg_lambda!r}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        if self.calibration_batches is not None and self.calibration_batches < 1:
-            raise ValueError(f"calibration_batches must be None or >= 1, got {self.calibration_batches!r}")
-        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
-            raise ValueError(f"threads must be a positive integer or None, got {self.threads!r}")
         from ..slimmable import check_width
 
-        for w in (*self.eval_widths, *self.separate_widths):
-            check_width(w)
+        width = v.satisfies(check_width, "be a width")
+        check(
+            self, tier=v.one_of(*TIERS), dataset=v.one_of("digits", "scenes", "cifar100"), resolution=v.positive_int,
+            base_width=v.positive_int, blocks=v.sequence(v.positive_int), divisor=v.positive_int, small_stem=v.flag(),
+            steps=v.optional(v.positive_int), epochs=v.optional(v.positive_int), batch_size=v.positive_int,
+            lr=v.positive, optimizer=v.one_of("sgd", "adamw"), augment=v.mapping(v.text()), dim=v.positive_int,
+            hidden=v.positive_int, temperature=v.positive, momentum=v.number(0, 1, high_open=True),
+            n_widths=v.positive_int, dynamic=v.flag(), reg_lambda=v.non_negative,
+            reg_alpha=v.non_negative,
+            reg_bins=v.positive_int, eval_widths=v.sequence(width, distinct=True),
+            separate_widths=v.sequence(width, non_empty=False, distinct=True), knn_k=v.positive_int,
+            knn_temperature=v.positive, linear_epochs=v.positive_int, calibration_batches=v.optional(v.positive_int),
+            official_bn=v.flag(), seeds=v.seeds, device=v.optional(v.device()), threads=v.threads,
+            checkpoint_dir=v.optional(v.path()), checkpoint_every=v.non_negative_int, progress=v.flag(),
+            modes=v.sequence(v.one_of(*MODES), distinct=True), extra=v.mapping(v.text()),
+        )
+        if (self.steps is None) == (self.epochs is None):
+            invalid(self, "epochs", f"be given exactly when steps is None (give exactly one of steps or epochs, got "
+                                    f"steps={self.steps!r}, epochs={self.epochs!r})")
+        try:
+            check_group_alpha(self.reg_alpha, self.reg_bins)
+        except ValueError as e:
+            invalid(self, "reg_alpha", f"fit reg_bins={self.reg_bins} ({e})")
         if 1.0 not in self.eval_widths:
-            raise ValueError("eval_widths must include 1.0 (the sanity claims compare full widths)")
+            invalid(self, "eval_widths", "include 1.0 (the sanity claims compare full widths)")
 
     def replace(self, **changes) -> "US3LConfig":
         return replace(self, **changes)

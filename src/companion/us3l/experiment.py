@@ -223,8 +223,9 @@ def _record(config: US3LConfig, out: dict, per_seed: dict, wall: float) -> None:
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     steps = f"{config.steps} steps" if config.steps else f"{config.epochs} epochs"
     scale = (f"{config.tier}: {config.dataset} at {config.resolution} px, slimmable ResNet base width "
-             f"{config.base_width}, {steps} of batch {config.batch_size}, {len(config.seeds)} seed(s), "
+             f"{config.base_width}, {steps} of batch {config.batch_size}, {results.plural(len(config.seeds), 'seed')}, "
              f"kNN (k={config.knn_k}) after BN recalibration, {'CPU' if device == 'cpu' else 'GPU'}")
     metrics = {k: v for k, v in out.items() if k != "train_seconds"}
     results.write(CHAPTER, config.tier, metrics, scale, claims=claims(config, per_seed), seeds=config.seeds,
-                  wall_s=wall, timings={"train_seconds": out["train_seconds"]}, preset=config.tier)
+                  wall_s=wall, timings={"train_seconds": out["train_seconds"]}, preset=config.tier,
+                  config=config)

@@ -1,7 +1,7 @@
-"""``python -m companion.vit2040 --preset quick|study|full``: instance-discrimination pretraining and
+"""``python -m companion.vit2040 --preset quick|study|colab|full``: instance-discrimination pretraining and
 fine-tuning of a ViT against the same ViT trained from scratch (and, with ``--ablation``, the paper's
-ablation ladder); recorded in ``results/vit2040.json`` with the claims. ``--colab`` shortens the full
-preset to a Colab session."""
+ablation ladder); recorded in ``results/vit2040.json`` with the claims. ``--preset colab`` (or
+``--preset full --colab``) is the full recipe shortened to a Colab session."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import argparse
 import json
 from dataclasses import replace
 
-from .. import runtime
+from .. import results, runtime
 from .config import PRESETS
 from .experiment import run
 
 
 def main(argv=None) -> dict:
-    parser = runtime.cli_parser("vit2040", __doc__)
-    parser.add_argument("--colab", action="store_true", help="with --preset full: 200 + 100 epochs (a Colab session)")
+    parser = runtime.cli_parser("vit2040", __doc__, presets=tuple(PRESETS))
+    parser.add_argument("--colab", action="store_true",
+                        help="with --preset full: the same as --preset colab, 200 + 100 epochs (a Colab session)")
     parser.add_argument("--seeds", type=int, nargs="+", help="training seeds (default: the preset's)")
     parser.add_argument("--ablation", action=argparse.BooleanOptionalAction, default=None,
                         help="rebuild the paper's ablation rows too (default: the preset's)")
@@ -24,15 +25,16 @@ def main(argv=None) -> dict:
     parser.add_argument("--finetune-epochs", type=int)
     parser.add_argument("--checkpoint-dir", help="where full runs checkpoint and resume")
     args = parser.parse_args(argv)
-    if args.colab and args.preset != "full":
-        parser.error("--colab shortens the full preset; use it with --preset full")
-    device = runtime.require_accelerator(args.preset, args.device)
+    if args.colab and args.preset not in ("full", "colab"):
+        parser.error("--colab shortens the full preset; use --preset colab (or --preset full --colab)")
+    preset = "colab" if args.colab else args.preset
+    device = runtime.require_accelerator(preset, args.device)
 
-    config = PRESETS["colab" if args.colab else args.preset]()
+    config = PRESETS[preset]()
     changes = {}
     if args.seeds:
         changes["seeds"] = tuple(args.seeds)
-    if args.device or args.preset == "full":
+    if args.device or preset in runtime.GPU_PRESETS:
         changes["device"] = str(device)
     if args.ablation is not None:
         changes["run_ablation"] = args.ablation
@@ -45,7 +47,7 @@ def main(argv=None) -> dict:
     result = run(replace(config, **changes))
     print(json.dumps(result.metrics, indent=2))
     for c in result.claims:
-        print(f"{c['id']}: {c['estimate']:+.1f} [{c['ci95'][0]:+.1f}, {c['ci95'][1]:+.1f}] n={c['n']} -> {c['verdict']}")
+        print(results.claim_line(c))
     return result.metrics
 
 

@@ -47,7 +47,7 @@ class CropGroups:
             self.groups.append((crop_augment(size, crops.local_scale, crops), crops.n_local))
 
     def __call__(self, images: torch.Tensor) -> list[torch.Tensor]:
-        _check_batch(images)
+        images = _check_batch(images)
         return [augment(images.repeat(copies, 1, 1, 1)) for augment, copies in self.groups]
 
 
@@ -65,7 +65,7 @@ def cutmix(images: torch.Tensor, labels: torch.Tensor, num_classes: int, alpha: 
 
     Book section: *ViT with 2040 images* "Multi-crop and CutMix".
     """
-    _check_batch(images)
+    images = _check_batch(images)
     if not isinstance(labels, torch.Tensor) or labels.shape != (images.shape[0],) or labels.is_floating_point():
         raise ValueError(f"labels must be an integer tensor of shape ({images.shape[0]},), got "
                          f"{getattr(labels, 'dtype', type(labels))} {tuple(getattr(labels, 'shape', ()))}")

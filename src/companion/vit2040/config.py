@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from .. import validation as v
+from ..validation import check, invalid
+
 
 @dataclass(frozen=True)
 class ViTShape:
@@ -29,16 +32,13 @@ class ViTShape:
     drop_path: float = 0.1
 
     def __post_init__(self):
-        for name in ("image_size", "patch_size", "dim", "layers", "heads", "mlp_dim", "in_channels"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        check(self, image_size=v.positive_int, patch_size=v.positive_int, dim=v.positive_int, layers=v.positive_int,
+              heads=v.positive_int, mlp_dim=v.positive_int, in_channels=v.positive_int,
+              drop_path=v.number(0, 1, high_open=True))
         if self.image_size % self.patch_size:
-            raise ValueError(f"image_size {self.image_size} is not a multiple of patch_size {self.patch_size}")
+            invalid(self, "image_size", f"be a multiple of patch_size = {self.patch_size}")
         if self.dim % self.heads:
-            raise ValueError(f"dim {self.dim} is not divisible by heads {self.heads}")
-        if not 0 <= self.drop_path < 1:
-            raise ValueError(f"drop_path must be in [0, 1), got {self.drop_path}")
+            invalid(self, "dim", f"be divisible by heads = {self.heads}")
 
 
 #: DeiT-Tiny (Touvron et al.): 192 wide, 12 layers, 3 heads, 16-px patches.
@@ -61,6 +61,9 @@ class Ablation:
     small_resolution: bool = True
     multi_crop: bool = True
     cutmix: bool = True
+
+    def __post_init__(self):
+        check(self, label_smoothing=v.flag(), small_resolution=v.flag(), multi_crop=v.flag(), cutmix=v.flag())
 
 
 #: The rows of the paper's ablation, in its order, as (key, label, switches): each row adds one
@@ -88,10 +91,10 @@ class Stage:
     warmup_epochs: float = 0.0
 
     def __post_init__(self):
-        if not isinstance(self.epochs, int) or self.epochs < 1:
-            raise ValueError(f"epochs must be a positive integer, got {self.epochs!r}")
-        if self.batch_size < 1 or self.lr <= 0 or self.weight_decay < 0 or self.warmup_epochs < 0:
-            raise ValueError(f"bad stage settings: {self}")
+        check(self, epochs=v.positive_int, batch_size=v.positive_int, lr=v.positive, weight_decay=v.non_negative,
+              warmup_epochs=v.non_negative)
+        if self.warmup_epochs > self.epochs:
+            invalid(self, "warmup_epochs", f"be <= epochs = {self.epochs}")
 
 
 @dataclass(frozen=True)
@@ -113,12 +116,9 @@ class Crops:
     blur: bool | None = None  # Gaussian blur (p 0.5); None: on from 32 px, as the shared recipe decides
 
     def __post_init__(self):
-        if self.n_global < 1 or self.n_local < 0:
-            raise ValueError(f"need n_global >= 1 and n_local >= 0, got {self.n_global}, {self.n_local}")
-        for name in ("global_scale", "local_scale"):
-            lo, hi = getattr(self, name)
-            if not 0 < lo <= hi <= 1:
-                raise ValueError(f"{name} must satisfy 0 < lo <= hi <= 1, got {(lo, hi)}")
+        area = v.pair(v.number(0, 1, low_open=True))
+        check(self, n_global=v.positive_int, n_local=v.non_negative_int, global_scale=area, local_scale=area,
+              ratio=v.pair(v.positive), hflip=v.flag(), color=v.flag(), blur=v.optional(v.flag()))
 
 
 @dataclass(frozen=True)
@@ -150,19 +150,20 @@ class Config:
     threads: int | None = None  # CPU threads during the run (quick: 1, faster than 2 on tensors this small)
 
     def __post_init__(self):
-        if self.mode not in ("quick", "study", "full"):
-            raise ValueError(f"mode must be 'quick', 'study' or 'full', got {self.mode!r}")
-        if self.dataset not in ("digits", "flowers102"):
-            raise ValueError(f"dataset must be 'digits' or 'flowers102', got {self.dataset!r}")
-        if not self.seeds:
-            raise ValueError("seeds is empty")
+        check(
+            self, mode=v.one_of("quick", "study", "full"), dataset=v.one_of("digits", "flowers102"),
+            shape=v.instance(ViTShape), pretrain=v.instance(Stage), finetune=v.instance(Stage), crops=v.instance(Crops),
+            ablation=v.instance(Ablation), run_ablation=v.flag(), cutmix_alpha=v.positive,
+            label_smoothing=v.number(0, 1, high_open=True), finetune_mix=v.flag(),
+            finetune_scale=v.pair(v.number(0, 1, low_open=True)), per_class=v.positive_int, seeds=v.seeds,
+            short_baseline=v.flag(), knn_k=v.positive_int, device=v.optional(v.device()),
+            checkpoint_dir=v.optional(v.path()), progress=v.flag(), threads=v.threads,
+        )
         if self.shape.image_size % (2 * self.shape.patch_size):
-            raise ValueError("image_size must be a multiple of 2 * patch_size so that half of it "
-                             "(the small pretraining resolution) still tiles into patches")
-        if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
-        if self.cutmix_alpha <= 0:
-            raise ValueError(f"cutmix_alpha must be positive, got {self.cutmix_alpha}")
+            invalid(self, "shape", "have an image_size that is a multiple of 2 * patch_size, so that half of it "
+                                   "(the small pretraining resolution) still tiles into patches")
+        if self.dataset == "digits" and self.per_class >= 174:  # the rarest digit has 174 images
+            invalid(self, "per_class", "be < 174 for digits (the rest of each class is the test set)")
 
     def pretrain_resolution(self, ablation: Ablation | None = None) -> int:
         """Half the fine-tuning resolution with ``small_resolution``, else the same."""

@@ -298,10 +298,11 @@ def run(config: Config) -> Result:
     scale = (f"{config.mode}: {split.description}; ViT {s.layers} layers x {s.dim} wide, {s.heads} heads, "
              f"{s.patch_size}-px patches, fine-tuned at {s.image_size} px; {config.pretrain.epochs} pretraining + "
              f"{config.finetune.epochs} fine-tuning epochs vs {budget['scratch']} steps from scratch; "
-             f"{len(config.seeds)} seed(s); {device.type}")
+             f"{results.plural(len(config.seeds), 'seed')}; {device.type}")
     claims = vit_claims(config, per_seed, final_key) if len(config.seeds) >= 2 else []
     results.write(CHAPTER, config.mode, metrics, scale, claims=claims, seeds=list(config.seeds),
-                  wall_s=time.perf_counter() - began, timings={k.replace(" ", "_") + "_s": round(v, 2) for k, v in out.seconds.items()})
+                  wall_s=time.perf_counter() - began, timings={k.replace(" ", "_") + "_s": round(v, 2) for k, v in out.seconds.items()},
+                  config=config)
     out.metrics = metrics
     out.claims = claims
     return out

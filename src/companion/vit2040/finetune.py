@@ -21,6 +21,7 @@ from torchvision.transforms import v2
 
 from .augment import crop_augment
 from .config import Crops
+from ..tensors import check_batch_size
 from .model import check_images
 from .instance import as_float
 
@@ -74,6 +75,7 @@ def accuracy(model: VisionTransformer, images: torch.Tensor, labels: torch.Tenso
     """
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
+    check_batch_size(batch_size)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()

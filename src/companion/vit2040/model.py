@@ -19,19 +19,19 @@ from torch import nn
 from torchvision.models.vision_transformer import EncoderBlock, VisionTransformer, interpolate_embeddings
 from torchvision.ops import StochasticDepth
 
+from ..tensors import as_model_input, as_tensor
 from .config import ViTShape
 
 
-def check_batch(images: torch.Tensor) -> None:
-    """A clear error unless ``images`` is a non-empty float ``(N, C, H, W)`` tensor."""
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor, got {type(images).__name__}")
-    if images.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(images.shape)}")
-    if not images.is_floating_point():
-        raise TypeError(f"images must be floating point in [0, 1], got {images.dtype}")
-    if images.shape[0] == 0:
-        raise ValueError("images is empty")
+def check_batch(images: torch.Tensor) -> torch.Tensor:
+    """A clear error unless ``images`` is a non-empty, finite float ``(N, C, H, W)`` tensor (float64 is
+    returned as float32; see :mod:`companion.tensors`)."""
+    return as_tensor(images, "images", ndim=4, shape_hint="(N, C, H, W)")
+
+
+def _check_forward_input(model: nn.Module, args: tuple) -> tuple:
+    # forward pre-hook of every ViT built here: the same input policy as the other encoders
+    return (as_model_input(args[0], model, "images", ndim=4, shape_hint="(N, C, H, W)"), *args[1:])
 
 
 class DropPathBlock(EncoderBlock):
@@ -84,21 +84,23 @@ def build_vit(shape: ViTShape, num_classes: int, image_size: int | None = None) 
         nn.init.trunc_normal_(conv.weight, std=(1 / (shape.in_channels * shape.patch_size**2)) ** 0.5)
         nn.init.zeros_(conv.bias)
         model.conv_proj = conv
+    model.register_forward_pre_hook(_check_forward_input)
     return model
 
 
-def check_images(model: VisionTransformer, images: torch.Tensor) -> None:
+def check_images(model: VisionTransformer, images: torch.Tensor) -> torch.Tensor:
     """Clear errors for images the ViT cannot take (wrong rank, dtype, channels or size).
 
     Book section: *ViT with 2040 images* "A ViT from torchvision".
     """
-    check_batch(images)
+    images = check_batch(images)
     channels = model.conv_proj.in_channels
     if images.shape[1] != channels:
         raise ValueError(f"the ViT takes {channels}-channel images, got {images.shape[1]} channels")
     if images.shape[-2:] != (model.image_size, model.image_size):
         raise ValueError(f"the ViT takes {model.image_size}x{model.image_size} images, got "
                          f"{images.shape[-2]}x{images.shape[-1]}; resize them or use resize_vit()")
+    return images
 
 
 def interpolate_pos_embedding(pos_embedding: torch.Tensor, new_grid: int) -> torch.Tensor:
@@ -197,7 +199,7 @@ def class_token_attention(model: VisionTransformer, images: torch.Tensor) -> tor
 
     Book section: *ViT with 2040 images* "Where does the class token look?".
     """
-    check_images(model, images)
+    images = check_images(model, images)
     was_training = model.training
     model.eval()
     with record_attention(model) as weights:

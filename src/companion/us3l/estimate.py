@@ -1,0 +1,59 @@
+"""The full preset's time on a Colab T4, from its own epochs, its networks and their counted FLOPs.
+
+Book section: *US3L* "Full run".
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from ..runtime import T4_FLOPS, TimeEstimate, items_per_second
+from ..slimmable import SlimmableResNet
+from ..slimmable.resnet import cost_at
+from .config import US3LConfig, full
+from .schedule import sample_widths
+
+#: CIFAR-100's training images, what every epoch of the full preset goes over.
+CIFAR_TRAIN_IMAGES = 50_000
+
+
+@lru_cache(maxsize=512)
+def _forward_flops(base_width: int, blocks: tuple, small_stem: bool, divisor: int, resolution: int, width: float) -> int:
+    probe = SlimmableResNet(base_width, blocks, in_channels=3, small_stem=small_stem, divisor=divisor)
+    return cost_at(probe, width, resolution)["flops"]
+
+
+def full_run_hours(config: US3LConfig | None = None, flops: float | None = None, samples: int = 200) -> TimeEstimate:
+    """Hours for every network the preset trains (US3L and the naive baseline at the sandwich widths,
+    one network alone per ``separate_widths``, for every seed) at ``flops`` FLOP/s (default
+    :data:`companion.runtime.T4_FLOPS`, an assumption). Per image and step: two views, each a forward and
+    backward (3x the forward FLOPs of :func:`~companion.slimmable.resnet.cost_at`) at every sampled
+    width, plus US3L's teacher forward at full width; the widths are those :func:`sample_widths` draws
+    at ``samples`` evenly spaced steps. Heads, augmentation and evaluation are not counted.
+    """
+    config = config or full()
+    flops = flops or T4_FLOPS
+
+    def forward(width: float) -> int:  # widths rounded to 1/16: a few FLOP counts, errors that average out
+        return _forward_flops(config.base_width, tuple(config.blocks), config.small_stem, config.divisor,
+                              config.resolution, round(width * 16) / 16)
+
+    total = config.epochs * (CIFAR_TRAIN_IMAGES // config.batch_size)
+    steps = [round(i * (total - 1) / max(1, samples - 1)) for i in range(samples)]
+    sandwich = sum(3 * sum(forward(w) for w in sample_widths(s, total, config.n_widths, 0, dynamic=config.dynamic))
+                   for s in steps) / len(steps)
+    per_image = {}
+    if "us3l" in config.modes:
+        per_image["us3l"] = 2 * (sandwich + forward(1.0))
+    if "naive" in config.modes:
+        per_image["naive"] = 2 * sandwich
+    if "fixed" in config.modes:
+        for w in config.separate_widths:
+            per_image[f"alone at {w:g}"] = 2 * 3 * forward(w)
+    images = config.epochs * CIFAR_TRAIN_IMAGES
+    hours = {name: images / items_per_second(f, flops) / 3600 for name, f in per_image.items()}
+    seeds = len(config.seeds)
+    parts = ", ".join(f"{name} {h:.1f} h" for name, h in hours.items())
+    return TimeEstimate(seeds * sum(hours.values()),
+                        f"{len(hours)} networks x {config.epochs} epochs x {CIFAR_TRAIN_IMAGES:,} images, {seeds} "
+                        f"seed(s): {parts}; FLOPs counted by PyTorch at an assumed {flops / 1e12:g} TFLOP/s")
