@@ -309,7 +309,7 @@ def run_quick(cfg: presets.PSOLConfig) -> Run:
     size = cfg.image_size
     scale = (f"{cfg.n_train} + {cfg.n_test} synthetic {size}-px scenes, {cfg.classes} classes, "
              f"{len(cfg.seeds)} seeds; DDT on a random {cfg.ddt_arch} {cfg.ddt_stage}; small-CNN "
-             f"regressor, {cfg.regressor_steps} steps; CPU, {cfg.threads} thread(s)")
+             f"regressor, {cfg.regressor_steps} steps; CPU, {results.plural(cfg.threads, 'thread')}")
     wall = time.perf_counter() - began
     if cfg.write_results:
         results.write(CHAPTER, tier, metrics, scale, claims=claims, seeds=list(cfg.seeds), wall_s=wall,

@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..results import plural
+
 
 def count_flops(fn, *args) -> int:
     """FLOPs of everything ``fn(*args)`` runs (forward, and backward if ``fn`` calls it).
@@ -140,6 +142,6 @@ def full_run_hours(config=None, flops: float | None = None):
     parts.append(estimate_hours(CIFAR_TRAIN_IMAGES, config.warmup_epochs + config.finetune_epochs, rate, runs=networks))
     seeds = len(config.seeds)
     return TimeEstimate(seeds * sum(p.hours for p in parts),
-                        f"{seeds} seed(s); pretraining {sum(p.hours for p in parts[:-1]):.1f} h over "
+                        f"{plural(seeds, 'seed')}; pretraining {sum(p.hours for p in parts[:-1]):.1f} h over "
                         f"{len(config.arms)} arms, warm-up and fine-tuning {parts[-1].hours:.1f} h for {networks} "
                         f"networks; FLOPs counted by PyTorch at an assumed {flops / 1e12:g} TFLOP/s")

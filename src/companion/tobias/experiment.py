@@ -471,7 +471,7 @@ def scale_of(cfg, device: torch.device | None = None, metrics: dict | None = Non
         parts.append(f"{len(c.seeds)} x {c.n_scenes} synthetic scenes at {c.image_size} px, {net}, one seed per set")
         if c.photos:
             parts.append(f"{len(c.photos)} photos with hand-drawn boxes, random {c.photo_arch} at {c.photo_size} px, "
-                         f"{len(c.photo_seeds)} seeds")
+                         f"{results.plural(len(c.photo_seeds), 'seed')}")
     if cfg.cub is not None:
         n_images = (metrics or {}).get("cub", {}).get("n_images") or cfg.cub.limit or 5794
         parts.append(f"CUB-200-2011 test ({n_images} images) at {cfg.cub.image_size} px")
@@ -480,7 +480,7 @@ def scale_of(cfg, device: torch.device | None = None, metrics: dict | None = Non
         what = {"digits": f"{s.n_train} digit scenes at {s.image_size} px",
                 "scenes": f"{s.n_train} scenes at {s.image_size} px"}.get(s.dataset, f"{s.n_train} STL-10 unlabeled images")
         length = f"{s.pretrain.steps} steps" if s.pretrain.steps else f"{s.pretrain.epochs} epochs"
-        seeds = f"{len(s.seeds)} seed{'s' if len(s.seeds) > 1 else ''} per arm"
+        seeds = f"{results.plural(len(s.seeds), 'seed')} per arm"
         parts.append(f"MoCo v2 ({s.pretrain.encoder} encoder, {s.pretrain.resolution} px, {length}) on {what}, {seeds}")
     where = {"cpu": "CPU", "cuda": "GPU", "mps": "Apple GPU"}.get(device.type, device.type) if device else None
     return "; ".join(parts) + (f"; on {where}" if where else "")

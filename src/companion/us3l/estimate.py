@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from ..results import plural
 from ..runtime import T4_FLOPS, TimeEstimate, items_per_second
 from ..slimmable import SlimmableResNet
 from ..slimmable.resnet import cost_at
@@ -55,5 +56,5 @@ def full_run_hours(config: US3LConfig | None = None, flops: float | None = None,
     seeds = len(config.seeds)
     parts = ", ".join(f"{name} {h:.1f} h" for name, h in hours.items())
     return TimeEstimate(seeds * sum(hours.values()),
-                        f"{len(hours)} networks x {config.epochs} epochs x {CIFAR_TRAIN_IMAGES:,} images, {seeds} "
-                        f"seed(s): {parts}; FLOPs counted by PyTorch at an assumed {flops / 1e12:g} TFLOP/s")
+                        f"{len(hours)} networks x {config.epochs} epochs x {CIFAR_TRAIN_IMAGES:,} images, "
+                        f"{plural(seeds, 'seed')}: {parts}; FLOPs counted by PyTorch at an assumed {flops / 1e12:g} TFLOP/s")
