@@ -1226,8 +1226,9 @@ def forest_plot(directory: Path | None = None, tier: str = "study", kinds=("prem
         sign = -1.0 if c["direction"] == "less" else 1.0
         est, (low, high) = sign * c["estimate"], sorted((sign * c["ci95"][0], sign * c["ci95"][1]))
         colour = VERDICT_COLOURS[c["verdict"]]
-        ax.plot([low, high], [y, y], color=colour, lw=2)
-        ax.plot([est], [y], "o", color=colour, ms=4)
+        withheld = c["verdict"] == "inconclusive" and c.get("interval_verdict") in ("holds", "does not hold")
+        ax.plot([low, high], [y, y], color=colour, lw=2, ls=(0, (2, 1)) if withheld else "-")
+        ax.plot([est], [y], "o", color=colour, ms=4, mfc="white" if withheld else colour)
         line = c["threshold"] if c["threshold"] is not None else -c["margin"]
         if line:
             ax.plot([sign * line], [y], "|", color="k", ms=7)
@@ -1239,8 +1240,10 @@ def forest_plot(directory: Path | None = None, tier: str = "study", kinds=("prem
             tick.set_fontweight("bold")
     ax.set_ylim(len(layout) - 0.5, -0.5)
     ax.set_xlabel("difference in points (right = the paper's side; | = non-inferiority margin)", fontsize=8)
-    ax.legend(handles=[Line2D([], [], color=col, lw=2, label=v) for v, col in VERDICT_COLOURS.items()],
-              loc="lower left", bbox_to_anchor=(0, 1.0), ncols=3, fontsize=7, frameon=False)
+    handles = [Line2D([], [], color=col, lw=2, label=v) for v, col in VERDICT_COLOURS.items()]
+    handles.append(Line2D([], [], color=VERDICT_COLOURS["inconclusive"], lw=2, ls=(0, (2, 1)), marker="o", ms=4,
+                          mfc="white", label="withheld by Holm"))
+    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=3, fontsize=7, frameon=False)
     return fig
 
 
