@@ -264,6 +264,15 @@ def test_forest_plot_draws_every_claim_against_its_line(tmp_path):
     bars = [line for line in ax.lines if len(line.get_xdata()) == 2 and line.get_ydata()[0] == 2]
     assert min(bars[0].get_xdata()) > 0
     assert "2 study claims from 1 papers" in results.forest_alt(tmp_path) and "2 holds" in results.forest_alt(tmp_path)
+    # the book renders it as a figure: no warning (the build treats stderr as an error), nothing outside the figure
+    import warnings
+
+    from companion import viz
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert viz.layout_problems(results.forest_plot(tmp_path)) == []
+        viz.figure(results.forest_plot(tmp_path), caption="c", alt="a", name="fig-x")
 
 
 def test_claims_table_has_one_row_per_claim_with_tiers_side_by_side(tmp_path):

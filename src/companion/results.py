@@ -1215,8 +1215,10 @@ def forest_plot(directory: Path | None = None, tier: str = "study", kinds=("prem
             layout.append((paper, None))
             previous = paper
         layout.append((paper, c))
-    height = 1.0 + 0.17 * max(len(layout), 1)
-    fig, ax = plt.subplots(figsize=(7.2, height), layout="constrained")
+    height = 1.4 + 0.2 * max(len(layout), 1)  # rows of 10-pt labels
+    # no layout engine: the page crops to the drawn text (bbox_inches="tight"), labels included
+    fig, ax = plt.subplots(figsize=(7.2, height))
+    fig.subplots_adjust(left=0.36, right=0.98, top=1 - 0.9 / height, bottom=0.5 / height)
     labels = []
     for y, (paper, c) in enumerate(layout):
         if c is None:
@@ -1234,16 +1236,16 @@ def forest_plot(directory: Path | None = None, tier: str = "study", kinds=("prem
             ax.plot([sign * line], [y], "|", color="k", ms=7)
         labels.append(c["id"].replace("_", " "))
     ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(range(len(layout)), labels, fontsize=7)
+    ax.set_yticks(range(len(layout)), labels, fontsize=9.5)
     for tick, (_, c) in zip(ax.get_yticklabels(), layout):
         if c is None:
             tick.set_fontweight("bold")
     ax.set_ylim(len(layout) - 0.5, -0.5)
-    ax.set_xlabel("difference in points (right = the paper's side; | = non-inferiority margin)", fontsize=8)
+    ax.set_xlabel("difference in points (right = the paper's side; | = non-inferiority margin)", fontsize=9.5)
     handles = [Line2D([], [], color=col, lw=2, label=v) for v, col in VERDICT_COLOURS.items()]
     handles.append(Line2D([], [], color=VERDICT_COLOURS["inconclusive"], lw=2, ls=(0, (2, 1)), marker="o", ms=4,
                           mfc="white", label="withheld by Holm"))
-    ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0, 1.0), ncols=3, fontsize=7, frameon=False)
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.01, 0.995), ncols=3, fontsize=9.5, frameon=False)
     return fig
 
 
