@@ -21,7 +21,8 @@ PROBE = """() => {
 
 
 def test_scoreboard_fits_one_laptop_screen(browser):  # noqa: F811
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page()
+    page.set_viewport_size({"width": 1280, "height": 900})
     try:
         page.goto((HTML / "book" / "intro.html").as_uri())
         page.wait_for_load_state("load")

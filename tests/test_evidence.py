@@ -234,7 +234,7 @@ def test_scoreboard_has_one_row_per_paper(tmp_path):
     assert len(rows) == 10  # one per paper, the toolkit is not a paper
     psol = next(r for r in rows if "PSOL" in r)
     assert "{ref}`2. PSOL: pseudo-supervised object localization <psol-claims>`" in psol
-    assert "| holds |" in psol and "+2.6 [" in psol and "n=4" in psol and "paper: 1 inconclusive" in psol
+    assert "| holds |" in psol and "+2.6 [" in psol and "n=4" in psol and "| 1 inconclusive |" in psol
     assert psol.endswith("| mixed |")
     assert sum("not run yet" in r for r in rows) == 9
     html = results.scoreboard_html(tmp_path)

@@ -300,6 +300,6 @@ def test_committed_study_records_name_a_clean_commit():
 
 
 def test_every_central_claim_is_recorded_at_the_study_tier():
-    for chapter, (cid, phrase, here, paper) in results.CENTRAL.items():
+    for chapter, (short, cid, phrase, here, paper) in results.CENTRAL.items():
         assert results.find_claim(chapter, cid, "study", ROOT / "results"), f"{chapter}: {cid} not in its study"
-        assert phrase and here and paper
+        assert short and phrase and here and paper

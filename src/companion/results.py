@@ -884,29 +884,27 @@ def show_paper_vs_book(chapter: str, rows: list[dict], digits: int = 1):
 # Claims on the page: tables, verdict sentences, staleness, the scoreboard, the drift check.
 # ---------------------------------------------------------------------------------------------
 
-#: Each paper's central claim on the scoreboard: (claim id, the claim in a few words, the scale this
-#: book tests it at, the paper's scale). The other claims are counted beside it.
+#: Each paper's central claim on the scoreboard: (short name, claim id, the claim in a few words, the
+#: data this book tests it on, the paper's data). The other claims are counted beside it.
 CENTRAL = {
-    "tobias": ("random_cnn_vs_centred", "a random CNN's map finds objects better than a centred box",
-               "synthetic 112-px scenes", "CUB-200, ImageNet, 224 px"),
-    "psol": ("regressor_beats_ddt", "a box regressor trained on DDT's pseudo boxes beats DDT",
-             "synthetic 64-px scenes", "CUB-200, ImageNet, 224-448 px"),
-    "s3l": ("small_resolution", "pretraining at low resolution loses at most 1 point",
-            "digits, 8 vs 16 px", "CIFAR-100 and others, 16-32 px"),
-    "nrs": ("nrs_vs_rf_mean", "NRS is more accurate than a random forest",
-            "6 small tables", "UCI/LIBSVM tables, CUB-200"),
-    "fewshot": ("worst_case_1shot", "AC+EnSR raises the 1-shot worst case",
-                "digits, MLP", "CIFAR-FS, ResNet-12"),
-    "ssql": ("ssql_linear_2w4f", "SSQL beats SimSiam after 2-bit weight quantization",
-             "digits, 8 px, tiny encoder", "CIFAR-10, ResNet-18"),
-    "us3l": ("us3l_vs_naive_w25", "US3L beats naive slimmable SSL at the smallest width",
-             "digits, 8 px", "CIFAR-100, ResNet-18"),
-    "effssl": ("sqrtkl_knn", "SqrtKL self-distillation improves the single branch",
-               "digits, 8 px, tiny encoder", "CIFAR-10/100, ResNet-18"),
-    "vit2040": ("pretrain_vs_scratch", "pretraining then fine-tuning beats training from scratch",
-                "digits, 12 px, 2-layer ViT", "Flowers-102, DeiT-Tiny, 224 px"),
-    "efpc": ("task_aware_gain", "a task-aware compressor keeps more of the answer",
-             "24 hand-written passages, MiniLM", "LongBench, XLM-R-large + an LLM"),
+    "tobias": ("Tobias", "random_cnn_vs_centred", "a random CNN's map beats a centred box",
+               "112-px synthetic scenes", "CUB, ImageNet"),
+    "psol": ("PSOL", "regressor_beats_ddt", "a regressor on DDT's boxes beats DDT",
+             "64-px synthetic scenes", "CUB, ImageNet"),
+    "s3l": ("S3L", "small_resolution", "low-resolution pretraining loses at most 1 point",
+            "8 vs 16-px digits", "CIFAR-100 and more"),
+    "nrs": ("NRS", "nrs_vs_rf_mean", "NRS beats a random forest on average", "6 small tables", "UCI tables, CUB"),
+    "fewshot": ("Worst case", "worst_case_1shot", "AC+EnSR raises the 1-shot worst case", "digits, an MLP",
+                "CIFAR-FS"),
+    "ssql": ("SSQL", "ssql_linear_2w4f", "SSQL beats SimSiam at 2-bit weights", "8-px digits", "CIFAR-10"),
+    "us3l": ("US3L", "us3l_vs_naive_w25", "US3L beats naive slimmable SSL at width 0.25", "8-px digits",
+             "CIFAR-100"),
+    "effssl": ("Efficient SSL", "sqrtkl_knn", "SqrtKL improves the single branch", "8-px digits",
+               "CIFAR-10/100"),
+    "vit2040": ("ViT-2040", "pretrain_vs_scratch", "pretraining beats training from scratch",
+                "12-px digits, a 2-layer ViT", "Flowers-102"),
+    "efpc": ("EFPC", "task_aware_gain", "task-aware compression keeps more of the answer",
+             "24 passages, MiniLM", "LongBench"),
 }
 
 #: Colours of the verdict badges and forest-plot points (colour-blind safe, with the word always shown).
@@ -1104,7 +1102,7 @@ def scoreboard_rows(directory: Path | None = None, tier: str = "study") -> list[
     for chapter, (page, title, _) in CHAPTERS.items():
         if chapter == "ssl_toolkit":
             continue
-        cid, phrase, here, paper_scale = CENTRAL[chapter]
+        short, cid, phrase, here, paper_scale = CENTRAL[chapter]
         recorded = claims(chapter, tier, directory)
         central = next((c for c in recorded if c["id"] == cid), None)
         others = [c for c in recorded if c["id"] != cid]
@@ -1112,7 +1110,8 @@ def scoreboard_rows(directory: Path | None = None, tier: str = "study") -> list[
         for c in others:
             counts.setdefault(c["kind"], {}).setdefault(c["verdict"], 0)
             counts[c["kind"]][c["verdict"]] += 1
-        rows.append({"chapter": chapter, "page": page, "title": title, "claim": phrase, "central": central,
+        rows.append({"chapter": chapter, "page": page, "title": title, "short": short, "claim": phrase,
+                     "central": central,
                      "tested_at": here, "paper_scale": paper_scale, "others": counts,
                      "label": paper_label([c for c in recorded if c["kind"] == "paper"]),
                      "stale": study_status(chapter, directory) == "stale",
@@ -1120,27 +1119,37 @@ def scoreboard_rows(directory: Path | None = None, tier: str = "study") -> list[
     return rows
 
 
-def _counts_text(counts: dict) -> str:
+def _counts_text(counts: dict, kinds=("premise", "paper", "sanity")) -> str:
     parts = []
-    for kind in ("premise", "paper", "sanity"):
+    for kind in kinds:
         if kind in counts:
             inner = ", ".join(f"{n} {v}" for v, n in sorted(counts[kind].items(), key=lambda kv: VERDICTS.index(kv[0])))
             parts.append(f"{kind}: {inner}")
     return "; ".join(parts) or "none"
 
 
+def _row_counts(counts: dict) -> str:
+    """The other claims of a scoreboard row: the paper's (and premise checks), not the sanity checks."""
+    paper = ", ".join(f"{n} {v}" for v, n in sorted(counts.get("paper", {}).items(), key=lambda kv: VERDICTS.index(kv[0])))
+    premise = counts.get("premise")
+    text = paper or "none"
+    if premise:
+        text += "; premise: " + ", ".join(f"{n} {v}" for v, n in premise.items())
+    return text
+
+
 def scoreboard(directory: Path | None = None) -> str:
     """The reproduction scoreboard as Markdown, one row per paper (what ``python -m companion.results
     scoreboard`` prints; the first page shows the same rows with coloured badges, :func:`show_scoreboard`)."""
-    lines = ["| paper | central claim | study verdict | estimate [95% interval], n | tested at (paper) | "
-             "other study claims | paper |", "|---|---|---|---|---|---|---|"]
+    lines = ["| paper | central claim | study verdict | estimate [95% interval], n | tested on (paper's data) | "
+             "other paper claims | paper |", "|---|---|---|---|---|---|---|"]
     for r in scoreboard_rows(directory):
         c = r["central"]
         verdict_text = NOT_RUN if c is None else c["verdict"] + (" (stale)" if r["stale"] else "")
         est = "" if c is None else (f"{_num(c['estimate'], 1)} [{_num(c['ci95'][0], 1)}, "
                                     f"{_num(c['ci95'][1], 1)}], n={c['n']}")
         lines.append(f"| {{ref}}`{r['title']} <{r['chapter']}-claims>` | {r['claim']} | {verdict_text} | {est} | "
-                     f"{r['tested_at']} ({r['paper_scale']}) | {_counts_text(r['others'])} | {r['label']} |")
+                     f"{r['tested_at']} ({r['paper_scale']}) | {_row_counts(r['others'])} | {r['label']} |")
     return "\n".join(lines)
 
 
@@ -1148,28 +1157,33 @@ def scoreboard_html(directory: Path | None = None) -> str:
     """The scoreboard as an HTML table with coloured verdict badges, each paper linking to its claims."""
     import html
 
+    labels = {"reproduced": "#1b7837", "not reproduced": "#b2182b", "mixed": "#6a51a3", "undecided": "#8c8c8c"}
+
     def badge(text: str) -> str:
-        colour = VERDICT_COLOURS.get(text.replace(" (stale)", ""), "#555")
+        colour = {**VERDICT_COLOURS, **labels}.get(text.replace(" (stale)", ""), "#555")
         return (f'<span class="verdict-badge" style="background:{colour};color:#fff;border-radius:3px;'
                 f'padding:0 4px;white-space:nowrap">{html.escape(text)}</span>')
 
     rows_html = []
+    cell = "padding:3px 5px;vertical-align:top"
+    grey = "color:#666;font-size:11.5px"
     for r in scoreboard_rows(directory):
         c = r["central"]
-        short = r["title"].split(": ")[0]
-        link = f'<a href="{r["page"]}.html#{r["chapter"]}-claims">{html.escape(short)}</a>'
+        link = f'<a href="{r["page"]}.html#{r["chapter"]}-claims">{html.escape(r["short"])}</a>'
         verdict_text = NOT_RUN if c is None else c["verdict"] + (" (stale)" if r["stale"] else "")
-        est = "" if c is None else (f"{_num(c['estimate'], 1)} [{_num(c['ci95'][0], 1)}, "
-                                    f"{_num(c['ci95'][1], 1)}], n={c['n']}")
+        est = "" if c is None else f"{_num(c['estimate'], 1)} [{_num(c['ci95'][0], 1)}, {_num(c['ci95'][1], 1)}]"
+        n = "" if c is None else f"<br><span style='{grey}'>n = {c['n']}</span>"
         rows_html.append(
-            f"<tr><td>{link}</td><td>{html.escape(r['claim'])}</td><td>{badge(verdict_text)}</td>"
-            f"<td style='white-space:nowrap'>{est}</td><td>{html.escape(r['tested_at'])} "
-            f"<span style='color:#666'>(paper: {html.escape(r['paper_scale'])})</span></td>"
-            f"<td>{html.escape(_counts_text(r['others']))}</td><td>{badge(r['label'])}</td></tr>")
-    head = ("<tr><th>paper</th><th>central claim</th><th>study verdict</th><th>estimate [95% CI], n</th>"
-            "<th>tested at</th><th>other study claims</th><th>paper</th></tr>")
-    return ('<table class="scoreboard" style="font-size:12px;line-height:1.25;border-collapse:collapse">'
-            f"<thead>{head}</thead><tbody>{''.join(rows_html)}</tbody></table>")
+            f"<tr><td style='{cell}'>{link}<br>{badge(r['label'])}</td>"
+            f"<td style='{cell}'>{html.escape(r['claim'])}<br><span style='{grey}'>{html.escape(r['tested_at'])} "
+            f"(paper: {html.escape(r['paper_scale'])})</span></td>"
+            f"<td style='{cell}'>{badge(verdict_text)}{n}</td><td style='{cell};white-space:nowrap'>{est}</td>"
+            f"<td style='{cell}'>{html.escape(_row_counts(r['others']))}</td></tr>")
+    head = "".join(f"<th style='{cell};text-align:left'>{h}</th>" for h in (
+        "paper", "central claim, tested on (paper's data)", "study verdict", "estimate [95% CI]",
+        "other paper claims"))
+    return ('<table class="scoreboard" style="font-size:12.5px;line-height:1.3;border-collapse:collapse">'
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows_html)}</tbody></table>")
 
 
 def show_scoreboard():
