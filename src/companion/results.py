@@ -994,7 +994,7 @@ def claims_table(chapter: str, tiers=("quick", "study"), digits: int = 1, direct
     for tier in tiers:
         for c in (recorded.get(tier) or {}).get("claims", []):
             by_id.setdefault(c["id"], {})[tier] = c
-    header = "| claim | kind | " + " | ".join(f"{t} (estimate [95% interval], n: verdict)" for t in tiers) + " |"
+    header = "| claim | kind | " + " | ".join(tiers) + " |"
     lines = [header, "|---|---|" + "---|" * len(tiers)]
     rows = sorted(by_id.items(), key=lambda kv: _KIND_ORDER.get(next(iter(kv[1].values()))["kind"], 3))
     for cid, per_tier in rows:
@@ -1019,7 +1019,8 @@ def claims_table(chapter: str, tiers=("quick", "study"), digits: int = 1, direct
                      f"commit {p.get('commit')}, code {p.get('code_hash')}, {p.get('time')}."
                      + (" **Stale**: the chapter's code has changed since; re-run `make study`."
                         if stale and tier == "study" else ""))
-    rule = ("Verdicts: *holds* when the 95% interval lies wholly on the paper's side of the line (0 for "
+    rule = ("Each cell: the estimate (mean paired difference), its 95% interval, the number of independent units n, "
+            "and the verdict. Verdicts: *holds* when the 95% interval lies wholly on the paper's side of the line (0 for "
             "superiority, minus the margin for non-inferiority), *does not hold* when wholly on the other side, "
             "*inconclusive* otherwise; *too few samples* below n = 3 or with no spread. The paper's claims of each "
             "tier are corrected together (Holm); premise and sanity checks are not.")
