@@ -40,3 +40,43 @@ def test_scoreboard_fits_one_laptop_screen(browser):  # noqa: F811
     assert len(found["badges"]) == 20 and all(found["badges"])
     assert all(link and "-claims" in link for link in found["links"]) and len(found["links"]) == 10
     assert found["forest"], "no forest plot under the scoreboard"
+
+
+CLAIMS_TABLE = """(chapter) => {
+  const anchor = document.getElementById(chapter + '-claims');
+  if (!anchor) return null;
+  const section = anchor.closest('section') || anchor.parentElement;
+  const t = section.querySelector('table');
+  if (!t) return {table: false};
+  const box = t.closest('.output, .cell_output, section') || t.parentElement;
+  const rows = [...t.querySelectorAll('tbody tr')];
+  return {table: true, width: t.scrollWidth, room: box.clientWidth, rows: rows.length,
+          cells: rows.map(r => r.querySelectorAll('td').length), header: [...t.querySelectorAll('thead th')].map(h => h.innerText.trim()),
+          overflow: document.documentElement.scrollWidth > window.innerWidth};
+}"""
+
+
+def _chapters():
+    import re
+
+    return sorted(p for p in (HTML / "book").glob("*.html") if re.match(r"\d\d_", p.stem)) if HTML.exists() else []
+
+
+@pytest.mark.parametrize("page", _chapters(), ids=lambda p: p.stem)
+def test_claims_table_fits_a_laptop_screen(browser, page):  # noqa: F811
+    """Each chapter's claims table: one row per claim, the tiers side by side, no sideways scrolling at 1280 px."""
+    from companion.results import CHAPTERS
+
+    chapter = next(c for c, (p, _, _) in CHAPTERS.items() if p == page.stem and c != "ssl_toolkit")
+    tab = browser.new_page()
+    tab.set_viewport_size({"width": 1280, "height": 900})
+    try:
+        tab.goto(page.as_uri())
+        found = tab.evaluate(CLAIMS_TABLE, chapter)
+    finally:
+        tab.close()
+    assert found and found["table"], f"{page.name}: no table in the claims section"
+    assert found["header"][:2] == ["claim", "kind"] and "study" in found["header"], found["header"]
+    assert found["rows"] >= 2 and set(found["cells"]) == {len(found["header"])}
+    assert found["width"] <= found["room"] + 1 and not found["overflow"], (
+        f"{page.name}: the claims table is {found['width']} px wide in {found['room']} px: it scrolls sideways")
