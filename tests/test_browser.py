@@ -272,28 +272,20 @@ def _page_checks():
     return page_checks
 
 
-@pytest.mark.parametrize("page", _chapters(), ids=lambda p: p.stem)
-def test_no_markup_shown_as_text(page):
-    found = _page_checks().literal_markup(page.read_text())
-    assert not found, f"{page.name}: $, :math: or backtick markup shown as text outside code: {found[:5]}"
+#: (check in tools/page_checks.py, the pages it reads, what a failure means)
+TEXT_CHECKS = [
+    ("literal_markup", _chapters(), "$, :math: or backtick markup shown as text outside code"),
+    ("python_reprs", _chapters(), "numpy reprs in the outputs (print numbers, e.g. with f-strings)"),
+    ("empty_table_rows", _chapters(), "table rows with nothing but a label"),
+    ("s_plurals", _pages(), "'(s)' plurals (the count is known: write '1 seed' or '2 seeds')"),
+]
 
 
-@pytest.mark.parametrize("page", _chapters(), ids=lambda p: p.stem)
-def test_outputs_print_numbers_not_numpy_reprs(page):
-    found = _page_checks().python_reprs(page.read_text())
-    assert not found, f"{page.name}: numpy reprs in the outputs (print numbers, e.g. with f-strings): {found[:5]}"
-
-
-@pytest.mark.parametrize("page", _chapters(), ids=lambda p: p.stem)
-def test_tables_have_no_empty_rows(page):
-    found = _page_checks().empty_table_rows(page.read_text())
-    assert not found, f"{page.name}: table rows with nothing but a label: {found[:5]}"
-
-
-@pytest.mark.parametrize("page", _pages(), ids=lambda p: p.stem)
-def test_no_s_plurals(page):
-    found = _page_checks().s_plurals(page.read_text())
-    assert not found, f"{page.name}: '(s)' plurals (the count is known: write '1 seed' or '2 seeds'): {found[:5]}"
+@pytest.mark.parametrize("check, page, meaning", [(c, p, m) for c, pages, m in TEXT_CHECKS for p in pages],
+                         ids=lambda v: v.stem if isinstance(v, Path) else (v if len(str(v)) < 20 else ""))
+def test_page_text_has_no_defects(check, page, meaning):
+    found = getattr(_page_checks(), check)(page.read_text())
+    assert not found, f"{page.name}: {meaning}: {found[:5]}"
 
 
 @pytest.mark.parametrize("page", _chapters(), ids=lambda p: p.stem)

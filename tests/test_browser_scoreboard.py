@@ -3,7 +3,7 @@ paper, a coloured badge with its word for every verdict, links to each chapter's
 forest plot under it. Saves artifacts/screenshots/scoreboard.png."""
 
 import pytest
-from test_browser import HTML, SHOTS, browser  # noqa: F401  (the shared Chromium fixture)
+from test_browser import HTML, SHOTS, _chapters, browser  # noqa: F401  (the shared Chromium fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -54,12 +54,6 @@ CLAIMS_TABLE = """(chapter) => {
           cells: rows.map(r => r.querySelectorAll('td').length), header: [...t.querySelectorAll('thead th')].map(h => h.innerText.trim()),
           overflow: document.documentElement.scrollWidth > window.innerWidth};
 }"""
-
-
-def _chapters():
-    import re
-
-    return sorted(p for p in (HTML / "book").glob("*.html") if re.match(r"\d\d_", p.stem)) if HTML.exists() else []
 
 
 @pytest.mark.parametrize("page", _chapters(), ids=lambda p: p.stem)

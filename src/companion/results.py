@@ -697,7 +697,6 @@ def write(chapter: str, mode: str, metrics: dict, scale: str, directory: Path | 
                   f"{path}, not over the preset's record")
     if timings:
         entry["timings"] = _clean(timings, "timings")
-    check_record(entry, mode, f"the {chapter} {mode} record")
     with _Locked(path):
         data = _load(path) if path.exists() else {}
         data[mode] = entry
@@ -1115,18 +1114,8 @@ def scoreboard_rows(directory: Path | None = None, tier: str = "study") -> list[
                      "central": central,
                      "tested_at": here, "paper_scale": paper_scale, "others": counts,
                      "label": paper_label([c for c in recorded if c["kind"] == "paper"]),
-                     "stale": study_status(chapter, directory) == "stale",
-                     "full": bool(read(chapter, directory).get("full"))})
+                     "stale": study_status(chapter, directory) == "stale"})
     return rows
-
-
-def _counts_text(counts: dict, kinds=("premise", "paper", "sanity")) -> str:
-    parts = []
-    for kind in kinds:
-        if kind in counts:
-            inner = ", ".join(f"{n} {v}" for v, n in sorted(counts[kind].items(), key=lambda kv: VERDICTS.index(kv[0])))
-            parts.append(f"{kind}: {inner}")
-    return "; ".join(parts) or "none"
 
 
 def _row_counts(counts: dict) -> str:
