@@ -16,7 +16,7 @@ export MKL_CBWR ?= AVX2
 STUDY_CHAPTERS := psol ssl nrs fewshot vit2040 tobias ssql s3l efpc us3l effssl
 
 .PHONY: study install book test test-lib test-notebooks test-browser lab sync bench clean browser-deps \
-	wheel colab-cells pdf
+	wheel colab-cells pdf test-min
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
@@ -61,6 +61,21 @@ test-notebooks: $(STAMP)
 
 test-browser: book browser-deps
 	$(BIN)/python -m pytest tests -m "browser and not pdf" -q
+
+# The declared lower bounds, tested: a separate .venv-min with every dependency and test extra at the oldest
+# version pyproject.toml allows (exact ==X from tools/min_constraints.py, wheels only: an X with no wheel for
+# this Python gets its bound raised, not a nearby patch), then the library tests and the NRS quick run.
+test-min:
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 1; }
+	test -x .venv-min/bin/python || $(PYTHON) -m venv .venv-min
+	$(PYTHON) tools/min_constraints.py -o .venv-min/constraints.txt
+	.venv-min/bin/pip install -q --upgrade pip
+	# setuptools and wheel: a test builds the wheel with --no-build-isolation
+	.venv-min/bin/pip install -q --only-binary=:all: -c .venv-min/constraints.txt -e '.[test]' 'setuptools>=68' wheel
+	.venv-min/bin/pip check
+	OMP_NUM_THREADS=1 .venv-min/bin/python -m pytest tests -m "not browser and not slow and not fullpath and not pdf" -q -x -p no:cacheprovider
+	OMP_NUM_THREADS=1 PYTHONHASHSEED=0 TQDM_DISABLE=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 COMPANION_MODE=quick \
+	  COMPANION_RESULTS=.venv-min/results .venv-min/bin/python -m companion.nrs --preset quick
 
 test: $(STAMP) $(WIDGETS_JS) browser-deps
 	$(BIN)/python -m pytest tests -m "not browser" -q

@@ -84,6 +84,9 @@ def _bases() -> dict[str, object]:
     from companion.ssl import PretrainConfig
 
     _instances(PretrainConfig.quick().fit_config(5), bases)
+    from companion.nrs.benchmark import RULE  # the real-table benchmark's selection rule
+
+    _instances(RULE, bases)
     return bases
 
 

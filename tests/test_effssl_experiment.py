@@ -75,16 +75,18 @@ def test_cli_help_names_the_module_and_the_presets(capsys):
     assert exit_.value.code == 0
     text = capsys.readouterr().out
     assert text.startswith("usage: python -m companion.effssl") and "__main__.py" not in text
-    assert "{quick,study,full}" in text
+    assert "{quick,study,colab,full}" in text
 
 
 def test_cli_rejects_epochs_outside_the_full_preset(capsys):
     with pytest.raises(SystemExit):
         main(["--preset", "quick", "--epochs", "3"])
-    assert "--epochs applies to the full preset" in capsys.readouterr().err
+    assert "--epochs applies to the colab and full presets" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without a GPU")
 def test_cli_full_preset_refuses_a_cpu_only_machine():
     with pytest.raises(RuntimeError, match="needs a GPU"):
         main(["--preset", "full"])
+    with pytest.raises(RuntimeError, match="the colab preset .* needs a GPU"):
+        main(["--preset", "colab"])

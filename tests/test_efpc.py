@@ -158,6 +158,59 @@ def test_full_run_says_which_dependency_is_missing(monkeypatch):
         full.require_datasets()
 
 
+def _hub_unreachable(monkeypatch):
+    """Online mode (HF_HUB_OFFLINE unset) with every network connection refused and no retry waits."""
+    import socket
+
+    import huggingface_hub.constants
+
+    for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+    def refuse(*args, **kwargs):
+        raise ConnectionRefusedError("network blocked by the test")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)  # the hub client's retry back-off
+
+
+def test_the_chapter_leaves_hub_access_alone():
+    """Offline mode is the quick model's own business (local_files_only), not the kernel's: a global
+    HF_HUB_OFFLINE=1 would keep the full run in the same notebook from downloading its models."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "book" / "10_efpc.md").read_text()
+    cells = page.split("```{code-cell}")[1:]
+    assert cells and not [c for c in cells if "HF_HUB_OFFLINE" in c.split("```")[0]]
+
+
+def test_quick_model_loads_with_the_network_blocked_and_leaves_offline_mode_unset(monkeypatch):
+    import os
+
+    _hub_unreachable(monkeypatch)
+    tok, model = load_token_classifier("minilm", num_layers=2, trainable_layers=1)
+    assert model.config.num_hidden_layers == 2 and tok.is_fast
+    assert "HF_HUB_OFFLINE" not in os.environ
+
+
+def test_full_loaders_say_what_to_do_when_the_hub_is_unreachable(monkeypatch, tmp_path):
+    from companion.compress import HubUnreachableError
+
+    monkeypatch.setenv("COMPANION_DATA", str(tmp_path / "data"))
+    _hub_unreachable(monkeypatch)
+    cfg = presets.full()
+    with pytest.raises(HubUnreachableError) as err:
+        load_token_classifier(cfg.model)
+    message = str(err.value)
+    assert cfg.model in message and "HF_ENDPOINT" in message and f"hf download {cfg.model}" in message
+    with pytest.raises(HubUnreachableError, match="hf download THUDM/LongBench --repo-type dataset"):
+        full.load_longbench()
+    with pytest.raises(HubUnreachableError, match=r"Qwen/Qwen2\.5-1\.5B-Instruct.*HF_ENDPOINT"):
+        full.Answerer(cfg.llm, torch.device("cpu"))
+
+
 # --- presets and figures -------------------------------------------------------------------------
 
 def test_presets():
@@ -175,6 +228,60 @@ def test_presets():
         presets.quick(seeds=(1, 1))
 
 
+def test_colab_preset_is_the_full_comparison_in_under_an_hour_and_the_page_states_its_numbers(monkeypatch, tmp_path):
+    import re
+    from pathlib import Path
+
+    from companion import efpc
+
+    colab, whole = presets.colab(), presets.full()
+    assert presets.PRESETS["colab"] is presets.colab and colab.tier == "full"
+    same = ("qa_dataset", "meetingbank", "longbench", "longbench_tasks", "rates", "p_prepend", "aware_fraction",
+            "llm", "batch_size", "max_length")
+    assert all(getattr(colab, k) == getattr(whole, k) for k in same)
+    assert colab.steps < whole.steps and colab.eval_per_task < whole.eval_per_task
+    hours = {"colab": efpc.run_hours(colab).hours, "full": efpc.run_hours().hours}
+    assert hours["colab"] < 1 < hours["full"] and efpc.full_run_hours() == efpc.run_hours()
+    training = full.full_run_hours(colab, answer_seconds=0).hours
+    page = (Path(__file__).resolve().parents[1] / "book" / "10_efpc.md").read_text()
+    stated = re.search(r"Colab preset on a T4 \(an estimate, not a measurement\):\*\* about (\d+) minutes, from\s+"
+                       r"`efpc.run_hours\(efpc.config.colab\(\)\)`: about (\d+) minutes training the two compressors "
+                       r"and about\s+(\d+) compressing", page)
+    assert stated and [int(g) for g in stated.groups()] == [
+        round(60 * hours["colab"]), round(60 * training), round(60 * (hours["colab"] - training))]
+    assert re.findall(r"about (\d+) hours for `--preset full`", page) == [str(round(hours["full"]))]
+    memory = re.findall(r"the colab preset trains in about (\d+) GB of GPU memory", page)
+    assert memory == [str(round(full.preset_memory(colab)["total"]))]
+    # checkpoints: the shared root, the chapter's own folder
+    monkeypatch.setenv("COMPANION_CHECKPOINTS", str(tmp_path))
+    assert full._checkpoints(colab) == tmp_path / "efpc"
+
+
+def test_speed_benchmark_reports_the_fastest_repeat_with_its_cpu_time_and_the_machine(monkeypatch):
+    import importlib.util
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("efpc_speed", root / "benchmarks" / "efpc_speed.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    walls, cpus = iter([0.0, 3.0, 10.0, 12.0, 20.0, 21.0, 30.0, 34.0]), iter([0.0, 0.5, 0.0, 1.5, 0.0, 0.9, 0.0, 2.0])
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: next(walls))
+    monkeypatch.setattr(bench.time, "process_time", lambda: next(cpus))
+    done = SimpleNamespace(words=["w"] * 500, chunks=[0], rate=0.25)
+    fake = SimpleNamespace(compress=lambda *args, **kwargs: done)
+    r = bench.time_it(fake, "p", "q", 0.25, 4, torch.device("cpu"))
+    # repeats took 3, 2, 1 and 4 s wall: the fastest is the third, with its own 0.9 s of CPU; per 1,000 words
+    assert r["min_wall_s_per_1000_words"] == pytest.approx(2.0) and r["cpu_s_per_1000_words"] == pytest.approx(1.8)
+    # the committed record, which the chapter reads, says how and where it was measured
+    record = json.loads((root / "benchmarks" / "results" / "efpc.json").read_text())
+    assert record["threads"] == 1 and len(record["pinned_cores"]) == 1 and record["repeats"] >= 10
+    assert record["device_name"] and record["logical_cpus"] >= 1 and "minimum" in record["statistic"]
+    for r in record["results"].values():
+        assert 0 < r["cpu_s_per_1000_words"] and 0 < r["min_wall_s_per_1000_words"]
+
+
 def test_handwritten_passages_are_varied_and_answerable():
     from companion.efpc.experiment import handwritten_passages
 
@@ -190,8 +297,9 @@ def test_cli_refuses_full_without_a_gpu_and_rejects_unknown_presets(capsys):
     from companion.runtime import run_cli
 
     if not torch.cuda.is_available():
-        assert run_cli(main, ["--preset", "full"]) == 1
-        assert "needs a GPU" in capsys.readouterr().err
+        for preset in ("full", "colab"):
+            assert run_cli(main, ["--preset", preset]) == 1
+            assert f"the {preset} preset" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["--preset", "huge"])
 

@@ -1,8 +1,6 @@
 """PSOL experiments: the quick claim on the quick preset, repeatability, and the full pipeline on a
 tiny stand-in for CUB-200-2011 (random weights, no download)."""
 
-import json
-
 import numpy as np
 import pytest
 
@@ -105,8 +103,12 @@ def test_full_pipeline_on_a_tiny_cub_stand_in(tmp_path):
     assert (run_dir / "ddt_pseudo_boxes.pt").exists()
     assert (run_dir / "regressor" / "last.pt").exists()
     assert (run_dir / "classifier" / "last.pt").exists()
-    saved = json.loads((results.results_dir() / "psol.json").read_text())
-    assert "full" in saved and saved["full"]["scale"].startswith("CUB-200-2011")
+    # settings other than the full preset's: recorded as a customised run, never over the preset's record
+    assert not (results.results_dir() / "psol.json").exists()
+    saved = results.latest("psol", "full")
+    assert saved["scale"].startswith("CUB-200-2011") and saved["customised"]["classifier_epochs"] == [20, 1]
+    results.check_record(saved, "full")
+    assert [c["id"] for c in saved["claims"]] == ["regressor_beats_ddt"]
     # the pseudo boxes lie inside their images (48 x 64)
     pseudo = run.artifacts["pseudo_boxes"]
     assert pseudo.shape == (6, 4) and pseudo[:, 2].max() <= 64 and pseudo[:, 3].max() <= 48

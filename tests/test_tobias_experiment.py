@@ -229,7 +229,8 @@ def test_full_ssl_path_with_a_stand_in_for_stl10(tmp_path, monkeypatch):
                            pretrain=pre, knn_k=5, linear_epochs=2)
     out = experiment.run_ssl(cfg, torch.device("cpu"), checkpoint_root=tmp_path / "ckpt", verbose=False)
     assert "background_knn_mean" not in out["untrained"] and "linear_mean" in out["tobias"]
-    assert (tmp_path / "ckpt" / "moco_stl10_tobias_seed0" / "last.pt").exists()
+    # one folder per schedule, so a colab run's checkpoints are never resumed by a full run
+    assert (tmp_path / "ckpt" / "moco_stl10_2steps_tobias_seed0" / "last.pt").exists()
     with pytest.raises(ValueError, match="SSLConfig.dataset must be one of 'digits', 'scenes' or 'stl10'"):
         config.SSLConfig(dataset="imagenet")  # refused where it is built, before any data is loaded
 

@@ -349,3 +349,38 @@ def test_ranks_take_strided_parts_of_one_permutation():
     # step s of 2 ranks with batch 2 covers step s of 1 rank with batch 4
     for s in range(2):
         assert sorted(parts[0][2 * s : 2 * s + 2] + parts[1][2 * s : 2 * s + 2]) == sorted(one[4 * s : 4 * s + 4])
+
+
+def test_mixed_precision_asked_for_on_the_cpu_runs_the_t4_branch_and_resumes_exactly(tmp_path, monkeypatch):
+    """amp=True on the CPU: float16 autocast with a GradScaler, the branch a Colab T4 run takes. The step
+    sees autocast on, the scaler's state is checkpointed, and a resumed run ends on the same weights."""
+    x, y = _problem(2)
+    seen = []
+
+    def step(model, batch):
+        seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return _step(model, batch)
+
+    cfg = dict(steps=12, batch_size=16, lr=0.05, optimizer="sgd", seed=3, progress=False, amp=True)
+    reference = _model()
+    done = fit(reference, (x, y), step, FitConfig(**cfg))
+    assert done.steps == 12 and seen and all(on and dtype == torch.float16 for on, dtype in seen)
+    assert done.history[-1]["loss"] < done.history[0]["loss"] + 0.5
+
+    def stop_after_five(model, s):
+        if s == 5:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        fit(_model(), (x, y), step, FitConfig(**cfg, checkpoint_dir=tmp_path, checkpoint_every=3), after_step=stop_after_five)
+    saved = torch.load(tmp_path / "last.pt", weights_only=False)
+    assert saved["step"] == 3 and saved["scaler"].get("scale") is not None  # an enabled scaler's state
+    resumed = _model()
+    res = fit(resumed, (x, y), step, FitConfig(**cfg, checkpoint_dir=tmp_path, checkpoint_every=3))
+    assert res.resumed_from == 3
+    for a, b in zip(reference.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+
+    seen.clear()
+    fit(_model(), (x, y), step, FitConfig(**{**cfg, "amp": None, "steps": 2}))
+    assert not any(on for on, _ in seen)  # the default stays full precision on the CPU

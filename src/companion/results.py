@@ -83,12 +83,26 @@ def find_project_root(start: Path | None = None) -> Path | None:
     return None
 
 
+#: The committed records as shipped inside an installed package (``companion/records/``, copied from
+#: ``results/`` when the wheel is built): what the chapters read where no checkout is around, on Colab.
+#: Read-only: nothing is ever written there. In a checkout (an editable install) the folder does not exist.
+SHIPPED = Path(__file__).resolve().parent / "records"
+#: A reader's own records when neither ``COMPANION_RESULTS`` nor a checkout says where: under the working folder.
+OWN_FOLDER = "companion-results"
+
+
 def results_dir() -> Path:
-    """``COMPANION_RESULTS``, else ``results/`` at the project root, else ``./results``."""
+    """Where runs are recorded and read first: ``COMPANION_RESULTS``, else ``results/`` at the project
+    root, else ``./companion-results`` (a reader's own folder; never the shipped records)."""
     if os.environ.get("COMPANION_RESULTS"):
-        return Path(os.environ["COMPANION_RESULTS"])
+        return Path(os.environ["COMPANION_RESULTS"]).expanduser()
     root = find_project_root()
-    return (root if root is not None else Path.cwd()) / "results"
+    return root / "results" if root is not None else Path.cwd() / OWN_FOLDER
+
+
+def shipped_dir() -> Path | None:
+    """The records shipped with the installed package, or ``None`` in a checkout (no such folder)."""
+    return SHIPPED if SHIPPED.is_dir() else None
 
 
 def _clean(value: Any, where: str = "metrics") -> Any:
@@ -688,6 +702,13 @@ def write(chapter: str, mode: str, metrics: dict, scale: str, directory: Path | 
              "provenance": provenance(chapter, mode, command=command, seeds=seeds, wall_s=wall_s, preset=preset)}
     if config is not None:
         changed = customised(config, mode)
+        if changed and mode == "full" and not customised(config, "colab"):
+            # the colab preset (the full recipe shortened to a Colab session): a full-tier run of its own,
+            # kept beside the full preset's record, never over it
+            changed = {}
+            path = folder / "custom" / f"{chapter}-full-colab.json"
+            entry["provenance"]["preset"] = "colab"
+            print(f"results: the colab preset's run is recorded in {path}")
         if changed:
             digest = hashlib.sha256(json.dumps(changed, sort_keys=True, default=str).encode()).hexdigest()[:8]
             path = folder / "custom" / f"{chapter}-{mode}-{digest}.json"
@@ -736,9 +757,16 @@ def _load(path: Path) -> dict:
 
 def read(chapter: str, directory: Path | None = None) -> dict:
     """Everything recorded for ``chapter``: ``{tier: {"scale", "metrics", "claims", "provenance"}}``;
-    ``{}`` when nothing is recorded; a clear ValueError naming the file when it is malformed."""
+    ``{}`` when nothing is recorded; a clear ValueError naming the file when it is malformed.
+
+    Without ``directory``, an installed package's shipped record (:func:`shipped_dir`) supplies the
+    tiers the reader's own folder lacks: a reader's quick run on Colab sits beside the book's study."""
     path = (directory or results_dir()) / f"{check_chapter_name(chapter)}.json"
-    return _load(path) if path.exists() else {}
+    own = _load(path) if path.exists() else {}
+    shipped = shipped_dir() if directory is None else None
+    if shipped is not None and (shipped / path.name).exists():
+        return {**_load(shipped / path.name), **own}
+    return own
 
 
 def latest(chapter: str, tier: str, directory: Path | None = None) -> dict:
@@ -752,6 +780,9 @@ def latest(chapter: str, tier: str, directory: Path | None = None) -> dict:
         entry = _load(path).get(tier)
         if entry:
             return entry
+    shipped = shipped_dir() if directory is None else None
+    if shipped is not None and (shipped / f"{chapter}.json").exists():
+        return _load(shipped / f"{chapter}.json").get(tier) or {}
     return {}
 
 

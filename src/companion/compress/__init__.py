@@ -12,8 +12,8 @@ Book section: *EFPC* "Compression as token classification".
 from .align import Alignment, align_words, quality_filter
 from .baselines import first_words_scores, random_scores
 from .classifier import (
-    IGNORE, Collate, TopLayers, encode_words, load_token_classifier, minilm_path, model_training_memory, pad_batch,
-    token_classification_step, training_memory,
+    IGNORE, Collate, HubUnreachableError, TopLayers, encode_words, hub_advice, hub_errors, load_token_classifier,
+    minilm_path, model_training_memory, pad_batch, token_classification_step, training_memory,
 )
 from .inference import (
     Compression, Compressor, check_rate, chunk_words, compress_with_scores, drop_repeated_forced, forced_mask,
@@ -32,5 +32,5 @@ __all__ = [
     "forced_mask", "quantize_linear", "select_words", "achieved_rate", "answer_recall", "answer_retained", "keep_prf",
     "SENTENCE_END_CHARS", "SENTENCE_ENDS", "STOPWORDS", "core", "count_tokens", "count_words", "is_content_word",
     "join_kept", "join_words", "segment", "split_words", "tokenizer_counter", "check_costs", "word_costs",
-    "training_memory", "model_training_memory",
+    "training_memory", "model_training_memory", "HubUnreachableError", "hub_advice", "hub_errors",
 ]

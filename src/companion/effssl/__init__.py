@@ -8,11 +8,11 @@ Book chapter: *Efficient SSL*. Encoders, augmentation, SimSiam and kNN evaluatio
 from . import config
 from .bank import UPDATE_RULES, MemoryBank
 from .cutmix import cutmix, cutmix_box
-from .experiment import bank_knn_percent, knn_percent, linear_percent, load_data, run
+from .experiment import bank_knn_percent, knn_percent, linear_percent, load_data, run, run_hours
 from .losses import instance_loss, mixed_targets, sqrt_kl, sqrt_kl_grad, sqrt_target
 from .model import SingleBranchID
 
 __all__ = [
-    "config", "run", "load_data", "knn_percent", "linear_percent", "bank_knn_percent", "MemoryBank", "UPDATE_RULES", "SingleBranchID",
+    "config", "run", "run_hours", "load_data", "knn_percent", "linear_percent", "bank_knn_percent", "MemoryBank", "UPDATE_RULES", "SingleBranchID",
     "cutmix", "cutmix_box", "instance_loss", "mixed_targets", "sqrt_kl", "sqrt_kl_grad", "sqrt_target",
 ]

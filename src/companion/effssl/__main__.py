@@ -2,7 +2,7 @@
 update, + SqrtKL) against the untrained encoder and SimSiam, recorded in results/effssl.json.
 
 quick: digits on the CPU in seconds; study: the same with ten seeds (a few minutes); full: CIFAR-10/100
-with ResNet-18 on a GPU.
+with ResNet-18 on a GPU; colab: the full recipe on CIFAR-10 shortened to one Colab session.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from .experiment import run
 
 
 def main(argv=None) -> dict:
-    parser = runtime.cli_parser("effssl", __doc__)
-    parser.add_argument("--epochs", type=int, help="override the full preset's 200 epochs (e.g. 50 for one Colab session)")
+    parser = runtime.cli_parser("effssl", __doc__, presets=tuple(presets.PRESETS))
+    parser.add_argument("--epochs", type=int, help="override the colab or full preset's epochs (40 and 200)")
     parser.add_argument("--seeds", type=int, nargs="+", help="override the preset's seeds")
     parser.add_argument("--datasets", nargs="+", choices=["digits", "scenes", "cifar10", "cifar100"],
                         help="override the preset's datasets")
@@ -25,8 +25,8 @@ def main(argv=None) -> dict:
     device = runtime.require_accelerator(args.preset, args.device)
     overrides: dict = {"device": str(device)}
     if args.epochs is not None:
-        if args.preset != "full":
-            parser.error("--epochs applies to the full preset (quick and study count steps)")
+        if args.preset not in runtime.GPU_PRESETS:
+            parser.error("--epochs applies to the colab and full presets (quick and study count steps)")
         if args.epochs < 1:
             parser.error(f"--epochs must be >= 1, got {args.epochs}")
         overrides["epochs"] = args.epochs

@@ -1,6 +1,7 @@
 """Presets for the efficient single-branch SSL experiment: ``quick()`` runs on the CPU in seconds on
 scikit-learn's digits, ``study()`` is the same setting with ten seeds (a few minutes), ``full()`` is
-CIFAR-10/100 with ResNet-18 against SimSiam at equal GPU time.
+CIFAR-10/100 with ResNet-18 against SimSiam at equal GPU time, ``colab()`` the same on CIFAR-10 in one
+Colab session.
 
 Book section: *Efficient SSL* "Quick run" and "Full run".
 """
@@ -143,17 +144,31 @@ def full(**overrides) -> EffSSLConfig:
     (momentum 0.9, weight decay 1e-4), crops of area 0.2-1, no blur. SimSiam keeps the toolkit's CIFAR
     recipe (lr 0.1, weight decay 5e-4, projector 2048, predictor 512) and gets the same GPU time as the
     full method's run: its step count is what fits in that time, so its learning-rate schedule completes."""
-    from ..data import data_root
+    from ..runtime import checkpoint_root
 
     return EffSSLConfig(
         datasets=("cifar10", "cifar100"), n_train=0, n_test=0, resolution=32, crop_scale=(0.2, 1.0), encoder="resnet18_small",
         encoder_kwargs={}, dim=2048, hidden=2048, head_layers=3, steps=None, epochs=200, batch_size=512, lr=1.0,
         weight_decay=1e-4, negatives=10_000, methods=("npid", "sqrtkl", "simsiam"), simsiam_budget="time",
         simsiam_lr=0.1, simsiam_weight_decay=5e-4, simsiam_kwargs={"proj_dim": 2048, "pred_dim": 512, "proj_layers": 2},
-        eval_points=8, knn_k=200, seeds=(0,), checkpoint_dir=str(data_root().parent / "checkpoints" / "effssl"),
+        eval_points=8, knn_k=200, seeds=(0,), checkpoint_dir=str(checkpoint_root("effssl")),
         checkpoint_every=500, progress=True, flip=0.5, threads=None, tier="full",
     ).replace(**overrides)
 
 
+#: Epochs of each run in :func:`colab`.
+COLAB_EPOCHS = 40
+
+
+def colab(**overrides) -> EffSSLConfig:
+    """:func:`full` shortened to one Colab session (under an hour on a T4 by
+    :func:`companion.effssl.run_hours`): CIFAR-10 only, the same recipe and methods (NPID, the full method,
+    SimSiam at the same GPU time), 40 epochs instead of 200, checkpoints in their own folder."""
+    from ..runtime import checkpoint_root
+
+    return full(datasets=("cifar10",), epochs=COLAB_EPOCHS, checkpoint_dir=str(checkpoint_root("effssl-colab"))
+                ).replace(**overrides)
+
+
 #: ``python -m companion.effssl --preset NAME``.
-PRESETS = {"quick": quick, "study": study, "full": full}
+PRESETS = {"quick": quick, "study": study, "colab": colab, "full": full}

@@ -261,6 +261,81 @@ def simsiam_seconds_per_step(config: EffSSLConfig, data, device, probe_steps: in
     return (t2 - t1) / (probe_steps - half)
 
 
+def dataset_sizes(config: EffSSLConfig, dataset: str) -> tuple[int, int]:
+    """``(train, test)`` images of ``dataset`` as ``config`` loads it."""
+    from ..ssl.estimate import SPLITS
+
+    return SPLITS.get(dataset, (config.n_train, config.n_test))
+
+
+def run_hours(config: EffSSLConfig | None = None):
+    """The time of ``config`` (default: the full preset) on a Colab T4, a
+    :class:`~companion.runtime.TimeEstimate`, for every dataset and seed: each single-branch rung's
+    epochs (or steps) over the training images at the throughput of its counted step FLOPs (one view
+    through encoder and head, the scores against the sampled bank rows, backward); SimSiam the same
+    time as the full method's run (``simsiam_budget="time"``) or half the steps at its own two-view step
+    FLOPs (``"passes"``); and the evaluations (the kNN points along each run, calibration, the linear
+    probes' features) as forward passes of the encoder. Book section: *Efficient SSL* "Full run".
+    """
+    from ..ssl import estimate
+    from .config import full
+
+    config = config or full()
+    channels = 1 if config.datasets == ("digits",) else 3
+    net = (config.encoder, config.encoder_kwargs, config.resolution, channels)
+
+    def encoder():
+        with estimate.own_rng():
+            return build_encoder(config.encoder, in_channels=channels, **config.encoder_kwargs)
+
+    def single_flops(variant: str, rows: int) -> float:
+        with estimate.own_rng():  # a bank as large as one step's scores need, not the whole data set
+            model = SingleBranchID(
+                encoder(), rows, dim=config.dim, hidden=config.hidden, head_layers=config.head_layers,
+                temperature=config.temperature, negatives=None, update=VARIANTS[variant]["update"],
+                sqrt_weight=config.sqrt_weight if VARIANTS[variant]["sqrt"] else 0.0,
+                sqrt_temperature=config.sqrt_temperature, cutmix_alpha=config.cutmix_alpha)
+            x = torch.rand(2, channels, config.resolution, config.resolution)
+        model.train()
+        return estimate.count_flops(lambda: model(x, torch.arange(2))["loss"].backward()) / 2
+
+    def simsiam_flops() -> float:
+        with estimate.own_rng():
+            method = SimSiam(encoder(), **config.simsiam_kwargs)
+        return estimate.two_view_step_flops(method, config.resolution, channels)
+
+    parts, forwards = {}, {}
+    seeds = len(config.seeds)
+    for dataset in config.datasets:
+        n, n_test = dataset_sizes(config, dataset)
+        epochs = config.epochs if config.epochs is not None else config.steps * config.batch_size / n
+        rows = min(n, (config.negatives or n) + 2)
+        evaluated = 2 * (n + n_test)  # the untrained floor: kNN and linear-probe features
+        full_hours = None
+        for variant in (m for m in config.methods if m in VARIANTS):
+            flops = estimate.memo(("single-branch", variant, rows, config.dim, config.hidden, config.head_layers, *net),
+                                  lambda: single_flops(variant, rows))
+            parts[f"{variant} on {dataset}"] = part = estimate.hours(n, epochs, flops, runs=seeds)
+            full_hours = part
+            evaluated += config.eval_points * (n + n_test) + n_test + (n if VARIANTS[variant]["calibrate"] else 0)
+            evaluated += (n + n_test) if variant == FULL_METHOD else 0
+        if "simsiam" in config.methods:
+            if config.simsiam_budget == "time":
+                if full_hours is None:
+                    raise ValueError("simsiam_budget='time' needs a single-branch method to time (config.methods)")
+                # the same wall time as the last single-branch run (the full method's, in the full preset)
+                parts[f"simsiam on {dataset} (the same time)"] = full_hours
+            else:
+                flops = estimate.memo(("two-view", "simsiam", config.simsiam_kwargs, *net), simsiam_flops)
+                parts[f"simsiam on {dataset}"] = estimate.hours(n, epochs / 2, flops, runs=seeds)
+            evaluated += (config.eval_points + 1) * (n + n_test)
+        forwards[dataset] = evaluated
+    fwd = estimate.memo(("forward", *net), lambda: estimate.flops_per_image(encoder(), config.resolution, channels))
+    parts["evaluations (kNN along each run, calibration, linear probes)"] = estimate.hours(
+        sum(forwards.values()), 1, fwd, runs=seeds)
+    return estimate.total(parts, f"{', '.join(config.datasets)}, {results.plural(seeds, 'seed')}")
+
+
 def _mean(values: list) -> float:
     return float(sum(values) / len(values))
 
@@ -400,6 +475,13 @@ def run(config: EffSSLConfig | None = None, record: bool = True) -> dict:
     config = config or quick()
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     began = time.perf_counter()
+    if config.tier == "full":  # a GPU run of hours: say how long, what to expect and where it resumes from
+        from ..runtime import announce
+
+        announce(f"Efficient SSL, {', '.join(config.methods)} on {', '.join(config.datasets)}", run_hours(config),
+                 "the full method's kNN accuracy above NPID's and far above the untrained encoder's, and close to "
+                 "SimSiam's at the same GPU time (the paper's direction; its numbers are not verified)"
+                 + ("; one seed gives no interval" if len(config.seeds) < 2 else ""), config.checkpoint_dir)
     pin = device.type == "cpu"
     with torch_threads(config.threads if pin else None), (threadpool_limits(1) if pin else contextlib.nullcontext()):
         out: dict = {dataset: run_dataset(config, dataset, device) for dataset in config.datasets}

@@ -13,11 +13,12 @@ from .experiment import (
     HANDWRITTEN, METHODS, QuickOutcome, TrainedPair, evaluate_generated, evaluate_handwritten, handwritten_passages,
     rate_label, run, run_quick, train_pair,
 )
+from .full import full_run_hours, run_hours
 from .method import EncodedExamples, LabelledPrompt, SelectivePrependDataset, encode_examples, train_compressor
 
 __all__ = [
     "config", "Corpus", "Example", "make_corpus", "HANDWRITTEN", "METHODS", "QuickOutcome", "TrainedPair",
     "evaluate_generated", "evaluate_handwritten", "handwritten_passages", "rate_label", "run", "run_quick",
     "train_pair", "EncodedExamples", "LabelledPrompt", "SelectivePrependDataset", "encode_examples",
-    "train_compressor",
+    "train_compressor", "run_hours", "full_run_hours",
 ]

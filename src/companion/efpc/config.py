@@ -1,5 +1,5 @@
 """Presets for the EFPC experiment: ``quick()`` (CPU, packaged MiniLM, one seed), ``study()`` (the same
-with ten seeds) and ``full()`` (GPU, the paper's data).
+with ten seeds), ``full()`` (GPU, the paper's data) and ``colab()`` (the full run shortened to a Colab session).
 
 Book sections: *EFPC* "Quick run" and "Full run".
 """
@@ -36,7 +36,7 @@ class EFPCConfig:
     weight_decay: float = 0.0
     accumulate: int = 1  # micro-batches per batch (the same step with less GPU memory; full: a T4's 15 GB)
     gradient_checkpointing: bool = False  # recompute activations in backward (less memory, about 30% slower)
-    checkpoint_dir: str | None = None  # full mode: default data_root().parent / "checkpoints" / "efpc"
+    checkpoint_dir: str | None = None  # full mode: default runtime.checkpoint_root("efpc")
     checkpoint_every: int = 0
     device: str | None = None
     progress: bool = True
@@ -49,8 +49,9 @@ class EFPCConfig:
     n_facts: int = 3
     n_fillers: int = 1
     # full run only
-    meetingbank: str = "microsoft/MeetingBank-LLMCompressed"
-    qa_dataset: str = "rajpurkar/squad"
+    meetingbank: str = "microsoft/MeetingBank-LLMCompressed"  # or a local JSON-lines copy of its records
+    qa_dataset: str = "rajpurkar/squad"  # or a local JSON-lines copy
+    longbench: str = "THUDM/LongBench"  # the hub dataset, or a local copy of its data.zip
     aware_fraction: float = 0.1  # task-aware examples added, as a share of MeetingBank's (the paper's 1% / 10%)
     alignment_window: int = 400
     longbench_tasks: tuple[str, ...] = ("narrativeqa", "qasper", "multifieldqa_en")
@@ -74,7 +75,8 @@ class EFPCConfig:
             progress=v.flag(), rates=v.sequence(v.number(0, 1, low_open=True), distinct=True),
             random_draws=v.positive_int, n_train=v.positive_int, n_test=v.positive_int,
             n_facts=v.integer(1, len(_FACTS)),
-            n_fillers=v.integer(0, len(FILLERS)), meetingbank=v.text(), qa_dataset=v.text(), aware_fraction=v.fraction,
+            n_fillers=v.integer(0, len(FILLERS)), meetingbank=v.text(), qa_dataset=v.text(), longbench=v.text(),
+            aware_fraction=v.fraction,
             alignment_window=v.positive_int, longbench_tasks=v.sequence(v.text(), distinct=True),
             eval_per_task=v.optional(v.positive_int), llm=v.text(), max_new_tokens=v.positive_int,
             force_tokens=v.sequence(v.text(), non_empty=False, distinct=True), extra=v.mapping(v.text()),
@@ -120,3 +122,17 @@ def full(**overrides) -> EFPCConfig:
         rates=(0.25,), p_prepend=0.5,
     )
     return replace(base, **overrides)
+
+
+def colab(**overrides) -> EFPCConfig:
+    """The full run shortened to a Colab T4 session (under an hour by :func:`companion.efpc.run_hours`):
+    the same two compressors, data, rate and answering LLM, with LLMLingua-2-small's encoder
+    (multilingual BERT-base, a third of XLM-R-large's depth and width) trained 1,000 steps instead of
+    2,000, judged on 30 questions per LongBench task instead of 100. Tier ``full``.
+    """
+    return full(**{"model": "google-bert/bert-base-multilingual-cased", "steps": 1000, "warmup_steps": 50,
+                   "checkpoint_every": 100, "eval_per_task": 30, **overrides})
+
+
+#: Every preset by name (``python -m companion.efpc --preset NAME``).
+PRESETS = {"quick": quick, "study": study, "colab": colab, "full": full}

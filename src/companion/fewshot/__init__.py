@@ -11,7 +11,9 @@ from . import config, plots
 from .config import METHOD_LABELS, METHODS, FewShotConfig
 from .data import FewShotData, cifar_fs, digits
 from .episodes import Episode, sample_episodes, split_classes, stack_episodes
-from .experiment import FewShotResult, evaluate, findings, flop_estimate, method_label, paired_difference, pretrain, run
+from .experiment import (
+    FewShotResult, evaluate, findings, flop_estimate, method_label, paired_difference, pretrain, run, run_hours,
+)
 from .finetune import (
     EpisodeFineTuner, FineTune, ParallelRuns, prototype_scores, random_resized_crop, stability_similarity,
 )
@@ -22,6 +24,7 @@ __all__ = [
     "config", "METHOD_LABELS", "METHODS", "FewShotConfig", "FewShotData", "cifar_fs", "digits",
     "Episode", "sample_episodes", "split_classes", "stack_episodes",
     "FewShotResult", "evaluate", "findings", "flop_estimate", "method_label", "paired_difference", "pretrain", "run",
+    "run_hours",
     "EpisodeFineTuner", "FineTune", "ParallelRuns", "prototype_scores", "random_resized_crop", "stability_similarity",
     "episode_accuracy", "running_worst", "summarize", "worst_k_mean",
     "BlockBackbone", "CosineClassifier", "build_backbone", "mlp_backbone", "resnet12", "split_backbone",

@@ -1,5 +1,6 @@
 """Run the worst-case few-shot experiment and print its tables and claims: quick (CPU, digits, one
-seed), study (five seeds) or full (CIFAR-FS and ResNet-12 on a GPU)."""
+seed), study (five seeds), full (CIFAR-FS and ResNet-12 on a GPU) or colab (the full preset shortened
+to one Colab session)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from .experiment import run
 
 
 def main(argv=None) -> None:
-    parser = runtime.cli_parser("fewshot", __doc__)
+    parser = runtime.cli_parser("fewshot", __doc__, presets=tuple(presets.PRESETS))
     parser.add_argument("--episodes", type=int, help="episodes per shot (default: the preset's)")
     parser.add_argument("--shots", type=int, nargs="+", help="e.g. --shots 1 5")
     parser.add_argument("--methods", nargs="+", choices=presets.METHODS, help="methods to score")
@@ -20,7 +21,7 @@ def main(argv=None) -> None:
     parser.add_argument("--data-root", help="folder holding (or receiving) CIFAR-100")
     parser.add_argument("--seed", type=int)
     args = parser.parse_args(argv)
-    if args.preset == "full":
+    if args.preset in runtime.GPU_PRESETS:
         runtime.require_accelerator(args.preset, args.device)
     config = presets.preset(args.preset)
     changes = {k: v for k, v in {

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import results, train
+from .. import results, runtime, train
 from ..runtime import pick_device, torch_threads
 from .config import METHOD_LABELS, FewShotConfig
 from .data import FewShotData, load
@@ -218,8 +218,7 @@ def flop_estimate(config: FewShotConfig) -> dict:
 
     Book section: *Worst case* "Full run".
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
+    from ..flops import count_flops
     from .model import split_backbone
 
     shape = {"digits": (1, 8, 8), "cifar_fs": (3, 32, 32)}[config.dataset]
@@ -227,9 +226,8 @@ def flop_estimate(config: FewShotConfig) -> dict:
     x = torch.zeros(1, *shape)
 
     def flops(module, inp):
-        with FlopCounterMode(display=False) as counter, torch.no_grad():
-            module(inp)
-        return counter.get_total_flops()
+        with torch.no_grad():
+            return count_flops(module, inp)
 
     full = flops(net, x)
     out = {"pretrain": config.pretrain_steps * config.pretrain_batch * 3 * full / 1e15}
@@ -251,16 +249,52 @@ def flop_estimate(config: FewShotConfig) -> dict:
     return out
 
 
+#: Base images per data set (CIFAR-FS: 64 classes of 600; digits 0-4): what an epoch of pre-training is.
+BASE_IMAGES = {"cifar_fs": 38_400, "digits": 901}
+
+
+def run_hours(config: FewShotConfig | None = None) -> runtime.TimeEstimate:
+    """The estimated Colab T4 time of ``config`` (default: the full preset), from :func:`flop_estimate`
+    (counted FLOPs: pre-training steps, and per episode every method's fine-tuning) at the throughput
+    assumed in :data:`runtime.T4_FLOPS`, once per seed.
+
+    Book section: *Worst case* "Full run".
+    """
+    from .config import full
+
+    cfg = config or full()
+    work = flop_estimate(cfg)
+    seeds = len(cfg.seeds) or 1
+    images = cfg.pretrain_steps * cfg.pretrain_batch
+    # the episodes' work counted in fine-tuning steps (each member's, every method's, every episode's);
+    # prototypes' forward passes ride along in the FLOPs
+    methods = [cfg.method(n) for n in cfg.methods] + [cfg.method("sr", tune_blocks=t) for t in cfg.ac_sweep]
+    steps = cfg.n_episodes * len(cfg.shots) * max(1, sum(m.members * m.steps for m in methods if m is not None))
+    episode_flops = sum(v for k, v in work.items() if k not in ("pretrain", "total")) * 1e15
+    parts = [("pre-training", runtime.estimate_hours(
+                  BASE_IMAGES[cfg.dataset], images / BASE_IMAGES[cfg.dataset],
+                  runtime.items_per_second(work["pretrain"] * 1e15 / images), runs=seeds)),
+             ("episodes (items: fine-tuning steps of every method and member)", runtime.estimate_hours(
+                  steps, 1, runtime.items_per_second(episode_flops / steps), runs=seeds))]
+    return runtime.TimeEstimate(sum(p.hours for _, p in parts),
+                                "; ".join(f"{name}: {p.basis}" for name, p in parts)
+                                + "; FLOPs counted (fewshot.flop_estimate) at runtime.T4_FLOPS (assumed)")
+
+
+#: What a full (or colab) run should show, and on what basis (printed when it starts).
+FULL_EXPECT = ("AC+EnSR above plain fine-tuning in the worst episodes (acc1 per block of 20) and in the mean, and AC "
+               "raising the 5-shot mean of fine-tuning with SR: the paper's direction. Its CIFAR-FS numbers could "
+               "not be verified (and it starts from other weights), so no value is expected.")
+
+
 def checkpoint_folder(config: FewShotConfig) -> Path | None:
     """Where ``config``'s pre-training checkpoints and finished episode chunks go: ``checkpoint_dir``
-    (default for the full preset: the cache's ``checkpoints/fewshot``) / ``seed<seed>``, one folder per
-    seed so that another seed never resumes them; None when nothing is checkpointed."""
+    (default for the full and colab presets: ``runtime.checkpoint_root("fewshot")``) / ``seed<seed>``, one
+    folder per seed so that another seed never resumes them; None when nothing is checkpointed."""
     if config.checkpoint_dir is not None:
         root = Path(config.checkpoint_dir)
     elif config.preset == "full":
-        from ..data import data_root
-
-        root = data_root().parent / "checkpoints" / CHAPTER
+        root = runtime.checkpoint_root(CHAPTER)
     else:
         return None
     return root / f"seed{config.seed}"
@@ -399,6 +433,10 @@ def run(config: FewShotConfig) -> FewShotResult:
 
     began = time.perf_counter()
     seeds = config.seeds or (config.seed,)
+    if config.preset == "full":
+        runtime.announce(f"Worst-case few-shot on {config.dataset}: pre-training, then {config.n_episodes} episodes "
+                         f"of each of {'/'.join(map(str, config.shots))}-shot", run_hours(config), FULL_EXPECT,
+                         checkpoint_folder(config).parent)
     with torch_threads(config.threads):
         outs = [run_one(replace(config, seed=s)) for s in seeds]
     first = outs[0]

@@ -10,10 +10,11 @@ Book chapter: *NRS* (``book/04_nrs.md``).
 from . import config
 from .cnn import NRSHead, resnet_nrs
 from .estimator import MLPBaselineClassifier, NRSClassifier, NRSRegressor
+from .estimate import run_hours
 from .experiment import run
 from .layer import MLPNet, NRSLayer, NRSNet, auto_n_mul, mlp_head, subspace_indices
 
 __all__ = [
-    "config", "run", "NRSHead", "resnet_nrs", "MLPBaselineClassifier", "NRSClassifier", "NRSRegressor", "MLPNet", "NRSLayer",
+    "config", "run", "run_hours", "NRSHead", "resnet_nrs", "MLPBaselineClassifier", "NRSClassifier", "NRSRegressor", "MLPNet", "NRSLayer",
     "NRSNet", "auto_n_mul", "mlp_head", "subspace_indices",
 ]

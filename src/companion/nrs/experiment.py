@@ -14,19 +14,22 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import results
+from .. import results, runtime
 from . import config as config_mod
+from .estimate import run_hours
 from .tabular import compare, fit_time_ratios, load_table, split_times, summarize
 
 CHAPTER = "nrs"
 
 
 def _checkpoint_root(cfg) -> Path:
-    if cfg.checkpoint_dir:
-        return Path(cfg.checkpoint_dir)
-    from ..data import data_root
+    return Path(cfg.checkpoint_dir) if cfg.checkpoint_dir else runtime.checkpoint_root(CHAPTER)
 
-    return data_root().parent / "checkpoints" / CHAPTER
+
+#: What a full (or colab) run should show, and on what basis (printed when it starts).
+FULL_EXPECT = ("per data set, NRS against the random forest and gradient boosting, and ResNet-50 with the NRS head "
+               "against the linear head on CUB-200. The paper reports NRS ahead on its data sets; its numbers "
+               "could not be verified, so no value is expected, only that direction, which the claims test.")
 
 
 def _fingerprint(cfg, name: str) -> str:
@@ -151,6 +154,10 @@ def run(cfg=None, verbose: bool = True) -> dict:
                          "(a decided verdict needs an interval from at least 3); use run_tabular() for accuracies "
                          "without a record")
     began = time.perf_counter()
+    if cfg.mode == "full":
+        runtime.announce(f"NRS on {', '.join(cfg.datasets)} ({cfg.rounds} rounds)"
+                         + (f" and CUB-200 ({cfg.cub.epochs} epochs per head)" if cfg.cub is not None else ""),
+                         run_hours(cfg), FULL_EXPECT, _checkpoint_root(cfg), verbose=verbose)
     metrics = run_tabular(cfg, verbose)
     accs, times = split_times(metrics["datasets"])
     tier = cfg.mode

@@ -18,7 +18,7 @@ import torch
 
 from .. import boxes as bx
 
-__all__ = ["localization_metrics", "hits", "best_iou"]
+__all__ = ["localization_metrics", "hits", "best_iou", "per_class"]
 
 
 def best_iou(pred, gts) -> torch.Tensor:
@@ -53,8 +53,14 @@ def hits(pred, gts, threshold: float = 0.5) -> torch.Tensor:
     return best_iou(pred, gts) > threshold
 
 
+def per_class(values: torch.Tensor, labels) -> torch.Tensor:
+    """The mean of ``values`` within each class, classes in ascending order: ``(N,) -> (classes,)``."""
+    labels = torch.as_tensor(labels).long()
+    return torch.stack([values[labels == c].float().mean() for c in labels.unique()])
+
+
 def _per_class_mean(values: torch.Tensor, labels: torch.Tensor) -> float:
-    return float(torch.stack([values[labels == c].float().mean() for c in labels.unique()]).mean())
+    return float(per_class(values, labels).mean())
 
 
 def localization_metrics(pred, gts, labels, class_scores=None, topk=(1, 5), threshold: float = 0.5) -> dict:

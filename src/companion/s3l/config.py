@@ -1,6 +1,7 @@
 """Presets for the S3L experiment: ``quick()`` runs on a CPU in under a minute on the shared SSL benchmark
 (digits, :mod:`companion.ssl.bench`) at 8 vs 16 px, ``study()`` is the same with ten seeds and the
-multi-stage schedule, ``full()`` is MoCo v2 with ResNet-18 on CIFAR-100 at 16 vs 32 px on a GPU.
+multi-stage schedule, ``full()`` is MoCo v2 with ResNet-18 on CIFAR-100 at 16 vs 32 px on a GPU, and
+``colab()`` the same shortened to a Colab session.
 
 Book section: *S3L* "Quick run" and "Full run".
 """
@@ -192,8 +193,9 @@ def full(**overrides) -> S3LConfig:
     tau = 0.2, m = 0.999, SGD lr 0.03 per 128 images, weight decay 1e-4), 200 epochs per schedule: 16 px,
     32 px and 16 -> 32 px (150 + 50 epochs, the queue kept); then 10 warm-up epochs of ``layer4`` + ``fc``
     and 60 fine-tuning epochs at 32 px (SGD lr 0.1, batch 128) with mixup (alpha 1); checkpoints every 500
-    steps. Book section: *S3L* "Full run"."""
-    from ..data import data_root
+    steps (in :func:`companion.runtime.checkpoint_root`, on Google Drive when it is mounted on Colab).
+    Book section: *S3L* "Full run"."""
+    from ..runtime import checkpoint_root
 
     return S3LConfig(
         dataset="cifar100", resolution=32, arch="resnet18", width=64, small_stem=True, method="moco",
@@ -203,8 +205,23 @@ def full(**overrides) -> S3LConfig:
         weight_decay=1e-4, warmup_steps=0, warmup_epochs=10, finetune_steps=0, finetune_epochs=60,
         finetune_batch_size=128, finetune_lr=0.1, finetune_weight_decay=5e-4, mixup_alpha=1.0, knn_k=200,
         budget_steps=None, tier="full", threads=None, linear_probe=False,
-        progress=True, checkpoint_dir=str(data_root().parent / "checkpoints" / "s3l"), checkpoint_every=500,
+        progress=True, checkpoint_dir=str(checkpoint_root("s3l")), checkpoint_every=500,
     ).replace(**overrides)
 
 
-PRESETS = {"quick": quick, "study": study, "full": full}
+def colab(**overrides) -> S3LConfig:
+    """:func:`full` shortened to a Colab session (estimated under an hour on a T4, :func:`companion.s3l.run_hours`):
+    the same data, network, MoCo v2 and fine-tuning recipe, the chapter's comparison of 16 px against 32 px
+    pretraining (the multi-stage arm is left out) with 25 pretraining epochs per schedule, 2 warm-up and 8
+    fine-tuning epochs, and 2 seeds, so that the claims get an interval. Checkpoints go to their own folder
+    (``<checkpoint_root>/s3l/colab``): a full run never resumes a colab run's checkpoints.
+    Book section: *S3L* "Full run"."""
+    from ..runtime import checkpoint_root
+
+    return full(
+        arms={"low": (16,), "full": (32,)}, fractions={}, epochs=25, warmup_epochs=2, finetune_epochs=8,
+        seeds=(0, 1), checkpoint_dir=str(checkpoint_root("s3l") / "colab"),
+    ).replace(**overrides)
+
+
+PRESETS = {"quick": quick, "study": study, "colab": colab, "full": full}

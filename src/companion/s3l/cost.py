@@ -19,57 +19,9 @@ import statistics
 import time
 
 import torch
-from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
+from ..flops import count_flops, flops_per_image, train_step_flops  # noqa: F401 (the chapter's names for them)
 from ..results import plural
-
-
-def count_flops(fn, *args) -> int:
-    """FLOPs of everything ``fn(*args)`` runs (forward, and backward if ``fn`` calls it).
-    Book section: *S3L* "What a pixel costs"."""
-    with FlopCounterMode(display=False) as counter:
-        fn(*args)
-    return int(counter.get_total_flops())
-
-
-def flops_per_image(model: nn.Module, resolution: int, channels: int = 3) -> int:
-    """Forward FLOPs of ``model`` on one ``channels x resolution x resolution`` image (eval mode, no grad).
-
-    Book section: *S3L* "What a pixel costs".
-    """
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution <= 0:
-        raise ValueError(f"resolution must be a positive integer, got {resolution!r}")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return count_flops(model, torch.zeros(1, channels, resolution, resolution, device=device))
-    finally:
-        model.train(was_training)
-
-
-def train_step_flops(method: nn.Module, resolution: int, channels: int = 3, batch: int = 2) -> float:
-    """FLOPs per image of one self-supervised training step at ``resolution``: the forward of both views
-    through everything the method runs (online and momentum encoders, heads, the loss against the queue)
-    and the backward pass. Counted on a copy of ``method`` (its queue and statistics are untouched) with a
-    batch of ``batch`` images, then divided by ``batch``; the augmentation is not counted.
-
-    Book section: *S3L* "What a pixel costs".
-    """
-    if batch < 2:
-        raise ValueError(f"batch must be at least 2 (batch norm needs two samples), got {batch}")
-    probe = copy.deepcopy(method)
-    probe.train()
-    device = next(probe.parameters()).device
-    v1 = torch.rand(batch, channels, resolution, resolution, device=device)
-    v2 = torch.rand(batch, channels, resolution, resolution, device=device)
-
-    def step():
-        probe(v1, v2)["loss"].backward()
-
-    return count_flops(step) / batch
 
 
 def step_seconds(step, repeats: int = 5, warmup: int = 1, device: str | torch.device = "cpu", clock: str = "wall") -> float:
@@ -102,12 +54,13 @@ CIFAR_TRAIN_IMAGES = 50_000
 _COUNTED: dict = {}  # FLOP counts by network and resolution: the same preset is estimated once
 
 
-def full_run_hours(config=None, flops: float | None = None):
-    """The full preset's time on a Colab T4, from its own epochs and the FLOPs counted here
-    (:func:`train_step_flops` for each pretraining stage, three times :func:`flops_per_image` for each
-    warm-up and fine-tuning epoch of every arm and the untrained network) at ``flops`` FLOP/s
-    (default :data:`companion.runtime.T4_FLOPS`, an assumption). Returns a
-    :class:`companion.runtime.TimeEstimate`; the chapter's stated time is this one (a test checks).
+def run_hours(config=None, flops: float | None = None):
+    """A full or colab preset's time on a Colab T4 (default: :func:`~companion.s3l.config.full`), from its
+    own epochs and the FLOPs counted here (:func:`train_step_flops` for each pretraining stage, three times
+    :func:`flops_per_image` for each warm-up and fine-tuning epoch of every arm and the untrained network)
+    at ``flops`` FLOP/s (default :data:`companion.runtime.T4_FLOPS`, an assumption). Returns a
+    :class:`companion.runtime.TimeEstimate`; the chapter's stated times are these (a test checks).
+    ``full_run_hours`` is the same function under its older name.
 
     Book section: *S3L* "Full run".
     """
@@ -117,6 +70,10 @@ def full_run_hours(config=None, flops: float | None = None):
     from .experiment import build_method
 
     config = config or full()
+    if config.budget != "epochs" or not config.warmup_epochs or not config.finetune_epochs:
+        raise ValueError("run_hours estimates presets counted in epochs over CIFAR-100 (budget='epochs', "
+                         f"warmup_epochs and finetune_epochs set), got budget={config.budget!r}, "
+                         f"warmup_epochs={config.warmup_epochs!r}, finetune_epochs={config.finetune_epochs!r}")
     flops = flops or T4_FLOPS
     network = repr((config.arch, config.width, config.small_stem, config.method, sorted(config.method_kwargs.items())))
 
@@ -142,6 +99,11 @@ def full_run_hours(config=None, flops: float | None = None):
     parts.append(estimate_hours(CIFAR_TRAIN_IMAGES, config.warmup_epochs + config.finetune_epochs, rate, runs=networks))
     seeds = len(config.seeds)
     return TimeEstimate(seeds * sum(p.hours for p in parts),
-                        f"{plural(seeds, 'seed')}; pretraining {sum(p.hours for p in parts[:-1]):.1f} h over "
-                        f"{len(config.arms)} arms, warm-up and fine-tuning {parts[-1].hours:.1f} h for {networks} "
-                        f"networks; FLOPs counted by PyTorch at an assumed {flops / 1e12:g} TFLOP/s")
+                        f"{plural(seeds, 'seed')}; per seed, pretraining {sum(p.hours for p in parts[:-1]):.2g} h "
+                        f"over {len(config.arms)} arms ({config.epochs} epochs each), warm-up and fine-tuning "
+                        f"{parts[-1].hours:.2g} h for {networks} networks "
+                        f"({config.warmup_epochs} + {config.finetune_epochs} epochs); FLOPs counted by PyTorch at an "
+                        f"assumed {flops / 1e12:g} TFLOP/s")
+
+
+full_run_hours = run_hours  # the older name

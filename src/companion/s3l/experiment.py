@@ -220,6 +220,8 @@ def run(config: S3LConfig | None = None, record: bool = True) -> dict:
     from .config import quick
 
     config = config or quick()
+    if config.tier == "full" and config.budget == "epochs":  # the presets run_hours can estimate
+        announce(config)
     began = time.perf_counter()
     with torch_threads(config.threads):
         runs = [run_seed(seed_config(config, s), record=False) for s in config.seeds]
@@ -249,6 +251,26 @@ def run(config: S3LConfig | None = None, record: bool = True) -> dict:
         results.write(CHAPTER, mode, metrics, scale=scale, claims=claims, seeds=list(config.seeds),
                       wall_s=time.perf_counter() - began, config=config)
     return out
+
+
+def announce(config: S3LConfig) -> str:
+    """Print what a full-tier run (the full or colab preset) will do: its estimated T4 time
+    (:func:`~companion.s3l.cost.run_hours`), what to expect and where it checkpoints.
+    Book section: *S3L* "Full run"."""
+    from .. import runtime
+    from .cost import run_hours
+
+    arms = ", ".join(" -> ".join(map(str, r)) + " px" for r in config.arms.values())
+    what = (f"S3L on {config.dataset}: {config.arch} pretrained at {arms} for {config.epochs} epochs each, "
+            f"fine-tuned {config.warmup_epochs} + {config.finetune_epochs} epochs at {config.resolution} px, "
+            f"{results.plural(len(config.seeds), 'seed')}")
+    low, high = min(min(r) for r in config.arms.values()), config.resolution
+    expect = (f"the pretrained networks above the untrained one (kNN and fine-tuned accuracy), and the {low} px "
+              f"schedule's fine-tuned accuracy within about a point of the {high} px schedule's at about "
+              f"{(low / high) ** 2:.2g} of its pretraining FLOPs (claims small_resolution and sanity_knn, with 2 seeds "
+              "or more). The paper publishes no CIFAR-100 number: the direction is its claim, the size of the gap "
+              "is not verified")
+    return runtime.announce(what, run_hours(config), expect, config.checkpoint_dir)
 
 
 def seed_config(config: S3LConfig, seed: int) -> S3LConfig:

@@ -19,6 +19,8 @@ from . import pretrain  # a callable module: ssl.pretrain(...) runs pretrain.pre
 from .pretrain import PretrainConfig
 from . import bench  # the shared small-scale benchmark every SSL chapter's quick and study presets use
 from .bench import BenchData, PairViews, bench_config, bench_data, bench_encoder, bench_evaluate, bench_views
+from . import estimate
+from .experiment import run_hours
 
 __all__ = [
     "augment", "data", "ema", "pretrain", "encoders", "evaluate", "heads", "losses", "methods",
@@ -27,4 +29,5 @@ __all__ = [
     "knn_predict", "linear_probe", "mlp", "predictor", "projector", "byol_loss", "info_nce", "negative_cosine",
     "nt_xent", "simsiam_loss", "BYOL", "METHODS", "SimCLR", "SimSiam", "MoCo", "PretrainConfig",
     "bench", "BenchData", "PairViews", "bench_config", "bench_data", "bench_encoder", "bench_evaluate", "bench_views",
+    "estimate", "run_hours",
 ]

@@ -1,6 +1,7 @@
-"""``python -m companion.ssl --preset quick|study|full``: the toolkit's sanity check on the shared
+"""``python -m companion.ssl --preset quick|study|colab|full``: the toolkit's sanity check on the shared
 benchmark, every SSL method's encoder against the same network at random initialization (kNN and
-linear probe), recorded in ``results/ssl_toolkit.json``."""
+linear probe), recorded in ``results/ssl_toolkit.json``. ``colab`` is the full preset (CIFAR-10,
+ResNet-18, GPU) shortened to one Colab session; both resume from their checkpoints when rerun."""
 
 from dataclasses import replace
 
@@ -10,7 +11,7 @@ from .experiment import run, table
 
 
 def main(argv=None) -> dict:
-    parser = runtime.cli_parser("ssl", __doc__)
+    parser = runtime.cli_parser("ssl", __doc__, presets=tuple(config.PRESETS))
     parser.add_argument("--methods", nargs="+", default=None, help="subset of simsiam byol moco simclr")
     parser.add_argument("--seeds", nargs="+", type=int, default=None)
     args = parser.parse_args(argv)
@@ -23,7 +24,7 @@ def main(argv=None) -> dict:
         cfg = replace(cfg, methods=tuple(args.methods))
     if args.seeds:
         cfg = replace(cfg, seeds=tuple(args.seeds))  # replace checks the config again (no repeated seeds)
-    if args.device or args.preset == "full":
+    if args.device or args.preset in runtime.GPU_PRESETS:
         cfg = replace(cfg, pretrain=cfg.pretrain.replace(device=str(device)))
     metrics = run(cfg)
     print(table(metrics))

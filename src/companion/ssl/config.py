@@ -6,7 +6,7 @@ Book sections: *S3L* "Evaluating the features" (and every SSL chapter that reuse
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .. import validation as v
 from ..validation import check, invalid
@@ -94,4 +94,16 @@ def full() -> ExperimentConfig:
     )
 
 
-PRESETS = {"quick": quick, "study": study, "full": full}
+def colab() -> ExperimentConfig:
+    """:func:`full` shortened to one Colab session (under an hour on a T4 by
+    :func:`companion.ssl.run_hours`): the same three methods, data, networks and recipes, 20 epochs each
+    instead of 200, checkpoints in their own folder."""
+    cfg = full()
+    return replace(cfg, pretrain=cfg.pretrain.replace(
+        epochs=COLAB_EPOCHS, checkpoint_dir=str(default_checkpoint_dir("ssl_toolkit-colab"))))
+
+
+#: Pretraining epochs of each method in :func:`colab`.
+COLAB_EPOCHS = 20
+
+PRESETS = {"quick": quick, "study": study, "colab": colab, "full": full}

@@ -15,7 +15,7 @@ import torch
 
 from .. import results
 from . import bench
-from .config import ExperimentConfig
+from .config import ExperimentConfig, full
 from .encoders import build_encoder
 from .evaluate import extract_features, knn_accuracy, linear_probe
 from .pretrain import cpu_threads, pretrain
@@ -60,6 +60,63 @@ def _evaluate(encoder, config, xtr, ytr, xte, yte, device, seed) -> dict:
     return out
 
 
+def dataset_sizes(config: ExperimentConfig) -> tuple[int, int]:
+    """``(train, test)`` images the config's dataset has (digits: ``n_train`` and the rest of 1,797)."""
+    from .estimate import SPLITS
+
+    if config.dataset == "digits":
+        n = config.n_train or bench.N_TRAIN
+        return n, 1797 - n
+    train, test = SPLITS[config.dataset]
+    return min(train, config.n_train or train), test
+
+
+def run_hours(config: ExperimentConfig | None = None):
+    """The time of ``config`` (default: the full preset) on a Colab T4, a
+    :class:`~companion.runtime.TimeEstimate`: every method's pretraining (its epochs over the training
+    images, for every seed) at the throughput of its counted step FLOPs, plus the kNN/linear features of
+    the untrained and every pretrained encoder (forward passes over training and test images).
+
+    Book section: *Efficient SSL* "Full run" (the toolkit's full run).
+    """
+    from . import estimate
+    from .methods import METHODS, MoCo
+
+    config = config or full()
+    pc = config.pretrain
+    n_train, n_test = dataset_sizes(config)
+    channels = 1 if config.dataset == "digits" else 3
+    net = (pc.encoder, pc.encoder_kwargs, pc.resolution, channels)
+
+    def encoder():
+        with estimate.own_rng():
+            return build_encoder(pc.encoder, in_channels=channels, **pc.encoder_kwargs)
+
+    def step_flops(name: str, kwargs: dict) -> float:
+        with estimate.own_rng():
+            method = METHODS[name](encoder(), **kwargs)
+        return estimate.two_view_step_flops(method, pc.resolution, channels)
+
+    parts = {}
+    for name in config.methods:
+        kwargs = dict(config.method_kwargs.get(name, {}))
+        if METHODS[name] is MoCo:
+            kwargs.setdefault("dataset_size", n_train)
+            kwargs.setdefault("queue_size", min(4096, n_train))
+        changes = config.pretrain_overrides.get(name, {})
+        steps, epochs = changes.get("steps", pc.steps), changes.get("epochs", pc.epochs)
+        batch = changes.get("batch_size", pc.batch_size)
+        if steps is not None:  # a step budget: its images, as epochs of the training set
+            epochs = steps * batch / n_train
+        flops = estimate.memo(("two-view", name, kwargs, *net), lambda: step_flops(name, kwargs))
+        parts[METHOD_NAMES.get(name, name)] = estimate.hours(n_train, epochs, flops, runs=len(config.seeds))
+    evaluated = (1 + len(config.methods)) * len(config.seeds)
+    flops = estimate.memo(("forward", *net), lambda: estimate.flops_per_image(encoder(), pc.resolution, channels))
+    parts["features for kNN and the linear probe"] = estimate.hours(n_train + n_test, 1, flops, runs=evaluated)
+    return estimate.total(parts, f"{len(config.methods)} methods x {results.plural(len(config.seeds), 'seed')} on "
+                                 f"{config.dataset}")
+
+
 def _summary(values: list[float]) -> dict:
     return {"mean": statistics.fmean(values), "std": statistics.pstdev(values) if len(values) > 1 else 0.0, "per_seed": values}
 
@@ -73,12 +130,20 @@ def run(config: ExperimentConfig, record: bool = True) -> dict:
     Book section: *S3L* "Evaluating the features".
     """
     t0 = time.perf_counter()
-    xtr, ytr, xte, yte = load_data(config)
     pc = config.pretrain
+    if config.mode == "full":  # a GPU run of hours: say how long, what to expect and where it resumes from
+        from ..runtime import announce
+
+        announce(f"SSL toolkit, {', '.join(config.methods)} on {config.dataset}", run_hours(config),
+                 "each pretrained encoder's kNN accuracy above the same network untrained (the direction only: "
+                 "the toolkit's own check, no paper number)"
+                 + ("; one seed gives no interval" if len(config.seeds) < 2 else ""),
+                 pc.checkpoint_dir)
+    xtr, ytr, xte, yte = load_data(config)
     device = torch.device(pc.device) if pc.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     with cpu_threads(config.threads if device.type == "cpu" else None):
         metrics, timings = _compare(config, pc, device, xtr, ytr, xte, yte)
-    claims = sanity_claims(config, metrics) if config.mode in ("quick", "study") and len(config.seeds) >= 2 else []
+    claims = sanity_claims(config, metrics) if len(config.seeds) >= 2 else []
     if record:
         scale = (
             f"{config.mode}: {config.dataset} ({len(xtr)} train / {len(xte)} test images at {pc.resolution} px), "
@@ -102,13 +167,13 @@ def sanity_claims(config: ExperimentConfig, metrics: dict) -> list[dict]:
         worst = [min(per[m][i] for m in config.methods) for i in range(len(config.seeds))]
         out.append(results.claim(
             f"sanity_{key}", "Every self-supervised method's encoder beats the same network at random initialization",
-            f"{probe} accuracy on digits, the lowest of the {len(config.methods)} pretrained encoders minus the "
+            f"{probe} accuracy on {config.dataset}, the lowest of the {len(config.methods)} pretrained encoders minus the "
             "untrained one, paired by seed", config.mode, worst, rand[key]["per_seed"],
         ))
         for m in config.methods:
             out.append(results.claim(
                 f"sanity_{key}_{m}", f"{METHOD_NAMES.get(m, m)} pretraining beats the same network at random initialization",
-                f"{probe} accuracy on digits, pretrained minus untrained, paired by seed", config.mode,
+                f"{probe} accuracy on {config.dataset}, pretrained minus untrained, paired by seed", config.mode,
                 per[m], rand[key]["per_seed"],
             ))
     return out

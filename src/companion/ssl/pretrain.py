@@ -10,6 +10,7 @@ Book sections: *S3L* "MoCo v2 on the target data", *SSQL* "The SimSiam loss with
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from dataclasses import asdict, dataclass, field, replace
@@ -30,10 +31,11 @@ from .methods import METHODS, MoCo, SSLMethod
 
 
 def default_checkpoint_dir(name: str = "ssl") -> Path:
-    """``data_root().parent / "checkpoints" / name``, where full runs keep their checkpoints."""
-    from ..data import data_root
+    """``runtime.checkpoint_root(name)``, where full runs keep their checkpoints (on Colab with Google
+    Drive mounted, on Drive, so a rerun after a disconnect resumes)."""
+    from ..runtime import checkpoint_root
 
-    return data_root().parent / "checkpoints" / name
+    return checkpoint_root(name)
 
 
 #: Heads small enough for CPU seconds, used by :meth:`PretrainConfig.quick` unless ``method_kwargs`` is given.
@@ -226,8 +228,9 @@ def pretrain(
         model.check_dataset_size(n)
 
     steps = config.steps
-    if steps is None:
-        steps = max(1, config.epochs * (n // config.batch_size))
+    if steps is None:  # under torchrun each step takes batch_size images on every one of the processes
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        steps = max(1, config.epochs * (n // (config.batch_size * world)))
     fit_cfg = config.fit_config(int(steps))
     device = torch.device(config.device) if config.device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     batched = config.gpu_augment if config.gpu_augment is not None else device.type == "cuda"

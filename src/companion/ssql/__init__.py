@@ -11,10 +11,10 @@ Book chapter: *SSQL* (``book/06_ssql.md``).
 from . import config, plots
 from .config import SSQLConfig
 from .evaluate import at_bits, pair_name, ptq_grid
-from .experiment import SSQLResult, build_method, load_data, run
+from .experiment import SSQLResult, build_method, load_data, run, run_hours
 from .method import A_RANGE, PROJECTOR_BITS, SSQL, W_RANGE
 
 __all__ = [
-    "config", "plots", "SSQLConfig", "at_bits", "pair_name", "ptq_grid", "SSQLResult", "build_method", "load_data", "run",
+    "config", "plots", "SSQLConfig", "at_bits", "pair_name", "ptq_grid", "SSQLResult", "build_method", "load_data", "run", "run_hours",
     "A_RANGE", "PROJECTOR_BITS", "SSQL", "W_RANGE",
 ]

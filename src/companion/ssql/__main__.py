@@ -1,8 +1,9 @@
 """SSQL against SimSiam after post-training quantization to many bit-widths.
 
-``python -m companion.ssql --preset quick|study|full`` runs the experiment and records it in
-``results/ssql.json``; ``--preset paper`` is the full run with the paper's 400 epochs. ``full`` and
-``paper`` train on CIFAR-10 on a GPU and resume from their checkpoints when interrupted.
+``python -m companion.ssql --preset quick|study|colab|full`` runs the experiment and records it in
+``results/ssql.json``; ``--preset paper`` is the full run with the paper's 400 epochs, ``colab`` the
+full recipe shortened to one Colab session. ``colab``, ``full`` and ``paper`` train on CIFAR-10 on a GPU
+and resume from their checkpoints when interrupted.
 """
 
 from __future__ import annotations
@@ -15,10 +16,7 @@ from .experiment import run
 
 
 def main(argv=None) -> None:
-    parser = runtime.cli_parser("ssql", __doc__.splitlines()[0])
-    # one more preset beside quick/study/full: the paper's 400 epochs
-    preset = next(a for a in parser._actions if a.dest == "preset")
-    preset.choices = sorted(presets.PRESETS)
+    parser = runtime.cli_parser("ssql", __doc__.splitlines()[0], presets=tuple(presets.PRESETS))
     parser.add_argument("--seeds", type=int, nargs="+", help="override the preset's seeds")
     parser.add_argument("--epochs", type=int, help="override the pretraining epochs (full presets)")
     parser.add_argument("--steps", type=int, help="override the pretraining steps")
@@ -27,7 +25,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     device = runtime.require_accelerator("full" if args.preset == "paper" else args.preset, args.device)
     overrides = {}
-    if args.device or args.preset in ("full", "paper"):
+    if args.device or args.preset in (*runtime.GPU_PRESETS, "paper"):
         overrides["device"] = str(device)
     if args.seeds:
         overrides["seeds"] = tuple(args.seeds)

@@ -1,5 +1,6 @@
 """Presets of the SSQL experiment: ``quick()`` (CPU seconds, scikit-learn digits), ``full()`` (CIFAR-10,
-ResNet-18, 200 epochs) and ``paper()`` (the paper's 400 epochs).
+ResNet-18, 200 epochs), ``colab()`` (the full recipe in one Colab session) and ``paper()`` (the paper's
+400 epochs).
 
 Book section: *SSQL* "Quick run" and "Full run".
 """
@@ -137,7 +138,7 @@ def full(**overrides) -> SSQLConfig:
     projector and predictor hidden width, checkpoints every 500 steps; PTQ at w, a in
     {2, 3, 4, 5, 6, 8, FP} with kNN, and a linear probe at 2w4f, 4w4f, 8w8f and FP. One seed.
     """
-    from ..data import data_root
+    from ..runtime import checkpoint_root
 
     base = dict(
         mode="full", dataset="cifar10", seeds=(0,), methods=("simsiam", "ssql"), n_train=None, resolution=32, encoder="resnet18_small",
@@ -145,7 +146,7 @@ def full(**overrides) -> SSQLConfig:
         lr=0.05, weight_decay=5e-4, blur=False,
         grid_w=(2, 3, 4, 5, 6, 8, 0), grid_a=(4, 8, 0), linear_pairs=((2, 4), (4, 4), (8, 8), (0, 0)),
         calibration_images=1024, eval_train=None, augment={}, knn_k=200, linear_epochs=100, device=None,
-        checkpoint_dir=str(data_root().parent / "checkpoints" / "ssql"), checkpoint_every=500, progress=True,
+        checkpoint_dir=str(checkpoint_root("ssql")), checkpoint_every=500, progress=True,
         num_workers=4, threads=None,
     )
     base.update(overrides)
@@ -154,9 +155,24 @@ def full(**overrides) -> SSQLConfig:
 
 def paper(**overrides) -> SSQLConfig:
     """:func:`full` with the paper's 400 pretraining epochs (checkpoints in their own folder)."""
-    from ..data import data_root
+    from ..runtime import checkpoint_root
 
-    base = dict(epochs=400, checkpoint_dir=str(data_root().parent / "checkpoints" / "ssql-400"))
+    base = dict(epochs=400, checkpoint_dir=str(checkpoint_root("ssql-400")))
+    base.update(overrides)
+    return full(**base)
+
+
+#: Pretraining epochs of each method in :func:`colab`.
+COLAB_EPOCHS = 20
+
+
+def colab(**overrides) -> SSQLConfig:
+    """:func:`full` shortened to one Colab session (under an hour on a T4 by :func:`companion.ssql.run_hours`):
+    the same data, network, recipe, methods, PTQ grid and probes, 20 pretraining epochs per method
+    instead of 200, checkpoints in their own folder."""
+    from ..runtime import checkpoint_root
+
+    base = dict(epochs=COLAB_EPOCHS, checkpoint_dir=str(checkpoint_root("ssql-colab")))
     base.update(overrides)
     return full(**base)
 
@@ -169,4 +185,4 @@ def study(**overrides) -> SSQLConfig:
     return SSQLConfig(**base)
 
 
-PRESETS = {"quick": quick, "study": study, "full": full, "paper": paper}
+PRESETS = {"quick": quick, "study": study, "colab": colab, "full": full, "paper": paper}

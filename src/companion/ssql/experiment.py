@@ -83,6 +83,60 @@ def build_method(name: str, config: SSQLConfig, in_channels: int, seed: int) -> 
     raise ValueError(f"unknown method {name!r}; choose 'simsiam' or 'ssql'")
 
 
+def dataset_sizes(config: SSQLConfig) -> tuple[int, int]:
+    """``(train, test)`` images of the config's dataset (digits: ``n_train`` and the rest of 1,797)."""
+    from ..ssl.estimate import SPLITS
+
+    if config.dataset == "digits":
+        return config.n_train, 1797 - config.n_train
+    train, test = SPLITS[config.dataset]
+    return min(train, config.n_train or train), test
+
+
+def run_hours(config: SSQLConfig | None = None):
+    """The time of ``config`` (default: the full preset) on a Colab T4, a
+    :class:`~companion.runtime.TimeEstimate`: each method's pretraining (its epochs or steps over the
+    training images, for every seed) at the throughput of its counted step FLOPs (an SSQL step also runs
+    the quantized branch), plus the PTQ evaluation (for every evaluated encoder and ``(w, a)`` pair, the
+    forward passes of calibration, probe training and test images). Book section: *SSQL* "Full run".
+    """
+    from ..ssl import estimate
+    from .config import full
+
+    config = config or full()
+    n_train, n_test = dataset_sizes(config)
+    channels = 1 if config.dataset == "digits" else 3
+    net = (config.encoder, config.encoder_kwargs, config.resolution, channels, config.proj_dim, config.pred_dim,
+           config.proj_layers)
+    epochs = config.epochs if config.epochs is not None else config.steps * config.batch_size / n_train
+    parts = {}
+    for name in (m for m in config.methods if m != "random"):
+        def flops(name=name):
+            heads = dict(proj_dim=config.proj_dim, pred_dim=config.pred_dim, proj_layers=config.proj_layers)
+            with estimate.own_rng():  # not build_method: it reseeds every generator
+                encoder = build_encoder(config.encoder, in_channels=channels, **config.encoder_kwargs)
+                method = SimSiam(encoder, **heads) if name == "simsiam" else SSQL(
+                    encoder, **heads, w_range=config.w_range, a_range=config.a_range, convention=config.convention)
+            return estimate.two_view_step_flops(method, config.resolution, channels)
+
+        parts[{"simsiam": "SimSiam", "ssql": "SSQL"}[name]] = estimate.hours(
+            n_train, epochs, estimate.memo(("ssql-step", name, config.w_range, config.a_range, *net), flops),
+            runs=len(config.seeds))
+
+    def forward():
+        with estimate.own_rng():
+            encoder = build_encoder(config.encoder, in_channels=channels, **config.encoder_kwargs)
+        return estimate.flops_per_image(encoder, config.resolution, channels)
+
+    bank = min(config.eval_train or n_train, n_train)
+    per_pair = bank + n_test + min(config.calibration_images, n_train)
+    parts[f"PTQ evaluation ({len(config.pairs())} bit-width pairs)"] = estimate.hours(
+        per_pair * len(config.pairs()) + n_test, 1, estimate.memo(("forward", *net), forward),
+        runs=len(config.methods) * len(config.seeds))
+    return estimate.total(parts, f"{', '.join(config.methods)} x {results.plural(len(config.seeds), 'seed')} "
+                                 f"on {config.dataset}")
+
+
 def pretrain_config(name: str, config: SSQLConfig, seed: int) -> PretrainConfig:
     """The toolkit's :class:`~companion.ssl.PretrainConfig` for one method and seed (same budget for both)."""
     ckpt = None
@@ -204,11 +258,26 @@ def run(config: SSQLConfig | None = None) -> SSQLResult:
 
     config = config or quick()
     began = time.perf_counter()
+    if config.mode == "full":
+        announce_run(config)
     with torch_threads(config.threads):
         res = _run(config)
     if config.record:
         _record(res, time.perf_counter() - began)
     return res
+
+
+def announce_run(config: SSQLConfig) -> str:
+    """What a full (or colab) run prints before it starts: its T4 time from :func:`run_hours`, the result
+    to expect and where it checkpoints (rank 0 alone under ``torchrun``)."""
+    from ..runtime import announce
+    from ..train import is_main_process
+
+    expect = ("both encoders' kNN accuracy far above chance (10%) in full precision, and SSQL's encoder "
+              "losing less than SimSiam's at 2w4f and 4w4f (the paper's direction; its numbers are not "
+              "verified)") + ("; one seed gives no interval" if len(config.seeds) < 2 else "")
+    what = f"SSQL vs SimSiam, {config.epochs or config.steps} {'epochs' if config.epochs else 'steps'} on {config.dataset}"
+    return announce(what, run_hours(config), expect, config.checkpoint_dir, verbose=is_main_process())
 
 
 def _one_seed(config: SSQLConfig, seed: int, data: Split | None = None) -> dict:

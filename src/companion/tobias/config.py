@@ -1,6 +1,6 @@
 """Presets for the Tobias experiment: ``quick()`` (CPU, synthetic scenes and photos, seconds),
-``study()`` (the same with enough seeds for intervals, CPU minutes) and ``full()`` (CUB-200-2011 and
-STL-10 on a GPU).
+``study()`` (the same with enough seeds for intervals, CPU minutes), ``full()`` (CUB-200-2011 and
+STL-10 on a GPU) and ``colab()`` (the full preset with half the MoCo v2 epochs, for a Colab session).
 
 Book section: *Tobias* "Quick run", "Claims, intervals and verdicts" and "Full run".
 """
@@ -195,7 +195,7 @@ class Config:
     cub: CUBConfig | None = None
     ssl: SSLConfig | None = None
     device: str | None = None
-    checkpoint_dir: str | None = None  # default: data_root().parent / "checkpoints" / "tobias"
+    checkpoint_dir: str | None = None  # default: runtime.checkpoint_root("tobias")
     threads: int | None = 1
 
     def __post_init__(self):
@@ -233,7 +233,8 @@ def full() -> Config:
     """A GPU run: CUB-200-2011 test CorLoc (random and pretrained ResNet-50 at 224 px, layer4 at stride 1
     as in the paper's code); MoCo v2 with a ResNet-18 on a 10k subset of STL-10 unlabeled at 96 px for
     200 epochs with and without the swap (p = 0.3, masks from a random torchvision ResNet-50 at 224 px,
-    a 7x7 map as the paper's mask script gets), kNN and linear probes on STL-10 train/test.
+    a 7x7 map as the paper's mask script gets), three seeds per arm (the claims' paired samples), kNN and
+    linear probes on STL-10 train/test.
     The MoCo settings are the paper's scripts' (SGD lr 0.3, cosine, weight decay 1e-4, batch 256,
     temperature 0.2, 128-d head, key momentum 0.999) except the queue: 4,096 keys, fewer than the
     10,000 images, so an image never meets a stale copy of itself as a negative."""
@@ -244,9 +245,22 @@ def full() -> Config:
     )
     ssl_cfg = SSLConfig(
         dataset="stl10", n_train=10_000, n_test=0, image_size=96, classes=10, mask_arch="resnet50",
-        mask_stage=None, mask_size=224, seeds=(0,), pretrain=pre, knn_k=200, linear_epochs=100,
+        mask_stage=None, mask_size=224, seeds=(0, 1, 2), pretrain=pre, knn_k=200, linear_epochs=100,
     )
     return Config(mode="full", cub=CUBConfig(), ssl=ssl_cfg, threads=None)
 
 
-PRESETS = {"quick": quick, "study": study, "full": full}
+#: MoCo v2 epochs of the colab preset: half the full preset's 200, so the run fits a Colab session.
+COLAB_EPOCHS = 100
+
+
+def colab() -> Config:
+    """:func:`full` for a Colab T4 session: the same CUB models and the same MoCo v2 comparison on the
+    same data and seeds, with 100 pretraining epochs instead of 200 (under an hour by
+    :func:`~companion.tobias.run_hours`). Recorded under the ``full`` tier."""
+    cfg = full()
+    cfg.ssl.pretrain = cfg.ssl.pretrain.replace(epochs=COLAB_EPOCHS)
+    return cfg
+
+
+PRESETS = {"quick": quick, "study": study, "colab": colab, "full": full}

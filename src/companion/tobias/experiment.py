@@ -48,9 +48,9 @@ def _device(cfg) -> torch.device:
 def _checkpoint_root(cfg) -> Path:
     if cfg.checkpoint_dir:
         return Path(cfg.checkpoint_dir)
-    from ..data import data_root
+    from ..runtime import checkpoint_root
 
-    return data_root().parent / "checkpoints" / CHAPTER
+    return checkpoint_root(CHAPTER)
 
 
 def _mean_std(values) -> tuple[float, float]:
@@ -219,9 +219,10 @@ def _bin_index(gts, size: int) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------- CUB
 
 
-def _trunk(arch: str, init: str, seed: int, pretrained: bool):
+def _trunk(arch: str, init: str, seed: int, pretrained: bool, layer4_stride: int = 2):
     try:
-        return conv_trunk(arch, None, init=init, seed=seed, pretrained=pretrained)
+        return conv_trunk(arch, None, init=init, seed=seed, pretrained=pretrained,
+                          layer4_stride=layer4_stride if arch.startswith("resnet") else 2)
     except Exception as e:  # only the pretrained weights need the network
         if not pretrained:
             raise
@@ -252,7 +253,8 @@ def run_cub(cfg: config_mod.CUBConfig, device: torch.device, verbose: bool = Tru
     data = CUBLocalization(records, cfg.image_size)
     loader = DataLoader(data, batch_size=cfg.batch_size, num_workers=cfg.num_workers, shuffle=False,
                         pin_memory=device.type == "cuda")
-    trunks = {name: _trunk(arch, init, seed, pre).to(device) for name, arch, init, seed, pre in cfg.models}
+    trunks = {name: _trunk(arch, init, seed, pre, cfg.layer4_stride).to(device)
+              for name, arch, init, seed, pre in cfg.models}
     boxes = {name: [] for name in trunks}
     gts, labels = [], []
     began = time.perf_counter()
@@ -371,6 +373,8 @@ def run_ssl(cfg: config_mod.SSLConfig, device: torch.device, checkpoint_root: Pa
     scores = swap_scores(data["pretrain"], cfg, device)
     res = cfg.pretrain.resolution
     rows = {"untrained": [], "baseline": [], "tobias": []}
+    # one folder per schedule: a colab run's checkpoints are never resumed by a full run, nor the reverse
+    length = f"{cfg.pretrain.steps}steps" if cfg.pretrain.steps is not None else f"{cfg.pretrain.epochs}ep"
     for seed in cfg.seeds:
         seed_everything(seed)  # the weights pretrain() builds for this seed, never trained
         untrained = build_encoder(cfg.pretrain.encoder, in_channels=int(data["pretrain"].shape[1]),
@@ -379,7 +383,7 @@ def run_ssl(cfg: config_mod.SSLConfig, device: torch.device, checkpoint_root: Pa
         for arm, p in (("baseline", 0.0), ("tobias", cfg.p)):
             pre = replace(cfg.pretrain, seed=seed, device=str(device))
             if checkpoint_root is not None and pre.checkpoint_dir is not None:
-                pre = replace(pre, checkpoint_dir=str(checkpoint_root / f"moco_{cfg.dataset}_{arm}_seed{seed}"))
+                pre = replace(pre, checkpoint_dir=str(checkpoint_root / f"moco_{cfg.dataset}_{length}_{arm}_seed{seed}"))
             began = time.perf_counter()
             model, fit_result = pretrain_with_swap(data["pretrain"], scores, pre, p=p, grid=cfg.grid)
             row = _evaluate(model.encoder, data, res, cfg, device, seed)
@@ -486,6 +490,31 @@ def scale_of(cfg, device: torch.device | None = None, metrics: dict | None = Non
     return "; ".join(parts) + (f"; on {where}" if where else "")
 
 
+def expectation(cfg) -> str:
+    """What a full or colab run should show, and on what that rests (the paper's numbers are not
+    verified: none of them was found in a readable source)."""
+    parts = []
+    if cfg.cub is not None:
+        parts.append("CUB: CorLoc of the random and the pretrained ResNet-50s beside the whole-image and best "
+                     "centred boxes; the paper reports that a random CNN localizes objects, but its CUB numbers "
+                     "are not verified, so there is no value to expect")
+    if cfg.ssl is not None:
+        parts.append("MoCo v2: both arms above the untrained encoder in kNN and linear probe (sanity claims); the "
+                     "swap arm's linear probe above the baseline's is the paper's claim, its size not verified")
+    return "; ".join(parts) + "."
+
+
+def announce(cfg, verbose: bool = True) -> str:
+    """Print the run's estimated T4 time (:func:`~companion.tobias.estimate.run_hours`), the result to
+    expect and where MoCo v2 checkpoints; returns the text."""
+    from ..runtime import announce as say
+    from .estimate import run_hours
+
+    what = scale_of(cfg)
+    ckpt = _checkpoint_root(cfg) if cfg.ssl is not None and cfg.ssl.pretrain.checkpoint_dir is not None else None
+    return say(f"tobias ({what})", run_hours(cfg), expectation(cfg), ckpt, verbose=verbose)
+
+
 def run(cfg=None, verbose: bool = True, command: str | None = None) -> dict:
     """Run the preset (default: quick), record its metrics and claims with
     :func:`companion.results.write` under the preset's tier, and return the metrics with the claims
@@ -500,6 +529,8 @@ def run(cfg=None, verbose: bool = True, command: str | None = None) -> dict:
 
     cfg = cfg or config_mod.quick()
     device = _device(cfg)
+    if cfg.mode == "full":
+        announce(cfg, verbose)
     metrics: dict = {}
     timings: dict = {}
     began = time.perf_counter()

@@ -1,5 +1,6 @@
 """Presets for the US3L experiment: ``quick()`` runs on CPU in seconds, ``study()`` has the seeds
-to decide the claims in minutes, ``full()`` is the paper's CIFAR-100 setting.
+to decide the claims in minutes, ``full()`` is the paper's CIFAR-100 setting and ``colab()`` the same
+shortened to a Colab session.
 
 Book section: *US3L* "Quick run" and "Full run".
 """
@@ -122,18 +123,35 @@ def study(**overrides) -> US3LConfig:
 def full(**overrides) -> US3LConfig:
     """CIFAR-100, slimmable ResNet-18 (base width 64, small stem) at 32 px, 400 epochs, batch 512, SGD lr 0.5
     with momentum 0.9, SimCLR temperature 0.5, teacher momentum 0.99, group regularization (lambda 5e-5, alpha
-    0.05, 8 bins), dynamic sampling with 4 phases; kNN over widths 0.25-1.0 after BN recalibration."""
-    from ..data import data_root
+    0.05, 8 bins), dynamic sampling with 4 phases; kNN over widths 0.25-1.0 after BN recalibration;
+    checkpoints every 500 steps in :func:`companion.runtime.checkpoint_root` (on Google Drive when it is
+    mounted on Colab). Book section: *US3L* "Full run"."""
+    from ..runtime import checkpoint_root
 
     base = dict(
         tier="full", dataset="cifar100", resolution=32, base_width=64, blocks=(2, 2, 2, 2), divisor=8, steps=None,
         epochs=400, batch_size=512, lr=0.5, dim=256, hidden=2048, knn_k=200, calibration_batches=None,
         augment={}, seeds=(0,), separate_widths=(0.25, 0.5, 0.75, 1.0), linear_epochs=100, device=None, threads=None,
-        checkpoint_dir=str(data_root().parent / "checkpoints" / "us3l"), checkpoint_every=500, progress=True,
+        checkpoint_dir=str(checkpoint_root("us3l")), checkpoint_every=500, progress=True,
         modes=("us3l", "naive", "fixed"),
     )
     base.update(overrides)
     return US3LConfig(**base)
 
 
-PRESETS = {"quick": quick, "study": study, "full": full}
+def colab(**overrides) -> US3LConfig:
+    """:func:`full` shortened to a Colab session (estimated under an hour on a T4,
+    :func:`companion.us3l.run_hours`): the same data, network, recipe and evaluation, the chapter's main
+    comparison (US3L against naive slimmable SSL at every width; the networks trained alone are left out),
+    8 epochs instead of 400 and 2 seeds, so that the claims get an interval. Checkpoints go to their own
+    folder (``<checkpoint_root>/us3l/colab``): a full run never resumes a colab run's checkpoints.
+    Book section: *US3L* "Full run"."""
+    from ..runtime import checkpoint_root
+
+    base = dict(epochs=8, seeds=(0, 1), modes=("us3l", "naive"),
+                checkpoint_dir=str(checkpoint_root("us3l") / "colab"))
+    base.update(overrides)
+    return full(**base)
+
+
+PRESETS = {"quick": quick, "study": study, "colab": colab, "full": full}

@@ -143,12 +143,31 @@ def run(config: US3LConfig | None = None, record: bool = True) -> dict:
     from .config import quick
 
     config = config or quick()
+    if config.tier == "full" and config.epochs is not None:  # the presets run_hours can estimate
+        announce(config)
     began = time.perf_counter()
     with torch_threads(config.threads):
         out, per_seed = _run(config)
     if record:
         _record(config, out, per_seed, time.perf_counter() - began)
     return out
+
+
+def announce(config: US3LConfig) -> str:
+    """Print what a full-tier run (the full or colab preset) will do: its estimated T4 time
+    (:func:`~companion.us3l.estimate.run_hours`), what to expect and where it checkpoints.
+    Book section: *US3L* "Full run"."""
+    from .. import runtime
+    from .estimate import run_hours
+
+    trained = ", ".join(LABELS[m] for m in config.modes)
+    what = (f"US3L on {config.dataset}: slimmable ResNet (base width {config.base_width}) trained as {trained}, "
+            f"{config.epochs} epochs each, {results.plural(len(config.seeds), 'seed')}")
+    widths = ", ".join(f"{w:g}" for w in config.eval_widths)
+    expect = (f"kNN accuracy at widths {widths} for each network; US3L above naive slimmable SSL at each width "
+              "(claims us3l_vs_naive_w*, with 2 seeds or more) and above the untrained network (sanity_knn). The "
+              "paper's per-width numbers were not found: the direction is its claim, the size is not verified.")
+    return runtime.announce(what, run_hours(config), expect, config.checkpoint_dir)
 
 
 def _run(config: US3LConfig):

@@ -8,6 +8,7 @@ Book section: *ViT with 2040 images* (``book/09_vit_2040.md``).
 """
 
 from . import config
+from .estimate import run_hours
 from .experiment import Result, run
 from .augment import CropGroups, crop_augment, cutmix
 from .config import ABLATION_STEPS, Ablation, Config, Crops, Stage, ViTShape
@@ -17,7 +18,7 @@ from .model import (DropPathBlock, build_vit, class_token_attention, encoder,
 from .instance import InstanceDiscrimination, as_float, num_instances, pretrain
 
 __all__ = [
-    "config", "Result", "run", "ABLATION_STEPS", "Ablation", "Config", "Crops", "Stage", "ViTShape",
+    "config", "Result", "run", "run_hours", "ABLATION_STEPS", "Ablation", "Config", "Crops", "Stage", "ViTShape",
     "CropGroups", "crop_augment", "cutmix",
     "Supervised", "accuracy",
     "DropPathBlock", "build_vit", "class_token_attention", "encoder",
