@@ -95,6 +95,9 @@ def test_environment_yml_matches_pyproject():
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     listed = _names([p for p in pip if not p.startswith("-e")]) - {"jupyterlab"}
     assert listed == wanted, f"environment.yml and pyproject.toml differ: {listed ^ wanted}"
+    declared = {r.replace(" ", "") for r in project["dependencies"] + project["optional-dependencies"]["book"]}
+    bounds = {r.replace(" ", "") for r in pip if not r.startswith("-e") and not r.startswith("jupyterlab")}
+    assert bounds == declared, f"environment.yml and pyproject.toml declare other bounds: {sorted(bounds ^ declared)}"
 
 
 def test_lock_file_pins_every_runtime_dependency():

@@ -116,3 +116,40 @@ def test_compare_runs_every_model_on_every_split():
         t = res[f"vs_{base}"]
         assert (t["ties"], t["decided"], t["p_value"]) == (1, 0, None)  # two splits decide nothing
         assert t["per_table"]["MASS/cats"]["mean"] == pytest.approx(np.mean(table["nrs"]) - np.mean(table[base]))
+
+
+def test_the_study_records_the_real_table_comparison_as_claims_over_tables(tmp_path, monkeypatch):
+    """run() with real tables: one claim per baseline whose samples are the tables' mean differences
+    (the paper's unit, a data set), the wins/ties/losses and sign test beside them in the metrics."""
+    from companion import results
+    from companion.nrs import config, experiment
+
+    monkeypatch.setenv("COMPANION_RESULTS", str(tmp_path))
+    cfg = config.quick()
+    cfg.datasets, cfg.real_tables = ("iris", "wine"), 3
+    cfg.real_table_names = ("MASS/cats", "sklearn/iris", "MASS/crabs")
+    out = experiment.run(cfg, verbose=False)
+    real = out["real_tables"]
+    by_id = {c["id"]: c for c in out["claims"]}
+    for base in ("rf", "hgb"):
+        c = by_id[f"nrs_vs_{base}_real_tables"]
+        per_table = real[f"vs_{base}"]["per_table"]
+        assert c["n"] == 3 and c["samples"] == pytest.approx([per_table[n]["mean"] for n in cfg.real_table_names])
+        assert c["estimate"] == pytest.approx(np.mean(c["samples"]))
+        t = real[f"vs_{base}"]
+        assert t["wins"] + t["ties"] + t["losses"] == 3
+    entry = results.latest("nrs", "quick", directory=tmp_path)
+    assert entry["customised"]  # not the quick preset: recorded apart
+    results.check_record(entry, "quick", "test")  # every claim recomputes from its samples
+    assert entry["metrics"]["real_tables"]["vs_rf"]["wins"] == real["vs_rf"]["wins"]
+
+
+def test_real_tables_needs_two_splits_or_none():
+    from companion.nrs import config
+
+    cfg = config.quick()
+    assert cfg.real_tables == 0 and config.study().real_tables == 5
+    with pytest.raises(ValueError, match="real_tables must be 0"):
+        type(cfg)(**{**cfg.__dict__, "real_tables": 1})
+    with pytest.raises(ValueError, match="real_tables"):
+        type(cfg)(**{**cfg.__dict__, "real_tables": -2})

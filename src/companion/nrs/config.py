@@ -66,6 +66,9 @@ class Config:
     cub: CUBConfig | None = None
     checkpoint_dir: str | None = None  # default: runtime.checkpoint_root("nrs")
     data_home: str | None = None  # fetch_openml cache; default: scikit-learn's
+    # the paper's form of evidence on real tables (companion.nrs.benchmark): splits per table, 0 = not run
+    real_tables: int = 0
+    real_table_names: tuple[str, ...] | None = None  # None: every table the benchmark's rule selects
 
     def __post_init__(self):
         from .tabular import BUNDLED, OPENML, SYNTHETIC
@@ -79,7 +82,11 @@ class Config:
             per_dataset=v.mapping(known, v.mapping(v.one_of("nrs", "mlp", "rf", "hgb"), kwargs)),
             rf=kwargs, hgb=kwargs, threads=v.threads, timer=v.one_of("cpu", "wall"), device=v.optional(v.device()),
             cub=v.optional(v.instance(CUBConfig)), checkpoint_dir=v.optional(v.path()), data_home=v.optional(v.path()),
+            real_tables=v.non_negative_int, real_table_names=v.optional(v.sequence(v.text(), distinct=True)),
         )
+        if self.real_tables == 1:
+            raise ValueError("real_tables must be 0 (not run) or at least 2 splits per table (a paired interval "
+                             "needs two), got 1")
         if self.cub is not None:  # the command line may have edited it in place
             self.cub.__post_init__()
 
@@ -122,10 +129,12 @@ def quick() -> Config:
 
 def study() -> Config:
     """The quick preset (same data sets, models and training) over 5 splits instead of 2, so each
-    per-data-set claim (NRS minus RF, NRS minus gradient boosting) has a usable interval.
+    per-data-set claim (NRS minus RF, NRS minus gradient boosting) has a usable interval; and the
+    paper's own form of evidence on the real tables of :mod:`companion.nrs.benchmark` (5 splits each):
+    wins, ties and losses with a sign test, and the mean difference over the tables as a claim.
     """
     cfg = quick()
-    cfg.mode, cfg.rounds = "study", 5
+    cfg.mode, cfg.rounds, cfg.real_tables = "study", 5, 5
     return cfg
 
 
