@@ -57,8 +57,14 @@ def test_non_inferiority_and_equivalence_use_their_margin():
     assert _claim(values=(3.0, 3.2, 2.9, 3.1), test="equivalence", margin=1.0)["verdict"] == "does not hold"
     with pytest.raises(ValueError, match="margin > 0"):
         _claim(test="non-inferiority")
-    with pytest.raises(ValueError, match="takes no margin"):
-        _claim(margin=1.0)
+    # superiority with a margin: better by at least the margin (a premise's "clear margin")
+    by = _claim(values=(3.0, 3.4, 2.8, 3.1), margin=2.0)
+    assert by["threshold"] == 2.0 and by["verdict"] == "holds"
+    assert _claim(values=(3.0, 3.4, 2.8, 3.1), margin=4.0)["verdict"] == "does not hold"
+    assert _claim(values=(1.0, 2.9, 1.5, 2.6), margin=2.0)["verdict"] == "inconclusive"
+    assert _claim(values=(-3.0, -3.4, -2.8, -3.1), margin=2.0, direction="less")["threshold"] == -2.0
+    with pytest.raises(ValueError, match="margin > 0"):
+        _claim(margin=-1.0)
     with pytest.raises(ValueError, match="test must be one of"):
         _claim(test="better")
 

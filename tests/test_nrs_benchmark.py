@@ -111,7 +111,9 @@ def test_bad_inputs_get_clear_errors():
 def test_compare_runs_every_model_on_every_split():
     res = benchmark.compare(["MASS/cats"], splits=2, seed=1)
     table = res["tables"]["MASS/cats"]
-    assert all(len(table[k]) == 2 and all(0 <= a <= 100 for a in table[k]) for k in ("nrs", "rf", "hgb"))
+    assert all(len(table[k]) == 2 and all(0 <= a <= 100 for a in table[k]) for k in ("nrs", "rf", "hgb", "tree"))
+    control = res["control"]["per_table"]["MASS/cats"]["mean"]
+    assert control == pytest.approx(np.mean(table["rf"]) - np.mean(table["tree"]))
     for base in ("rf", "hgb"):
         t = res[f"vs_{base}"]
         assert (t["ties"], t["decided"], t["p_value"]) == (1, 0, None)  # two splits decide nothing
@@ -138,7 +140,20 @@ def test_the_study_records_the_real_table_comparison_as_claims_over_tables(tmp_p
         assert c["estimate"] == pytest.approx(np.mean(c["samples"]))
         t = real[f"vs_{base}"]
         assert t["wins"] + t["ties"] + t["losses"] == 3
+    # the positive control comes first and the NRS claims depend on it
+    premise = by_id["premise_detects_known_gap"]
+    control = real["control"]["per_table"]
+    assert premise["kind"] == "premise" and premise["test"] == "superiority" and premise["threshold"] == 1.0
+    assert premise["samples"] == pytest.approx(
+        [np.mean(real["accs"][n]["rf"]) - np.mean(real["accs"][n]["tree"]) for n in cfg.real_table_names])
+    assert premise["samples"] == pytest.approx([control[n]["mean"] for n in cfg.real_table_names])
     entry = results.latest("nrs", "quick", directory=tmp_path)
+    stored = {c["id"]: c for c in entry["claims"]}
+    for base in ("rf", "hgb"):
+        c = stored[f"nrs_vs_{base}_real_tables"]
+        assert c["premises"] == ["premise_detects_known_gap"]
+        if stored["premise_detects_known_gap"]["interval_verdict"] != "holds":
+            assert c["verdict"] == results.NOT_TESTABLE
     assert entry["customised"]  # not the quick preset: recorded apart
     results.check_record(entry, "quick", "test")  # every claim recomputes from its samples
     assert entry["metrics"]["real_tables"]["vs_rf"]["wins"] == real["vs_rf"]["wins"]

@@ -267,10 +267,13 @@ def _equivalence_verdict(low: float, high: float, margin: float) -> str:
 
 
 def threshold_of(test: str, direction: str, margin: float | None) -> float | None:
-    """The line a claim's interval is judged against: 0 (superiority), ``-margin`` (non-inferiority,
+    """The line a claim's interval is judged against: 0 (superiority), ``+margin`` (superiority by at
+    least ``margin``, higher is better; ``-margin`` when lower is better), ``-margin`` (non-inferiority,
     higher is better) or ``+margin`` (lower is better); ``None`` for equivalence (the band ±margin)."""
     if test == "superiority":
-        return 0.0
+        if margin is None:
+            return 0.0
+        return margin if direction == "greater" else -margin
     if test == "non-inferiority":
         return -margin if direction == "greater" else margin
     return None
@@ -325,8 +328,8 @@ def claim(id: str, statement: str, metric: str, tier: str, samples, baseline=Non
 
     ``kind``: ``"paper"`` (the paper's claim), ``"premise"`` (the testbed can show the paper's effect) or
     ``"sanity"`` (the setup works at all); by default it follows the id: ``premise_*`` ids are premise
-    checks, ``sanity_*`` ids sanity checks, every other id a paper claim. ``test``: ``"superiority"`` (the interval lies above 0),
-    ``"non-inferiority"`` (above ``-margin``) or ``"equivalence"`` (inside ``±margin``); ``direction="less"``
+    checks, ``sanity_*`` ids sanity checks, every other id a paper claim. ``test``: ``"superiority"`` (the interval lies above 0;
+    with a ``margin``, "better by at least ``margin``": above ``+margin``, as a premise's "clear margin"), ``"non-inferiority"`` (above ``-margin``) or ``"equivalence"`` (inside ``±margin``); ``direction="less"``
     when a lower number is the paper's side. ``premises``: ids of premise claims of the same tier; when
     any of them does not hold, this claim is "not testable at this scale" (decided by :func:`write`).
 
@@ -353,10 +356,8 @@ def claim(id: str, statement: str, metric: str, tier: str, samples, baseline=Non
         raise ValueError(f"claim {id!r}: test must be one of {TESTS}, got {test!r}")
     if direction not in ("greater", "less"):
         raise ValueError(f"claim {id!r}: direction must be 'greater' or 'less', got {direction!r}")
-    if test == "superiority":
-        if margin is not None:
-            raise ValueError(f"claim {id!r}: a superiority claim takes no margin (got {margin!r}); "
-                             "use test='non-inferiority' for 'at most <margin> worse'")
+    if test == "superiority" and margin is None:
+        pass  # better than 0
     elif isinstance(margin, bool) or not isinstance(margin, (int, float)) or not (0 < margin < math.inf):
         raise ValueError(f"claim {id!r}: a {test} claim needs a finite margin > 0, got {margin!r}")
     if method not in ("t", "bootstrap"):
@@ -923,7 +924,8 @@ CENTRAL = {
              "64-px synthetic scenes", "CUB, ImageNet"),
     "s3l": ("S3L", "small_resolution", "low-resolution pretraining loses at most 1 point",
             "8 vs 16-px digits", "CIFAR-100 and more"),
-    "nrs": ("NRS", "nrs_vs_rf_mean", "NRS beats a random forest on average", "6 small tables", "UCI tables, CUB"),
+    "nrs": ("NRS", "nrs_vs_rf_real_tables", "NRS beats a random forest on average", "34 real tables",
+            "35 tables, CUB"),
     "fewshot": ("Worst case", "worst_case_1shot", "AC+EnSR raises the 1-shot worst case", "digits, an MLP",
                 "CIFAR-FS"),
     "ssql": ("SSQL", "ssql_linear_2w4f", "SSQL beats SimSiam at 2-bit weights", "8-px digits", "CIFAR-10"),
@@ -993,10 +995,11 @@ def strip_tier(scale: str, tier: str) -> str:
 
 def kind_text(c: dict) -> str:
     """The claim's kind and test in a few words, e.g. "paper, non-inferiority (margin 1)"."""
+    if c["test"] == "superiority":
+        by = "" if c["margin"] is None else f", by at least {c['margin']:g}"
+        return c["kind"] + by
     if c["kind"] != "paper":
         return c["kind"]
-    if c["test"] == "superiority":
-        return "paper"
     return f"paper, {c['test']} (margin {c['margin']:g})"
 
 
