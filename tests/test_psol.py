@@ -254,6 +254,29 @@ def test_pipeline_runs_end_to_end_on_tiny_scenes():
     assert out.fit.steps == 2
 
 
+def test_ddt_train_test_is_the_pipelines_first_step():
+    from companion import backbones
+    from companion.data import make_scenes
+    from companion.psol.pipeline import ddt_train_test
+
+    s = make_scenes(24, size=32, classes=2, seed=0, scale=(0.5, 0.8))
+    tr, te = s.subset(torch.arange(16)), s.subset(torch.arange(16, 24))
+    trunk = backbones.conv_trunk("resnet18", "layer1")
+    net = encoder.SmallCNN(2, (8, 8, 16, 16))
+    out = psol(tr.images, tr.labels, te.images, trunk=trunk, backbone=net.trunk(4), channels=16,
+               test_labels=te.labels, fit_config=train.FitConfig(steps=1, batch_size=8, progress=False))
+    d = ddt_train_test(trunk, tr.images, tr.labels, te.images, te.labels)
+    assert torch.equal(d.pseudo_boxes, out.pseudo_boxes) and torch.equal(d.test_boxes, out.ddt_test_boxes)
+    assert torch.equal(d.test_maps, out.ddt_test_maps) and set(d.ddt) == {0, 1}
+    alone = ddt_train_test(trunk, tr.images, tr.labels)  # training images only: no test boxes
+    assert torch.equal(alone.pseudo_boxes, d.pseudo_boxes) and alone.test_boxes is None
+    # test boxes need each image's class (its DDT direction): images without labels are refused
+    with pytest.raises(ValueError, match="test_images and test_labels"):
+        ddt_train_test(trunk, tr.images, tr.labels, te.images)
+    with pytest.raises(ValueError, match="test_images and test_labels"):
+        ddt_train_test(trunk, tr.images, tr.labels, test_labels=te.labels)
+
+
 # ---------------------------------------------------------------- bad inputs get clear errors
 
 

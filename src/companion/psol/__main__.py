@@ -1,6 +1,6 @@
 """``python -m companion.psol --preset quick|study|colab|full``: run the PSOL experiment and print its numbers.
 
-quick: seconds on a CPU, 2 seeds; study: the same run over 5 seeds (a few minutes), enough to decide
+quick: under a minute on a CPU, 3 seeds; study: the same run over 5 seeds (a few minutes), enough to decide
 the claims; full: CUB-200-2011 on a GPU; colab: the full run with half the classifier epochs.
 """
 

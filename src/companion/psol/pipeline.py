@@ -6,6 +6,7 @@ Book section: *PSOL* "The whole pipeline".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -16,7 +17,41 @@ from ..tensors import as_images
 from .ddt import DDT, ddt_boxes, extract_descriptors
 from .regressor import BoxRegressor, predict_boxes, train_regressor
 
-__all__ = ["PSOLOutput", "psol"]
+__all__ = ["PSOLOutput", "DDTOutput", "ddt_train_test", "psol"]
+
+
+class DDTOutput(NamedTuple):
+    """DDT's pseudo boxes for the training images and, when their labels were given, its boxes for
+    the test images (each projected on its class's direction, fitted on the training images)."""
+
+    pseudo_boxes: torch.Tensor  # (N_train, 4) xyxy pixels
+    train_maps: torch.Tensor  # (N_train, h, w)
+    ddt: dict[int, DDT]
+    test_boxes: torch.Tensor | None = None
+    test_maps: torch.Tensor | None = None
+
+
+def ddt_train_test(trunk: nn.Module, train_images: torch.Tensor, train_labels, test_images: torch.Tensor | None = None,
+                   test_labels=None, *, input_size: int | None = None, normalize: bool = True,
+                   sign: str = "norm") -> DDTOutput:
+    """Step 1 of :func:`psol`: DDT per class on ``trunk``'s descriptors of the training images (the labels
+    only group them), and, with ``test_labels``, DDT's boxes for the test images.
+
+    Book section: *PSOL* "The whole pipeline".
+    """
+    train_images = as_images(train_images, "train_images", channels=3)
+    if (test_images is None) != (test_labels is None):
+        raise ValueError("ddt_train_test() boxes test images only with their labels (each is projected on its "
+                         "class's direction): give both test_images and test_labels, or neither")
+    size = train_images.shape[-1]
+    d_train = extract_descriptors(trunk, train_images, input_size=input_size, normalize=normalize)
+    pseudo, maps, models = ddt_boxes(d_train, train_labels, size, sign=sign)
+    if test_images is None:
+        return DDTOutput(pseudo, maps, models)
+    test_images = as_images(test_images, "test_images", channels=3)
+    d_test = extract_descriptors(trunk, test_images, input_size=input_size, normalize=normalize)
+    test_boxes, test_maps, _ = ddt_boxes(d_test, test_labels, size, models=models)
+    return DDTOutput(pseudo, maps, models, test_boxes, test_maps)
 
 
 @dataclass
@@ -58,8 +93,9 @@ def psol(train_images: torch.Tensor, train_labels, test_images: torch.Tensor, *,
     if train_images.shape[-2] != size or test_images.shape[-2:] != train_images.shape[-2:]:
         raise ValueError("psol() takes square training and test images of one size; "
                          f"got {tuple(train_images.shape[-2:])} and {tuple(test_images.shape[-2:])}")
-    d_train = extract_descriptors(trunk, train_images, input_size=input_size, normalize=normalize)
-    pseudo, maps, models = ddt_boxes(d_train, train_labels, size, sign=sign)
+    ddt = ddt_train_test(trunk, train_images, train_labels, None if test_labels is None else test_images, test_labels,
+                         input_size=input_size, normalize=normalize, sign=sign)
+    pseudo, maps, models = ddt.pseudo_boxes, ddt.train_maps, ddt.ddt
     model = BoxRegressor(backbone, channels)
     if crop_scale is None and not regressor_normalize:
         # flips only: whole batches are flipped inside the step (no per-image transform)
@@ -76,8 +112,4 @@ def psol(train_images: torch.Tensor, train_labels, test_images: torch.Tensor, *,
         data = BoxDataset(train_images, pseudo, transform=transform, normalize=regressor_normalize)
         result = train_regressor(model, data, fit_config, loss_weight=loss_weight, head_lr_mult=head_lr_mult)
     boxes = predict_boxes(model, test_images, normalize=regressor_normalize)
-    out = PSOLOutput(pseudo, maps, models, model, boxes, result)
-    if test_labels is not None:
-        d_test = extract_descriptors(trunk, test_images, input_size=input_size, normalize=normalize)
-        out.ddt_test_boxes, out.ddt_test_maps, _ = ddt_boxes(d_test, test_labels, size, models=models)
-    return out
+    return PSOLOutput(pseudo, maps, models, model, boxes, result, ddt.test_boxes, ddt.test_maps)
