@@ -84,7 +84,8 @@ def test_colab_preset_runs_end_to_end_resumes_and_records_the_full_tier(tmp_path
     assert entry and entry["provenance"]["preset"] == "full, customised"
     results.check_record(entry, "full")
     claims = {c["id"]: c for c in entry["claims"]}
-    assert set(claims) == {"sanity_knn", "sanity_linear", "swap_linear"}
+    assert set(claims) == {"sanity_knn", "sanity_linear", "premise_moco_learns", "swap_linear"}
+    assert claims["swap_linear"]["premises"] == ["premise_moco_learns"]  # STL-10 has no background label
     assert all(c["tier"] == "full" and c["n"] == 3 for c in claims.values())
     assert metrics["cub"]["n_images"] == 5 and "random_resnet50" in metrics["cub"]
     assert "CUB-200-2011 test (5 images) at 32 px" in entry["scale"] and "2 epochs" in entry["scale"]

@@ -79,6 +79,7 @@ def test_presets():
     q, st, f = config.quick(), config.study(), config.full()
     assert q.mode == "quick" and len(q.localization.seeds) >= 2 and len(q.ssl.seeds) >= 2
     assert st.mode == "study" and len(st.localization.seeds) >= 5 and len(st.ssl.seeds) >= 5
+    assert len(q.ssl.seeds) >= results.MIN_N  # the quick run's premises get an interval too
     # the study runs the quick run's code and data, with more seeds
     assert st.ssl.pretrain.replace(steps=q.ssl.pretrain.steps) == q.ssl.pretrain
     assert st.ssl.pretrain.steps >= q.ssl.pretrain.steps and st.ssl.dataset == q.ssl.dataset == "digits"
@@ -111,12 +112,13 @@ def test_main_runs_a_small_experiment_and_records_its_claims(monkeypatch, capsys
     monkeypatch.setitem(config.PRESETS, "quick", lambda: small)
     metrics = cli.main(["--preset", "quick"])
     ssl = metrics["ssl"]
-    assert set(ssl) >= {"untrained", "baseline", "tobias"} and len(ssl["untrained"]["per_seed"]) == 2
+    assert set(ssl) >= {"untrained", "baseline", "tobias"} and len(ssl["untrained"]["per_seed"]) == 3
     recorded = results.latest("tobias", "quick")
     assert recorded["metrics"]["ssl"]["p"] == pytest.approx(0.3)
     assert "MoCo v2" in recorded["scale"] and "layer4 at stride 1" in recorded["scale"]
     ids = [c["id"] for c in recorded["claims"]]
-    assert ids == ["random_cnn_vs_centred", "sanity_knn", "sanity_linear", "swap_linear", "swap_background_knn"]
+    assert ids == ["random_cnn_vs_centred", "sanity_knn", "sanity_linear", "premise_moco_learns",
+                   "premise_background_signal", "swap_linear", "swap_background_knn"]
     c = recorded["claims"][0]
     loc = recorded["metrics"]["localization"]
     want = [r["corloc"] - b["corloc"] for r, b in zip(loc["random_cnn"]["per_seed"], loc["centred"]["per_seed"])]
@@ -125,6 +127,74 @@ def test_main_runs_a_small_experiment_and_records_its_claims(monkeypatch, capsys
     assert set(recorded["timings"]) == {"localization_s", "ssl_s"}
     assert "sanity_knn (sanity): " in capsys.readouterr().out
     json.dumps(recorded)
+
+
+def _ssl_metrics(untrained, baseline, tobias):
+    """Fabricated per-seed SSL metrics: each arm a list of (knn, linear, background_knn) rows."""
+    def arm(rows):
+        return {"per_seed": [dict(zip(("knn", "linear", "background_knn"), r)) for r in rows]}
+
+    return {"ssl": {"untrained": arm(untrained), "baseline": arm(baseline), "tobias": arm(tobias), "p": 0.3,
+                    "dataset": "digits"}}
+
+
+def test_swap_claims_rest_on_two_premises_with_the_config_margins():
+    untrained = [(18.0, 30.0, 44.0), (19.0, 29.0, 45.0), (20.0, 31.0, 43.0)]
+    baseline = [(24.0, 37.0, 55.0), (24.5, 36.0, 54.0), (26.0, 38.0, 53.0)]  # +5.8 kNN, +10 background kNN
+    tobias = [(25.0, 39.0, 52.0), (25.0, 39.0, 51.5), (26.5, 39.0, 50.0)]
+    metrics = _ssl_metrics(untrained, baseline, tobias)
+    cfg = config.SSLConfig(learn_margin=2.0, background_margin=5.0)
+    claims = {c["id"]: c for c in results.finalize(experiment.claims_of(metrics, "study", cfg))}
+    learns, background = claims["premise_moco_learns"], claims["premise_background_signal"]
+    assert learns["kind"] == background["kind"] == "premise"
+    assert (learns["margin"], learns["threshold"]) == (2.0, 2.0) and background["margin"] == 5.0
+    assert background["samples"] == pytest.approx([11.0, 9.0, 10.0]) and background["verdict"] == "holds"
+    for paper in ("swap_linear", "swap_background_knn"):
+        assert claims[paper]["kind"] == "paper"
+        assert claims[paper]["premises"] == ["premise_moco_learns", "premise_background_signal"]
+        assert claims[paper]["verdict"] != results.NOT_TESTABLE
+    # a margin the background gain does not clear: both swap claims become "not testable", naming the premise
+    strict = config.SSLConfig(background_margin=15.0)
+    claims = {c["id"]: c for c in results.finalize(experiment.claims_of(metrics, "study", strict))}
+    assert claims["premise_background_signal"]["verdict"] == "does not hold"
+    for paper in ("swap_linear", "swap_background_knn"):
+        assert claims[paper]["verdict"] == results.NOT_TESTABLE
+        assert "premise_background_signal" in claims[paper]["untestable"]
+    assert "at least 15 points" in claims["premise_background_signal"]["statement"]
+
+
+def test_premises_need_three_seeds():
+    two = _ssl_metrics([(18.0, 30.0, 44.0)] * 2, [(24.0, 37.0, 55.0)] * 2, [(25.0, 39.0, 52.0)] * 2)
+    claims = {c["id"]: c for c in experiment.claims_of(two, "quick")}
+    assert not any(i.startswith("premise_") for i in claims) and claims["swap_linear"]["premises"] == []
+
+
+@pytest.mark.parametrize("name", ["learn_margin", "background_margin"])
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
+def test_premise_margins_are_validated(name, bad):
+    with pytest.raises(ValueError, match=name):
+        config.SSLConfig(**{name: bad})
+
+
+def test_page_states_the_config_margins():
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "book" / "01_tobias.md").read_text()
+    prose = " ".join(page[page.index("**Premises.**"):page.index("```{code-cell}", page.index("**Premises.**"))].split())
+    cfg = config.study().ssl
+    assert f"by at least {cfg.learn_margin:g} points (ten digits: chance is 10 %)" in prose
+    assert f"at least {cfg.background_margin:g} points better than the untrained encoder's" in prose
+
+
+def test_digit_scene_figure_shows_each_scene_above_its_ink():
+    from companion.tobias import figures
+
+    fig = figures.digit_scenes_figure(n=3, size=16)
+    scene, ink = fig.axes[0].images[0].get_array(), fig.axes[3].images[0].get_array()
+    assert len(fig.axes) == 6 and scene.shape == (16, 16) and ink.shape == (16, 16)
+    assert fig.axes[0].get_title().split(",")[0].isdigit()
+    with pytest.raises(ValueError, match="n must be"):
+        figures.digit_scenes_figure(n=0)
 
 
 def test_quick_run_repeats_bit_for_bit():

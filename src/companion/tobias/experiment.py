@@ -404,14 +404,19 @@ def _per_seed(summary: dict, key: str) -> list[float]:
     return [row[key] for row in summary["per_seed"]]
 
 
-def claims_of(metrics: dict, tier: str) -> list[dict]:
+def claims_of(metrics: dict, tier: str, ssl_cfg: config_mod.SSLConfig | None = None) -> list[dict]:
     """The chapter's claims from a run's metrics (those its parts measured with at least 2 seeds).
 
     - ``random_cnn_vs_centred``: CorLoc of the random CNN minus CorLoc of the best centred box,
       paired over seeds (each seed: its own network and scene set, the box tuned on that set);
     - ``sanity_knn`` / ``sanity_linear``: MoCo v2 minus the untrained encoder, paired over seeds;
+    - ``premise_moco_learns``: the same kNN difference, above ``ssl_cfg.learn_margin``;
+    - ``premise_background_signal``: MoCo v2 minus the untrained encoder in background-style kNN, above
+      ``ssl_cfg.background_margin`` (the background carries signal MoCo v2 picks up, for the swap to remove);
     - ``swap_linear``: MoCo v2 + Tobias minus MoCo v2 (linear probe), paired over seeds;
     - ``swap_background_knn``: the same for the background kNN (the claim: lower).
+    The two swap claims name both premises: when either does not hold they are "not testable".
+    ``ssl_cfg``: the run's :class:`~companion.tobias.config.SSLConfig` (its margins; default: its defaults).
 
     Book section: *Tobias* "Claims, intervals and verdicts".
     """
@@ -441,6 +446,29 @@ def claims_of(metrics: dict, tier: str) -> list[dict]:
                 "network at its random initial weights.",
                 f"{name} accuracy (%) on held-out {what}, MoCo v2 minus the untrained encoder, paired over seeds",
                 tier, _per_seed(ssl["baseline"], key), _per_seed(ssl["untrained"], key)))
+        margins = ssl_cfg if ssl_cfg is not None else config_mod.SSLConfig()
+        premises = []
+        if len(ssl["baseline"]["per_seed"]) >= results.MIN_N:  # a premise decides; below MIN_N it cannot
+            premises.append(results.claim(
+                "premise_moco_learns",
+                "MoCo v2 learns the classes of this testbed: its kNN accuracy beats the untrained encoder's "
+                f"by at least {margins.learn_margin:g} points.",
+                f"kNN accuracy (%) on held-out {what}, MoCo v2 minus the untrained encoder, paired over "
+                f"seeds; must lie above +{margins.learn_margin:g}",
+                tier, _per_seed(ssl["baseline"], "knn"), _per_seed(ssl["untrained"], "knn"),
+                margin=margins.learn_margin))
+            if "background_knn" in ssl["baseline"]["per_seed"][0]:
+                premises.append(results.claim(
+                    "premise_background_signal",
+                    "The background carries class-irrelevant signal that MoCo v2 picks up: its features predict "
+                    f"the background style at least {margins.background_margin:g} points better (kNN) than the "
+                    "untrained encoder's.",
+                    f"background-style kNN accuracy (%) on held-out {what}, MoCo v2 minus the untrained encoder, "
+                    f"paired over seeds; must lie above +{margins.background_margin:g}",
+                    tier, _per_seed(ssl["baseline"], "background_knn"), _per_seed(ssl["untrained"], "background_knn"),
+                    margin=margins.background_margin))
+        out.extend(premises)
+        needs = tuple(c["id"] for c in premises)
         if "linear" in ssl["baseline"]["per_seed"][0]:
             out.append(results.claim(
                 "swap_linear",
@@ -448,7 +476,7 @@ def claims_of(metrics: dict, tier: str) -> list[dict]:
                 "accuracy).",
                 f"linear-probe accuracy (%) on held-out {what}, MoCo v2 + Tobias (p = {ssl['p']:g}) minus "
                 "MoCo v2, paired over seeds (same initial weights and augmentation draws)",
-                tier, _per_seed(ssl["tobias"], "linear"), _per_seed(ssl["baseline"], "linear")))
+                tier, _per_seed(ssl["tobias"], "linear"), _per_seed(ssl["baseline"], "linear"), premises=needs))
         if "background_knn" in ssl["baseline"]["per_seed"][0]:
             out.append(results.claim(
                 "swap_background_knn",
@@ -456,7 +484,7 @@ def claims_of(metrics: dict, tier: str) -> list[dict]:
                 "kNN accuracy (%) at predicting the background style (lower: less background in the features), "
                 f"MoCo v2 + Tobias minus MoCo v2, {what}, paired over seeds",
                 tier, _per_seed(ssl["tobias"], "background_knn"), _per_seed(ssl["baseline"], "background_knn"),
-                direction="less"))
+                direction="less", premises=needs))
     return out
 
 
@@ -544,7 +572,7 @@ def run(cfg=None, verbose: bool = True, command: str | None = None) -> dict:
             t0 = time.perf_counter()
             metrics[part] = fn()
             timings[f"{part}_s"] = round(time.perf_counter() - t0, 1)
-    claims = claims_of(metrics, cfg.mode)
+    claims = claims_of(metrics, cfg.mode, cfg.ssl)
     seeds = sorted({*(cfg.localization.seeds if cfg.localization else ()), *(cfg.ssl.seeds if cfg.ssl else ())})
     wall = time.perf_counter() - began
     results.write(CHAPTER, cfg.mode, metrics, scale_of(cfg, device, metrics), claims=claims, seeds=seeds,

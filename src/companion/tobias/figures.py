@@ -154,6 +154,29 @@ def scene_examples(n: int = 6, arch: str = "resnet18", stage: str | None = None,
     return heatmap_boxes(scenes.images, result, truth=scenes.boxes)
 
 
+def digit_scenes_figure(n: int = 8, size: int = 16, seed: int = 0):
+    """Digit scenes of the SSL run as the encoder sees them (grey, ``size`` px, drawn pixel for pixel)
+    above the digit's ink alone (its mask), titled with the digit and the background style, so a reader
+    can find a digit that is hard to read at this size."""
+    from .scenes import digit_scenes
+
+    if not isinstance(n, int) or not 1 <= n <= 12:
+        raise ValueError(f"n must be an integer from 1 to 12 (one column per scene), got {n!r}")
+    scenes = digit_scenes(n, size, seed=seed)
+    fig, axes = plt.subplots(2, n, figsize=(viz.FIG_WIDTH, 2.3), squeeze=False)
+    for i in range(n):
+        top, bottom = axes[0, i], axes[1, i]
+        top.imshow(scenes.images[i].mean(0).numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        top.set_title(f"{int(scenes.labels[i])}, style {int(scenes.backgrounds[i])}", fontsize=viz.MIN_FONT_PT)
+        bottom.imshow(scenes.masks[i].numpy(), cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        for ax in (top, bottom):
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("scene", fontsize=viz.MIN_FONT_PT)
+    axes[1, 0].set_ylabel("its ink", fontsize=viz.MIN_FONT_PT)
+    return fig
+
+
 # ------------------------------------------------------------------------------------------ tables
 
 
