@@ -22,7 +22,8 @@ def test_colab_preset_is_the_full_recipe_shortened_to_under_an_hour():
     same = ("dataset", "resolution", "base_width", "blocks", "batch_size", "lr", "dim", "hidden", "temperature",
             "momentum", "reg_lambda", "reg_alpha", "eval_widths", "knn_k", "tier")
     assert {k: getattr(colab, k) for k in same} == {k: getattr(full, k) for k in same}
-    assert colab.modes == ("us3l", "naive") and len(colab.seeds) >= 2  # the main comparison, paired over seeds
+    # the main comparison, paired over seeds, and the premise's network alone at width 0.25
+    assert colab.modes == ("us3l", "naive", "fixed") and colab.separate_widths == (0.25,) and len(colab.seeds) >= 2
     assert colab.epochs < full.epochs
     assert us3l.run_hours(colab).hours < 1 < us3l.run_hours().hours
     assert us3l.full_run_hours is us3l.run_hours  # the older name still works
@@ -105,12 +106,13 @@ def test_colab_preset_runs_on_cifar100_files_resumes_and_records_full(tmp_path, 
     assert not list((tmp_path / "results").rglob("*.json"))  # nothing recorded by the interrupted run
 
     out = main(["--preset", "colab", "--device", "cpu"])
-    assert resumed == [("us3l_seed0", 2, 4), ("naive_seed0", None, 4), ("us3l_seed1", None, 4),
-                       ("naive_seed1", None, 4)]
-    assert set(out["mean"]) == {"random init", "us3l", "naive"}
+    assert resumed == [("us3l_seed0", 2, 4), ("naive_seed0", None, 4), ("fixed_0.25_seed0", None, 4),
+                       ("us3l_seed1", None, 4), ("naive_seed1", None, 4), ("fixed_0.25_seed1", None, 4)]
+    assert set(out["mean"]) == {"random init", "us3l", "naive", "separate"}
     entry = results.latest("us3l", "full")
     results.check_record(entry, "full")
     ids = {c["id"] for c in entry["claims"]}
-    assert {"sanity_knn", "sanity_linear", "us3l_vs_naive_w25", "us3l_vs_naive_w100"} <= ids
+    assert {"premise_naive_degrades_w25", "sanity_knn", "sanity_linear", "us3l_vs_naive_w25",
+            "us3l_vs_naive_w100"} <= ids
     assert all(c["tier"] == "full" for c in entry["claims"])
     assert entry["scale"].startswith("full: cifar100 at 32 px, slimmable ResNet base width 8, 2 epochs of batch 16")

@@ -8,8 +8,9 @@ from .estimate import full_run_hours, run_hours
 from .experiment import evaluate_width, load_data, run
 from .model import MODES, SlimmableSSL
 from .schedule import (channel_groups, group_coefficients, group_regularization, lower_bound, regularization_alpha,
-                       sample_widths)
+                       sample_widths, width_steps)
 
 __all__ = ["config", "run", "run_hours", "full_run_hours", "evaluate_width", "load_data", "MODES", "SlimmableSSL",
            "channel_groups",
-           "group_coefficients", "group_regularization", "lower_bound", "regularization_alpha", "sample_widths"]
+           "group_coefficients", "group_regularization", "lower_bound", "regularization_alpha", "sample_widths",
+           "width_steps"]

@@ -12,7 +12,7 @@ from ..runtime import T4_FLOPS, TimeEstimate, items_per_second
 from ..slimmable import SlimmableResNet
 from ..slimmable.resnet import cost_at
 from .config import US3LConfig, full
-from .schedule import sample_widths
+from .schedule import sample_widths, width_steps
 
 #: CIFAR-100's training images, what every epoch of the full preset goes over, and its test images.
 CIFAR_TRAIN_IMAGES = 50_000
@@ -29,11 +29,12 @@ def run_hours(config: US3LConfig | None = None, flops: float | None = None, samp
     """Hours of a full or colab preset (default: :func:`~companion.us3l.config.full`) on a Colab T4, at
     ``flops`` FLOP/s (default :data:`companion.runtime.T4_FLOPS`, an assumption).
 
-    Training: every network the preset trains (US3L and the naive baseline at the sandwich widths, one
+    Training: every network the preset trains (US3L and the naive baselines at the sandwich widths, one
     network alone per ``separate_widths``, for every seed). Per image and step: two views, each a forward
     and backward (3x the forward FLOPs of :func:`~companion.slimmable.resnet.cost_at`) at every sampled
     width, plus US3L's teacher forward at full width; the widths are those :func:`sample_widths` draws at
-    ``samples`` evenly spaced steps. Evaluation: for every network evaluated at a width (the untrained one
+    ``samples`` evenly spaced steps (without dynamic sampling for the released naive baseline). A network
+    trained alone for US3L's steps at its width (``fixed_us3l``) trains that fraction of the epochs. Evaluation: for every network evaluated at a width (the untrained one
     and every trained one at each ``eval_widths``, a network alone at its own), a forward pass over the
     batch-norm calibration images and over the training and test images (for US3L also the released
     code's three calibration passes). Heads, augmentation and the linear probes are not counted.
@@ -51,32 +52,46 @@ def run_hours(config: US3LConfig | None = None, flops: float | None = None, samp
 
     total = config.epochs * (CIFAR_TRAIN_IMAGES // config.batch_size)
     steps = [round(i * (total - 1) / max(1, samples - 1)) for i in range(samples)]
-    sandwich = sum(3 * sum(forward(w) for w in sample_widths(s, total, config.n_widths, 0, dynamic=config.dynamic))
+    def sandwich(dynamic: bool) -> float:
+        return sum(3 * sum(forward(w) for w in sample_widths(s, total, config.n_widths, 0, dynamic=dynamic))
                    for s in steps) / len(steps)
-    per_image = {}
+
+    per_image, share, short = {}, {}, []  # short: widths trained alone for US3L's steps there
     if "us3l" in config.modes:
-        per_image["us3l"] = 2 * (sandwich + forward(1.0))
+        per_image["us3l"] = 2 * (sandwich(config.dynamic) + forward(1.0))
     if "us3l_online" in config.modes:
-        per_image["us3l_online"] = 2 * (sandwich + forward(1.0))
+        per_image["us3l_online"] = 2 * (sandwich(config.dynamic) + forward(1.0))
     if "naive" in config.modes:
-        per_image["naive"] = 2 * sandwich
+        per_image["naive"] = 2 * sandwich(False)
+    if "naive_simclr" in config.modes:
+        per_image["naive_simclr"] = 2 * sandwich(config.dynamic)
     if "fixed" in config.modes:
         for w in config.separate_widths:
             per_image[f"alone at {w:g}"] = 2 * 3 * forward(w)
+    if "fixed_us3l" in config.modes:
+        for w in config.separate_widths:
+            n = width_steps(w, total, config.n_widths, 0, dynamic=config.dynamic)
+            if 0 < n < total:
+                per_image[f"alone at {w:g}, US3L's steps"] = 2 * 3 * forward(w)
+                share[f"alone at {w:g}, US3L's steps"] = n / total
+                short.append(w)
     images = config.epochs * CIFAR_TRAIN_IMAGES
-    hours = {name: images / items_per_second(f, flops) / 3600 for name, f in per_image.items()}
+    hours = {name: share.get(name, 1.0) * images / items_per_second(f, flops) / 3600
+             for name, f in per_image.items()}
 
     calibration = CIFAR_TRAIN_IMAGES if config.calibration_batches is None else min(
         CIFAR_TRAIN_IMAGES, config.calibration_batches * config.batch_size)
     once = calibration + CIFAR_TRAIN_IMAGES + CIFAR_TEST_IMAGES  # calibrate, then features of train and test
     official = 3 * calibration + CIFAR_TRAIN_IMAGES + CIFAR_TEST_IMAGES
     all_widths = sum(forward(w) for w in config.eval_widths)
-    evaluated = 1 + sum(m in config.modes for m in ("us3l", "us3l_online", "naive"))  # the untrained one too
+    evaluated = 1 + sum(m in config.modes for m in ("us3l", "us3l_online", "naive", "naive_simclr"))  # + untrained
     eval_flops = evaluated * all_widths * once
     if config.official_bn and "us3l" in config.modes:
         eval_flops += all_widths * official
     if "fixed" in config.modes:
         eval_flops += sum(forward(w) for w in config.separate_widths) * once
+    if "fixed_us3l" in config.modes:
+        eval_flops += sum(forward(w) for w in short) * once
     eval_hours = eval_flops / flops / 3600
 
     seeds = len(config.seeds)

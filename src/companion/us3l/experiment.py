@@ -18,9 +18,13 @@ from ..ssl.evaluate import embedding_std, extract_features, knn_accuracy, linear
 from ..ssl.pretrain import PretrainConfig, pretrain
 from .config import US3LConfig
 from .model import SlimmableSSL
+from .schedule import width_steps
 
 #: how each trained network is labelled in the results
-LABELS = {"us3l": "us3l", "us3l_online": "us3l_online", "naive": "naive", "fixed": "separate"}
+LABELS = {"us3l": "us3l", "us3l_online": "us3l_online", "naive": "naive", "naive_simclr": "naive_simclr",
+          "fixed": "separate", "fixed_us3l": "separate_us3l"}
+#: the premise claim the US3L-vs-naive claims at small widths rest on
+PREMISE_ID = "premise_naive_degrades_w25"
 
 CHAPTER = "us3l"
 
@@ -61,22 +65,39 @@ def _batches(data, batch_size: int, count: int | None, device):
     return [x.to(device) for x, *_ in loader]
 
 
+def total_steps(config: US3LConfig, n_train: int) -> int:
+    """The optimizer steps of every slimmable run (``steps``, or ``epochs`` over ``n_train`` images)."""
+    return config.steps if config.steps is not None else config.epochs * (n_train // config.batch_size)
+
+
+def us3l_width_steps(config: US3LConfig, width: float, n_train: int) -> int:
+    """How many steps US3L's schedule trains ``width``: what a network trained alone gets in mode
+    ``fixed_us3l``, so that the two are compared with equal optimizer steps at that width."""
+    return width_steps(width, total_steps(config, n_train), config.n_widths, 0, dynamic=config.dynamic)
+
+
 def build(config: US3LConfig, channels: int, n_train: int, mode: str, fixed_width: float | None, seed: int):
     """A fresh slimmable encoder (the same weights for the same ``seed``) in a :class:`SlimmableSSL`.
 
     ``mode="us3l_online"`` is US3L with ``momentum=0``: the teacher is the online network itself.
+    ``mode="naive"`` is the released naive baseline, without dynamic sampling as released;
+    ``mode="fixed_us3l"`` a network trained alone for as many steps as US3L trains ``fixed_width``.
     Every mode gets the per-width penalty ``reg_lambda``; only US3L groups it (``reg_alpha``).
     """
     seed_everything(seed)
     encoder = SlimmableResNet(config.base_width, config.blocks, in_channels=channels, small_stem=config.small_stem,
                               divisor=config.divisor)
-    steps = config.steps if config.steps is not None else config.epochs * (n_train // config.batch_size)
+    steps = total_steps(config, n_train)
+    if mode == "fixed_us3l":
+        steps = us3l_width_steps(config, fixed_width, n_train)
     us3l = mode in ("us3l", "us3l_online")
-    model = SlimmableSSL(encoder, steps, mode="us3l" if us3l else mode, dim=config.dim, hidden=config.hidden,
+    kind = "us3l" if us3l else "fixed" if mode == "fixed_us3l" else mode
+    model = SlimmableSSL(encoder, steps, mode=kind, dim=config.dim, hidden=config.hidden,
                          temperature=config.temperature, momentum=0.0 if mode == "us3l_online" else config.momentum,
-                         n_widths=config.n_widths, dynamic=config.dynamic, reg_lambda=config.reg_lambda,
-                         reg_alpha=config.reg_alpha if us3l else 0.0, reg_bins=config.reg_bins,
-                         fixed_width=fixed_width, seed=seed)
+                         n_widths=config.n_widths, dynamic=config.dynamic and mode != "naive",
+                         reg_lambda=config.reg_lambda, reg_alpha=config.reg_alpha if us3l else 0.0,
+                         reg_bins=config.reg_bins, fixed_width=fixed_width, seed=seed,
+                         projector_layers=config.projector_layers)
     return model, steps
 
 
@@ -122,7 +143,7 @@ def train_one(config: US3LConfig, data, channels, mode, fixed_width, seed, devic
     pcfg = pcfg.replace(
         resolution=config.resolution, steps=steps, epochs=None, batch_size=config.batch_size, lr=config.lr,
         optimizer=config.optimizer, weight_decay=0.0, seed=seed, device=device, augment=dict(config.augment),
-        progress=config.progress, blur=False if config.resolution < 32 else None,
+        progress=config.progress, blur=False,  # the released CIFAR transform has no blur
         num_threads=config.threads if config.dataset != "cifar100" else None,
         checkpoint_dir=f"{config.checkpoint_dir}/{name}_seed{seed}" if config.checkpoint_dir else None,
         checkpoint_every=config.checkpoint_every,
@@ -170,6 +191,17 @@ def announce(config: US3LConfig) -> str:
     return runtime.announce(what, run_hours(config), expect, config.checkpoint_dir)
 
 
+def _widths_alone(config: US3LConfig, mode: str, n_train: int) -> tuple:
+    """The widths ``mode`` trains a network alone at (``(None,)`` for a slimmable mode). ``fixed_us3l``
+    skips widths US3L trains at every step (the ``fixed`` network is already that one) or never."""
+    if mode == "fixed":
+        return tuple(config.separate_widths)
+    if mode == "fixed_us3l":
+        total = total_steps(config, n_train)
+        return tuple(w for w in config.separate_widths if 0 < us3l_width_steps(config, w, n_train) < total)
+    return (None,)
+
+
 def _run(config: US3LConfig):
     device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
     train, train_y, test, test_y, channels = load_data(config)
@@ -187,7 +219,7 @@ def _run(config: US3LConfig):
         for w in config.eval_widths:
             keep("random init", w, evaluate_width(model, w, data, config, device, linear=w == 1.0))
         for mode in config.modes:
-            for fixed in (config.separate_widths if mode == "fixed" else (None,)):
+            for fixed in _widths_alone(config, mode, len(train)):
                 model, took, _ = train_one(config, data, channels, mode, fixed, seed, device)
                 label = LABELS[mode]
                 seconds.setdefault(label, []).append(took)
@@ -206,17 +238,28 @@ def _run(config: US3LConfig):
 
 
 def claims(config: US3LConfig, per_seed: dict) -> list[dict]:
-    """The chapter's claims, each paired over seeds: the sanity checks (trained US3L minus the same
-    network untrained, full width), US3L against naive slimmable training and against networks
-    trained alone, width by width, and US3L with against without its momentum teacher.
-    Book section: *US3L* "Claims, intervals and verdicts"."""
+    """The chapter's claims, each paired over seeds: the premise (a network trained alone at width
+    0.25 beats the naive baseline as released there by at least ``premise_margin``, with as many steps
+    at that width), the sanity checks (trained US3L minus the same network untrained, full width),
+    US3L against the released naive baseline (at widths below 0.75 resting on the premise) and against
+    networks trained alone with as many steps at that width as US3L gives it, width by width, and US3L
+    with against without its momentum teacher. Book section: *US3L* "Claims, intervals and verdicts"."""
     tier, out = config.tier, []
     if len(config.seeds) < 2 or "us3l" not in per_seed:
         return out  # an interval needs two seeds at least; every claim is about US3L
 
-    def add(cid, statement, metric, a, b):
-        out.append(results.claim(cid, statement, metric, tier, a, b))
+    def add(cid, statement, metric, a, b, **kw):
+        out.append(results.claim(cid, statement, metric, tier, a, b, **kw))
 
+    premises = ()
+    alone = per_seed.get("separate", {})
+    if "naive" in per_seed and "knn@25" in alone:
+        m = config.premise_margin
+        add(PREMISE_ID, f"a network trained alone at width 0.25 beats the naive slimmable baseline (as released) "
+            f"at width 0.25 by at least {m:g} points, with as many optimizer steps at that width",
+            "kNN accuracy at width 0.25, trained alone minus naive slimmable (points)", alone["knn@25"],
+            per_seed["naive"]["knn@25"], margin=m)
+        premises = (PREMISE_ID,)
     us, rand = per_seed["us3l"], per_seed["random init"]
     add("sanity_knn", "US3L pretraining beats the untrained network (full width, kNN)",
         "kNN accuracy at width 1.0, US3L minus untrained (points)", us["knn@100"], rand["knn@100"])
@@ -225,17 +268,30 @@ def claims(config: US3LConfig, per_seed: dict) -> list[dict]:
     for w in config.eval_widths:
         k = width_key(w)
         if "naive" in per_seed:
-            add(f"us3l_vs_naive_w{k}", f"US3L beats naive slimmable SSL at width {w}",
-                f"kNN accuracy at width {w}, US3L minus naive (points)", us[f"knn@{k}"], per_seed["naive"][f"knn@{k}"])
-        if "separate" in per_seed and f"knn@{k}" in per_seed["separate"]:
-            add(f"us3l_vs_separate_w{k}", f"US3L beats a network trained alone at width {w}",
-                f"kNN accuracy at width {w}, US3L minus trained alone (points)", us[f"knn@{k}"],
-                per_seed["separate"][f"knn@{k}"])
+            add(f"us3l_vs_naive_w{k}", f"US3L beats the naive slimmable baseline (as released) at width {w}",
+                f"kNN accuracy at width {w}, US3L minus naive (points)", us[f"knn@{k}"],
+                per_seed["naive"][f"knn@{k}"], premises=premises if w < 0.75 else ())
+        reference = _alone_with_us3l_steps(per_seed, k)
+        if reference is not None:
+            add(f"us3l_vs_separate_w{k}", f"US3L beats a network trained alone at width {w} with as many steps "
+                "at that width", f"kNN accuracy at width {w}, US3L minus trained alone (points)", us[f"knn@{k}"],
+                reference)
         if "us3l_online" in per_seed:
             add(f"teacher_w{k}", f"the momentum teacher helps US3L at width {w}",
                 f"kNN accuracy at width {w}, US3L minus US3L without momentum teacher (points)",
                 us[f"knn@{k}"], per_seed["us3l_online"][f"knn@{k}"])
     return out
+
+
+def _alone_with_us3l_steps(per_seed: dict, k: str):
+    """Per-seed kNN of the network trained alone at width ``k`` with as many steps as US3L trains that
+    width: ``separate_us3l`` where US3L trains it on fewer than all steps, else ``separate`` (full width,
+    trained every step); ``None`` when no such network ran (never one with unequal steps)."""
+    if f"knn@{k}" in per_seed.get("separate_us3l", {}):
+        return per_seed["separate_us3l"][f"knn@{k}"]
+    if k == "100" and f"knn@{k}" in per_seed.get("separate", {}):
+        return per_seed["separate"][f"knn@{k}"]
+    return None
 
 
 def _record(config: US3LConfig, out: dict, per_seed: dict, wall: float) -> None:

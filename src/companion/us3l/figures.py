@@ -11,11 +11,15 @@ from .. import viz
 from .experiment import width_key
 
 #: Readable names of the methods ``run()`` reports, in the order the page shows them.
-LABELS = {"us3l": "US3L", "us3l_online": "US3L, no momentum teacher", "naive": "naive slimmable",
-          "separate": "trained alone", "random init": "untrained"}
+LABELS = {"us3l": "US3L", "us3l_online": "US3L, no momentum teacher", "naive": "naive slimmable (released)",
+          "naive_simclr": "naive slimmable, SimCLR per width", "separate": "trained alone, all steps",
+          "separate_us3l": "trained alone, US3L's steps", "random init": "untrained"}
 COLOURS = {"us3l": viz.PALETTE["method"], "us3l_online": viz.PALETTE["other"], "naive": viz.PALETTE["pseudo"],
-           "separate": viz.PALETTE["truth"], "random init": viz.PALETTE["baseline"]}
-STYLES = {"us3l_online": "--"}
+           "naive_simclr": viz.PALETTE["pseudo"], "separate": viz.PALETTE["truth"],
+           "separate_us3l": viz.PALETTE["truth"], "random init": viz.PALETTE["baseline"]}
+STYLES = {"us3l_online": "--", "naive_simclr": "--"}
+#: markers of the networks trained alone (a point per width, no line): filled for all steps, open for US3L's
+MARKERS = {"separate_us3l": "D"}
 #: The untrained network: the reference spread of features that did not collapse.
 FLOOR = "random init"
 
@@ -79,8 +83,8 @@ def draw_widths(out: dict, widths, width: float, measure: str):
         row = out["mean"][m]
         pts = [(w, row[f"{key}@{width_key(w)}"]) for w in widths if f"{key}@{width_key(w)}" in row]
         xs, ys = zip(*pts)
-        marker = ("o" + STYLES.get(m, "-")) if len(xs) > 2 else "s"
-        ax.plot(xs, ys, marker, color=COLOURS[m], label=LABELS[m])
+        marker = ("o" + STYLES.get(m, "-")) if len(xs) > 2 else MARKERS.get(m, "s")
+        ax.plot(xs, ys, marker, color=COLOURS[m], label=LABELS[m], mfc="none" if m in MARKERS else None)
     ax.axvline(width, color="k", lw=0.8, ls=":")
     unit = " (%)" if key == "knn" else ""
     ax.set(xlabel="width multiplier", ylabel=measure + unit, xticks=list(widths))

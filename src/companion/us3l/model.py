@@ -13,9 +13,14 @@ Per step, with widths :math:`w_1 = 1 > w_2 > \dots` from the sandwich rule:
   adds it to every width's loss), over the encoder, the projector and, for sub-networks, the
   auxiliary head.
 
-The naive baseline gives every width the plain SimCLR loss on its own two views, with no teacher:
-sub-networks then chase targets that move with the network they share weights with. It (and a
-network trained alone) gets the released code's weight decay 1e-4, written here as the same
+The naive baseline **as released** (``mode="naive"``, the released code's
+``us_resnet18_simclr_cifar.yaml``): the full width gets the plain SimCLR loss on its two views; each
+smaller width passes its embedding through the auxiliary predictor and distils the full width's
+detached embeddings of the same batch (cross-view negative cosine), with no momentum teacher and no
+dynamic sampling (the experiment builds it with ``dynamic=False``). ``mode="naive_simclr"``, this
+book's earlier baseline, gives every width the plain SimCLR loss on its own two views instead:
+sub-networks then chase targets that move with the network they share weights with. The baselines
+(and a network trained alone) get the released code's weight decay 1e-4, written here as the same
 per-width penalty :math:`\lambda\lVert\theta\rVert^2` with :math:`\lambda = 5\cdot10^{-5}` and no
 grouping, so that every mode is regularized alike. ``momentum=0`` makes the teacher the online
 network itself (its detached outputs): US3L without the momentum teacher.
@@ -39,16 +44,24 @@ from ..ssl.heads import predictor
 from ..ssl.losses import negative_cosine, nt_xent
 from .schedule import check_group_alpha, group_regularization, regularization_alpha, sample_widths
 
-MODES = ("us3l", "naive", "fixed")
+MODES = ("us3l", "naive", "naive_simclr", "fixed")
 
 
 class SlimProjector(nn.Module):
-    """A projector whose first layer reads however many features the slimmed encoder gives."""
+    """A projector whose first layer reads however many features the slimmed encoder gives.
 
-    def __init__(self, in_dim: int, hidden: int, out_dim: int):
+    ``layers`` linear layers, (Linear, BN, ReLU) before each but the last: 3 as the released code's
+    ``encoder_q.fc`` (a slimmable first layer, then hidden-to-hidden, then hidden-to-``out_dim``)."""
+
+    def __init__(self, in_dim: int, hidden: int, out_dim: int, layers: int = 3):
         super().__init__()
+        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 2:
+            raise ValueError(f"layers must be an integer >= 2 (the projector's linear layers), got {layers!r}")
         self.first = SlimmableLinear(in_dim, hidden, slim_out=False)
-        self.rest = nn.Sequential(nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim))
+        rest: list[nn.Module] = []
+        for _ in range(layers - 2):
+            rest += [nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, hidden)]
+        self.rest = nn.Sequential(*rest, nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out_dim))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.rest(self.first(h))  # (N, c(w)) -> (N, out_dim)
@@ -58,11 +71,14 @@ class SlimmableSSL(nn.Module):
     r"""Slimmable self-supervised training in one of three modes.
 
     ``mode="us3l"``: momentum teacher, auxiliary distillation head, sandwich widths, group regularization.
-    ``mode="naive"``: the same widths, each with the plain SimCLR loss (no teacher).
+    ``mode="naive"``: the released naive baseline: SimCLR at full width; smaller widths distil the full
+    width's detached embeddings through the auxiliary head (no teacher).
+    ``mode="naive_simclr"``: the same widths, each with the plain SimCLR loss (no teacher, no head).
     ``mode="fixed"``: a single width ``fixed_width`` with the plain SimCLR loss (a network trained
     separately for that width).
     ``reg_lambda``: :math:`\lambda` of the penalty every mode adds per trained width (5e-5, i.e.
     weight decay 1e-4); ``reg_alpha``: the grouping of US3L's (0 for the other modes).
+    ``projector_layers``: linear layers of the projector (3, the released code's).
     ``forward(v1, v2) -> dict(loss=..., ...)`` and ``on_step(step, total)`` fit
     :func:`companion.ssl.pretrain.pretrain`.
     """
@@ -70,7 +86,7 @@ class SlimmableSSL(nn.Module):
     def __init__(self, encoder: SlimmableResNet, total_steps: int, mode: str = "us3l", dim: int = 64, hidden: int = 256,
                  temperature: float = 0.5, momentum: float = 0.99, n_widths: int = 3, dynamic: bool = True,
                  phases: int = 4, reg_lambda: float = 5e-5, reg_alpha: float = 0.05, reg_bins: int = 8,
-                 fixed_width: float | None = None, seed: int = 0):
+                 fixed_width: float | None = None, seed: int = 0, projector_layers: int = 3):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -92,14 +108,15 @@ class SlimmableSSL(nn.Module):
         if mode != "fixed" and (isinstance(n_widths, bool) or not isinstance(n_widths, int) or n_widths < 2):
             raise ValueError(f"the sandwich rule needs n_widths >= 2, got {n_widths!r}")
         self.encoder, self.mode = encoder, mode
-        self.projector = SlimProjector(encoder.feature_dim, hidden, dim)
+        self.projector = SlimProjector(encoder.feature_dim, hidden, dim, projector_layers)
         self.temperature, self.momentum = temperature, momentum
         self.total, self.n_widths, self.dynamic, self.phases = total_steps, n_widths, dynamic, phases
         self.reg_lambda, self.reg_alpha, self.reg_bins = reg_lambda, reg_alpha, reg_bins
         self.fixed_width, self.seed = fixed_width, seed
         self.register_buffer("step", torch.zeros((), dtype=torch.long))  # saved with checkpoints: resume samples alike
-        if mode == "us3l":
+        if mode in ("us3l", "naive"):  # the released code's predictor, used by sub-networks only
             self.aux_predictor = predictor(dim, hidden, dim)
+        if mode == "us3l":
             self.teacher = nn.ModuleDict({"encoder": copy.deepcopy(encoder), "projector": copy.deepcopy(self.projector)})
             for p in self.teacher.parameters():
                 p.requires_grad_(False)
@@ -136,6 +153,17 @@ class SlimmableSSL(nn.Module):
                     loss = 0.5 * (negative_cosine(p1, t2) + negative_cosine(p2, t1))
                 logs[f"loss_w{w:.2f}"] = loss.detach()
                 total = total + loss
+        elif self.mode == "naive":
+            for i, w in enumerate(widths):
+                z1, z2 = self.embed(v1, w), self.embed(v2, w)
+                if i == 0:  # full width: plain SimCLR; its detached embeddings are the sub-networks' targets
+                    loss = nt_xent(z1, z2, self.temperature)
+                    t1, t2 = z1.detach(), z2.detach()
+                else:  # sub-networks: distil this batch's full-width embeddings (CosineSimilarity, cross-view)
+                    p1, p2 = self.aux_predictor(z1), self.aux_predictor(z2)
+                    loss = 0.5 * (negative_cosine(p1, t2) + negative_cosine(p2, t1))
+                logs[f"loss_w{w:.2f}"] = loss.detach()
+                total = total + loss
         else:
             for w in widths:
                 loss = nt_xent(self.embed(v1, w), self.embed(v2, w), self.temperature)
@@ -159,7 +187,7 @@ class SlimmableSSL(nn.Module):
             self.projector, lam, alpha_t, bins)
         reg = online * len(widths)
         students = sum(1 for w in widths if w < 1.0)
-        if self.mode == "us3l" and students:
+        if hasattr(self, "aux_predictor") and students:
             reg = reg + students * group_regularization(self.aux_predictor, lam, alpha_t, bins)
         return reg
 

@@ -46,6 +46,19 @@ def sample_widths(step: int, total: int, n: int = 3, seed: int = 0, phases: int 
     return sorted([MAX_WIDTH, low, *middle], reverse=True)
 
 
+def width_steps(width: float, total: int, n: int = 3, seed: int = 0, phases: int = 4, dynamic: bool = True) -> int:
+    """How many of ``total`` steps train exactly ``width``: the steps whose sandwich
+    (:func:`sample_widths`) contains it. 0.25 and 1.0 are in every sandwich without dynamic sampling;
+    with it (4 phases) 1.0 trains every step and 0.25 only the last quarter. A network trained alone
+    at ``width`` gets this many steps when it is compared with the slimmable run at that width.
+
+    Book section: *US3L* "Quick run".
+    """
+    if isinstance(total, bool) or not isinstance(total, int) or total < 1:
+        raise ValueError(f"total must be a positive number of steps, got {total!r}")
+    return sum(width in sample_widths(s, total, n, seed, phases, dynamic) for s in range(total))
+
+
 def regularization_alpha(step: int, total: int, alpha: float = 0.05, warmup: int = 0) -> float:
     r""":math:`\alpha_t`: 0 during warm-up, then rising linearly to ``alpha`` at half of training, then flat."""
     if step < warmup:
