@@ -379,7 +379,16 @@ def test_bank_is_saved_with_the_checkpoint_and_resumes_exactly(tmp_path):
 
 def test_config_checks():
     with pytest.raises(ValueError, match="unknown methods"):
-        effssl.config.quick(methods=("npid", "moco"))
+        effssl.config.quick(methods=("npid", "dino"))
+    for field, bad in (("baseline_budget", "epochs"), ("baseline_steps", 0), ("premise_margin", -1.0),
+                       ("premise_margin", math.nan), ("efficiency_margin", 0.0)):
+        with pytest.raises(ValueError, match=field):
+            effssl.config.quick(**{field: bad})
+    # the study gives each baseline the shared benchmark's steps, what SimSiam needs to learn
+    from companion.ssl.bench import STEPS
+
+    assert effssl.config.study().baseline_steps == STEPS["study"]
+    assert {"simsiam", "moco"} <= set(effssl.config.study().methods) and len(effssl.config.quick().seeds) >= 3
     with pytest.raises(ValueError, match="exactly one of steps or epochs"):
         effssl.config.quick(epochs=3)
     assert effssl.config.quick().mode == "quick" and effssl.config.full().mode == "full"
@@ -397,3 +406,40 @@ def test_config_checks():
     assert all(sum(a[k] != b[k] for k in a) == 1 for a, b in zip(ladder, ladder[1:]))
     assert list(effssl.config.VARIANTS)[-1] == effssl.config.FULL_METHOD
     assert math.isclose(_model(momentum=0.8, update="gradient").bank_step, 0.25)
+
+
+def test_cost_table_and_figure_set_accuracy_against_cost():
+    """The cost table gives each method's cost relative to the full method's; the figure puts every run's
+    kNN curve at its encoder passes (the calibration pass first) on a log axis, with a clean layout."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from companion import viz
+    from companion.effssl import figures
+
+    def row(knn, steps, passes, backward, cal=0):
+        return {"knn": knn, "steps": steps, "images": 64 * steps, "passes": passes, "backward_passes": backward,
+                "calibration_passes": cal, "curve": {"steps": [steps // 2, steps], "knn": [knn - 2, knn]}}
+
+    rows = {"untrained": {"knn": 70.0}, "sqrtkl": row(85.0, 150, 150 * 64 + 1200, 150 * 64, cal=1200),
+            "simsiam": row(80.0, 600, 600 * 128, 600 * 128)}
+    assert figures.pass_curve(rows["sqrtkl"]) == [1200 + 75 * 64, 1200 + 150 * 64]
+    table = figures.cost_table(rows, {"sqrtkl": 2.0, "simsiam": 16.0})
+    line = next(x for x in table.splitlines() if x.startswith("| SimSiam"))
+    assert "| 80.0 | 600 | 38,400 | 76,800 (76,800) | 16.0 | 7.1 | 8.0 |" in line
+    assert "| - |" in figures.cost_table(rows, {"simsiam": 16.0})  # no full-method time: no ratio
+    fig = figures.draw_cost(rows, {"sqrtkl": [1.0, 2.0], "simsiam": [8.0, 16.0]})
+    assert [ax.get_xscale() for ax in fig.axes] == ["log", "log"]
+    assert viz.layout_problems(fig) == []
+
+
+def test_departures_put_released_settings_back_and_need_two_seeds(capsys):
+    from companion.effssl import departures
+
+    for changes in departures.DEPARTURES.values():
+        cfg = effssl.config.study(**changes)  # each is a valid study config
+        assert all(getattr(cfg, k) == v for k, v in changes.items())
+    assert departures.DEPARTURES["optimizer (lr 1.0, weight decay 1e-4)"] == {"lr": 1.0, "weight_decay": 1e-4}
+    with pytest.raises(SystemExit):
+        departures.main(["--seeds", "0"])
+    assert "--seeds needs at least two seeds" in capsys.readouterr().err

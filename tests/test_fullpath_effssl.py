@@ -29,7 +29,7 @@ def test_colab_preset_resumes_after_an_interruption_and_records_the_full_tier(tm
     fabricate.cifar(folders["data"], "cifar10", n_train=48, n_test=24)
     cfg = effssl.config.colab()
     full = effssl.config.full()
-    assert (cfg.tier, cfg.datasets, cfg.methods, cfg.simsiam_budget) == ("full", ("cifar10",), full.methods, "time")
+    assert (cfg.tier, cfg.datasets, cfg.methods, cfg.baseline_budget) == ("full", ("cifar10",), full.methods, "time")
     assert Path(cfg.checkpoint_dir) == folders["checkpoints"] / "effssl-colab"
     # the preset's recipe, sizes cut to a few CPU steps: a narrow encoder and head, batches of 16, one epoch
     # of the 48 fabricated images; two seeds so that the claims get an interval
@@ -61,7 +61,11 @@ def test_colab_preset_resumes_after_an_interruption_and_records_the_full_tier(tm
     (path,) = (folders["results"] / "custom").glob("effssl-full-*.json")
     entry = results.latest("effssl", "full", folders["results"])
     results.check_record(entry, "full", str(path))
-    assert {c["id"] for c in entry["claims"]} == {"sanity_knn", "sanity_linear"}
+    # SimSiam at the same GPU time gets its premise and the efficiency claim that rests on it
+    assert {c["id"] for c in entry["claims"]} == {"sanity_knn", "sanity_linear", "premise_simsiam_learns",
+                                                  "sqrtkl_vs_simsiam"}
+    efficiency = next(c for c in entry["claims"] if c["id"] == "sqrtkl_vs_simsiam")
+    assert efficiency["premises"] == ["premise_simsiam_learns"] and "the full method's wall time" in efficiency["statement"]
     assert all(c["tier"] == "full" and "cifar10" in c["metric"] for c in entry["claims"])
     assert set(entry["metrics"]["cifar10"]) == {"untrained", "npid", "sqrtkl", "simsiam"}
 

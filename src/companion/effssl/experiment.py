@@ -1,8 +1,10 @@
 """The experiment: the single-branch ablation ladder (NPID; + feature calibration; + the corrected bank
-update; + SqrtKL, the full method) and SimSiam at the same budget, with the untrained encoder as the
-floor. kNN accuracy along each run (the convergence curve), a linear probe at the end, and the claims:
-the full method beats the untrained encoder (``sanity_knn``, ``sanity_linear``) and each addition beats
-the rung before it, paired over seeds.
+update; + SqrtKL, the full method) and two-view baselines (SimSiam, MoCo v2) trained to their own
+recipes, with the untrained encoder as the floor. kNN accuracy along each run (the convergence curve),
+a linear probe at the end, the training cost of every run (images, encoder passes, wall time), and the
+claims: the full method beats the untrained encoder (``sanity_knn``, ``sanity_linear``), each addition
+beats the rung before it, each baseline learns (``premise_<baseline>_learns``) and the full method is
+as accurate as each baseline at its lower cost (``sqrtkl_vs_<baseline>``), paired over seeds.
 
 Book section: *Efficient SSL* "Quick run".
 """
@@ -21,9 +23,10 @@ from ..runtime import seed_everything, torch_threads
 from ..ssl.augment import GPUAugment
 from ..ssl.encoders import build_encoder
 from ..ssl.evaluate import extract_features, knn_accuracy, linear_probe
-from ..ssl.methods import SimSiam
+from ..ssl.bench import RECIPES
+from ..ssl.methods import BYOL, METHODS as SSL_METHODS, MoCo, SimCLR, SimSiam, SSLMethod
 from ..train import FitConfig, fit, load_checkpoint
-from .config import FULL_METHOD, VARIANTS, EffSSLConfig
+from .config import BASELINES, FULL_METHOD, VARIANTS, EffSSLConfig
 from .model import SingleBranchID
 
 CHAPTER = "effssl"
@@ -218,19 +221,52 @@ def train_variant(config: EffSSLConfig, variant: str, data, dataset: str, device
     return model, curve, result.steps
 
 
-def _simsiam(config: EffSSLConfig, channels: int = 3) -> SimSiam:
+def baseline_recipe(config: EffSSLConfig, method: str) -> tuple[float, float, dict]:
+    """``(lr, weight_decay, method_kwargs)`` of a two-view baseline: SimSiam's from the config's
+    ``simsiam_*`` fields (the full preset sets the CIFAR recipe), the others from the shared benchmark's
+    :data:`companion.ssl.bench.RECIPES` with the config's weight decay."""
+    if method not in BASELINES:
+        raise ValueError(f"method must be a two-view baseline {BASELINES}, got {method!r}")
+    if method == "simsiam":
+        wd = config.weight_decay if config.simsiam_weight_decay is None else config.simsiam_weight_decay
+        return config.simsiam_lr or config.lr, wd, dict(config.simsiam_kwargs)
+    recipe = RECIPES[method]
+    return recipe["lr"], config.weight_decay, dict(recipe["method_kwargs"])
+
+
+def build_baseline(config: EffSSLConfig, method: str, n_train: int, channels: int = 3) -> SSLMethod:
+    """A two-view baseline around the same initial encoder as every single-branch variant of the seed."""
+    _, _, kwargs = baseline_recipe(config, method)
     seed_everything(config.seed)  # the same encoder weights as every single-branch variant
-    return SimSiam(build_encoder(config.encoder, in_channels=channels, **config.encoder_kwargs), **config.simsiam_kwargs)
+    model = SSL_METHODS[method](build_encoder(config.encoder, in_channels=channels, **config.encoder_kwargs), **kwargs)
+    model.check_dataset_size(n_train)
+    return model
 
 
-def _simsiam_fit(config: EffSSLConfig, tracked: nn.Module, train: torch.Tensor, device, steps: int, checkpoint: str | None,
-                 time_budget: float | None = None):
-    """SimSiam's two views of every image through :func:`companion.train.fit`, with the same augmentation,
-    batch size and optimizer as the single-branch runs."""
+def encoder_views(model: nn.Module) -> tuple[int, int]:
+    """``(with_backward, forward_only)``: encoder passes per training image per step. One view with a
+    backward pass for the single branch; two for SimSiam and SimCLR; MoCo v2 one query (two when
+    symmetric) plus as many momentum-encoder keys; BYOL two online views plus two target passes."""
+    if isinstance(model, SingleBranchID):
+        return 1, 0
+    if isinstance(model, MoCo):
+        views = 2 if model.symmetric else 1
+        return views, views
+    if isinstance(model, BYOL):
+        return 2, 2
+    if isinstance(model, (SimSiam, SimCLR)):
+        return 2, 0
+    raise TypeError(f"no encoder-pass count for {type(model).__name__}")
+
+
+def _baseline_fit(config: EffSSLConfig, method: str, tracked: nn.Module, train: torch.Tensor, device, steps: int,
+                  checkpoint: str | None, time_budget: float | None = None):
+    """A baseline's two views of every image through :func:`companion.train.fit`, with the same
+    augmentation and batch size as the single-branch runs and the baseline's own recipe."""
     aug = augmentation(config)
+    lr, wd, _ = baseline_recipe(config, method)
     cfg = FitConfig(
-        steps=steps, batch_size=config.batch_size, lr=config.simsiam_lr or config.lr, optimizer=config.optimizer,
-        weight_decay=config.weight_decay if config.simsiam_weight_decay is None else config.simsiam_weight_decay,
+        steps=steps, batch_size=config.batch_size, lr=lr, optimizer=config.optimizer, weight_decay=wd,
         seed=config.seed, checkpoint_dir=checkpoint,
         checkpoint_every=config.checkpoint_every, progress=config.progress, time_budget_s=time_budget, device=str(device),
     )
@@ -238,25 +274,27 @@ def _simsiam_fit(config: EffSSLConfig, tracked: nn.Module, train: torch.Tensor, 
                after_step=lambda core, step: core.on_step(step, steps))
 
 
-def train_simsiam(config: EffSSLConfig, data, dataset: str, device, steps: int, time_budget: float | None = None):
-    """SimSiam from :mod:`companion.ssl` (same encoder, augmentation, batch size) for ``steps`` steps;
-    returns ``(method, curve, steps_done)``."""
-    method = _simsiam(config, data[0].shape[1])
+def train_baseline(config: EffSSLConfig, method: str, data, dataset: str, device, steps: int,
+                   time_budget: float | None = None):
+    """A two-view baseline from :mod:`companion.ssl` (same encoder, augmentation, batch size) for ``steps``
+    steps; returns ``(model, curve, steps_done)``."""
+    model = build_baseline(config, method, len(data[0]), data[0].shape[1])
     curve = Curve(lambda enc: knn_percent(enc, data, config, device), eval_steps(steps, config.eval_points), device)
     curve.start()
-    result = _simsiam_fit(config, Tracked(method, curve), data[0], device, steps, _checkpoint(config, dataset, "simsiam"),
-                          time_budget)
+    result = _baseline_fit(config, method, Tracked(model, curve), data[0], device, steps,
+                           _checkpoint(config, dataset, method), time_budget)
     if result.stopped_early and (not curve.points or curve.points[-1][0] != result.steps):
-        curve.points.append((result.steps, curve.elapsed, knn_percent(method.encoder, data, config, device)))
-    return method, curve, result.steps
+        curve.points.append((result.steps, curve.elapsed, knn_percent(model.encoder, data, config, device)))
+    return model, curve, result.steps
 
 
-def simsiam_seconds_per_step(config: EffSSLConfig, data, device, probe_steps: int = 30) -> float:
-    """Wall seconds of one SimSiam step, timed over the second half of a short run (warm-up excluded)."""
+def baseline_seconds_per_step(config: EffSSLConfig, method: str, data, device, probe_steps: int = 30) -> float:
+    """Wall seconds of one step of a baseline, timed over the second half of a short run (warm-up excluded)."""
     half = probe_steps // 2
     curve = Curve(lambda enc: 0.0, [half, probe_steps], device)
     curve.start()
-    _simsiam_fit(config, Tracked(_simsiam(config, data[0].shape[1]), curve), data[0], device, probe_steps, None)
+    model = build_baseline(config, method, len(data[0]), data[0].shape[1])
+    _baseline_fit(config, method, Tracked(model, curve), data[0], device, probe_steps, None)
     (_, t1, _), (_, t2, _) = curve.points
     return (t2 - t1) / (probe_steps - half)
 
@@ -272,10 +310,11 @@ def run_hours(config: EffSSLConfig | None = None):
     """The time of ``config`` (default: the full preset) on a Colab T4, a
     :class:`~companion.runtime.TimeEstimate`, for every dataset and seed: each single-branch rung's
     epochs (or steps) over the training images at the throughput of its counted step FLOPs (one view
-    through encoder and head, the scores against the sampled bank rows, backward); SimSiam the same
-    time as the full method's run (``simsiam_budget="time"``) or half the steps at its own two-view step
-    FLOPs (``"passes"``); and the evaluations (the kNN points along each run, calibration, the linear
-    probes' features) as forward passes of the encoder. Book section: *Efficient SSL* "Full run".
+    through encoder and head, the scores against the sampled bank rows, backward); each two-view
+    baseline the same time as the full method's run (``baseline_budget="time"``), or half the steps
+    (``"passes"``) or ``baseline_steps`` (``"steps"``) at its own two-view step FLOPs; and the
+    evaluations (the kNN points along each run, calibration, the linear probes' features) as forward
+    passes of the encoder. Book section: *Efficient SSL* "Full run".
     """
     from ..ssl import estimate
     from .config import full
@@ -299,10 +338,10 @@ def run_hours(config: EffSSLConfig | None = None):
         model.train()
         return estimate.count_flops(lambda: model(x, torch.arange(2))["loss"].backward()) / 2
 
-    def simsiam_flops() -> float:
+    def baseline_flops(method: str) -> float:
         with estimate.own_rng():
-            method = SimSiam(encoder(), **config.simsiam_kwargs)
-        return estimate.two_view_step_flops(method, config.resolution, channels)
+            model = SSL_METHODS[method](encoder(), **baseline_recipe(config, method)[2])
+        return estimate.two_view_step_flops(model, config.resolution, channels)
 
     parts, forwards = {}, {}
     seeds = len(config.seeds)
@@ -319,15 +358,18 @@ def run_hours(config: EffSSLConfig | None = None):
             full_hours = part
             evaluated += config.eval_points * (n + n_test) + n_test + (n if VARIANTS[variant]["calibrate"] else 0)
             evaluated += (n + n_test) if variant == FULL_METHOD else 0
-        if "simsiam" in config.methods:
-            if config.simsiam_budget == "time":
+        for method in (m for m in config.methods if m in BASELINES):
+            if config.baseline_budget == "time":
                 if full_hours is None:
-                    raise ValueError("simsiam_budget='time' needs a single-branch method to time (config.methods)")
+                    raise ValueError("baseline_budget='time' needs a single-branch method to time (config.methods)")
                 # the same wall time as the last single-branch run (the full method's, in the full preset)
-                parts[f"simsiam on {dataset} (the same time)"] = full_hours
+                parts[f"{method} on {dataset} (the same time)"] = full_hours
             else:
-                flops = estimate.memo(("two-view", "simsiam", config.simsiam_kwargs, *net), simsiam_flops)
-                parts[f"simsiam on {dataset}"] = estimate.hours(n, epochs / 2, flops, runs=seeds)
+                flops = estimate.memo(("two-view", method, baseline_recipe(config, method)[2], *net),
+                                      lambda: baseline_flops(method))
+                two_view_epochs = (epochs / 2 if config.baseline_budget == "passes"
+                                   else config.baseline_steps * config.batch_size / n)
+                parts[f"{method} on {dataset}"] = estimate.hours(n, two_view_epochs, flops, runs=seeds)
             evaluated += (config.eval_points + 1) * (n + n_test)
         forwards[dataset] = evaluated
     fwd = estimate.memo(("forward", *net), lambda: estimate.flops_per_image(encoder(), config.resolution, channels))
@@ -346,14 +388,25 @@ def _std(values: list) -> float:
 
 
 #: Per-seed numbers that vary between identical runs: they go to ``timings``, not ``metrics``.
-TIMED = ("seconds", "images_per_s")
+#: ``time_ratio``: a baseline's training seconds over the full method's, in the same run and seed.
+TIMED = ("seconds", "images_per_s", "time_ratio", "time_ratio_per_seed")
+
+
+def costs(model: nn.Module, steps: int, batch_size: int, calibration: int = 0) -> dict:
+    """The training cost of a run that does not depend on the machine: ``images`` drawn (steps x batch),
+    encoder ``passes`` (every forward pass of an encoder, the calibration pass included) and
+    ``backward_passes`` (those with a backward pass), from :func:`encoder_views`."""
+    grad, no_grad = encoder_views(model)
+    images = steps * batch_size
+    return {"images": images, "passes": images * (grad + no_grad) + calibration, "backward_passes": images * grad,
+            "calibration_passes": calibration}
 
 
 def _aggregate(per_seed: list[dict]) -> dict:
     """Means over seeds, the per-seed values of the accuracies, and the kNN curve averaged point by point."""
     keys = [k for k in per_seed[0] if k != "curve"]
     out = {k: _mean([r[k] for r in per_seed]) for k in keys}
-    for k in ("knn", "bank_knn", "linear"):
+    for k in ("knn", "bank_knn", "linear", "time_ratio"):
         if k in per_seed[0]:
             out[f"{k}_per_seed"] = [r[k] for r in per_seed]
     out["knn_std"] = _std([r["knn"] for r in per_seed])
@@ -378,39 +431,44 @@ def run_dataset(config: EffSSLConfig, dataset: str, device) -> dict:
         floor = build_encoder(cfg.encoder, in_channels=channels, **cfg.encoder_kwargs).to(device)
         per.setdefault("untrained", []).append({
             "knn": knn_percent(floor, data, cfg, device), "linear": linear_percent(floor, data, cfg, device)})
-        single_seconds = None
+        single_seconds = full_seconds = None
         for variant in [m for m in cfg.methods if m in VARIANTS]:
             model, curve, steps = train_variant(cfg, variant, data, dataset, device)
             per.setdefault(variant, []).append({
                 "knn": curve.points[-1][2], "bank_knn": bank_knn_percent(model, data, cfg, device), "steps": steps,
                 "seconds": curve.elapsed, "images_per_s": steps * cfg.batch_size / max(curve.elapsed, 1e-9),
                 "curve": curve.as_dict(),
+                **costs(model, steps, cfg.batch_size, calibration=n if VARIANTS[variant]["calibrate"] else 0),
             })
             if variant == FULL_METHOD:  # the linear probe is for the sanity claim: full method vs floor
                 per[variant][-1]["linear"] = linear_percent(model.encoder, data, cfg, device)
+                full_seconds = curve.elapsed
             single_seconds = curve.elapsed
-        if "simsiam" in cfg.methods:
-            single = total_steps(cfg, n)
+        for name in [m for m in cfg.methods if m in BASELINES]:
             budget = None
-            if cfg.simsiam_budget == "passes":
-                steps = max(1, single // 2)  # two views per step: the same number of encoder passes
+            if cfg.baseline_budget == "steps":
+                steps = cfg.baseline_steps
+            elif cfg.baseline_budget == "passes":
+                steps = max(1, total_steps(cfg, n) // 2)  # two views per step: the same number of encoder passes
             else:
                 if single_seconds is None:
-                    raise ValueError("simsiam_budget='time' needs a single-branch method to time first")
+                    raise ValueError("baseline_budget='time' needs a single-branch method to time first")
                 # the step count fills the single-branch run's time with a complete learning-rate schedule;
                 # the time cap (20% slack, evaluation time counts towards it) only guards against a bad estimate
-                ckpt_dir = _checkpoint(cfg, dataset, "simsiam")
+                ckpt_dir = _checkpoint(cfg, dataset, name)
                 ckpt = load_checkpoint(ckpt_dir) if ckpt_dir else None
                 if ckpt is not None:  # resuming: keep the step count (and schedule) the run started with
                     steps = int(ckpt["config"]["steps"])
                 else:
-                    steps = max(1, int(single_seconds / simsiam_seconds_per_step(cfg, data, device)))
+                    steps = max(1, int(single_seconds / baseline_seconds_per_step(cfg, name, data, device)))
                 budget = 1.2 * single_seconds
-            method, curve, done = train_simsiam(cfg, data, dataset, device, steps, time_budget=budget)
-            per.setdefault("simsiam", []).append({
-                "knn": curve.points[-1][2], "linear": linear_percent(method.encoder, data, cfg, device),
+            model, curve, done = train_baseline(cfg, name, data, dataset, device, steps, time_budget=budget)
+            per.setdefault(name, []).append({
+                "knn": curve.points[-1][2], "linear": linear_percent(model.encoder, data, cfg, device),
                 "steps": done, "seconds": curve.elapsed,
                 "images_per_s": done * cfg.batch_size / max(curve.elapsed, 1e-9), "curve": curve.as_dict(),
+                **costs(model, done, cfg.batch_size),
+                **({"time_ratio": curve.elapsed / max(full_seconds, 1e-9)} if full_seconds else {}),
             })
     return {method: _aggregate(rows) for method, rows in per.items()}
 
@@ -458,6 +516,46 @@ def make_claims(rows: dict, config: EffSSLConfig, dataset: str) -> list[dict]:
             continue
         what = {"knn": f"kNN accuracy (k = {config.knn_k}) on {dataset}", "linear": f"linear-probe accuracy on {dataset}"}[metric]
         out.append(results.claim(cid, statement, f"{what}, {method} minus {base}, paired by seed", config.tier, a, b))
+    return out + baseline_claims(rows, config, dataset)
+
+
+#: Readable names of the two-view baselines in claim statements.
+BASELINE_NAMES = {"simsiam": "SimSiam", "moco": "MoCo v2", "byol": "BYOL", "simclr": "SimCLR"}
+
+
+def baseline_claims(rows: dict, config: EffSSLConfig, dataset: str) -> list[dict]:
+    """Per two-view baseline of ``rows``: the premise that it learns (its kNN accuracy above the untrained
+    network's by ``config.premise_margin``), and the paper's efficiency claim that rests on it: the full
+    method is as accurate as the baseline (non-inferior within ``config.efficiency_margin`` kNN points)
+    at its own, lower cost, with the cost ratio in the statement."""
+    full = rows.get(FULL_METHOD)
+    out = []
+    for name in (m for m in BASELINES if m in rows):
+        base = rows[name]
+        if len(base["knn_per_seed"]) < 2 or "untrained" not in rows:
+            continue
+        label = BASELINE_NAMES[name]
+        budget = {"steps": f"{round(base['steps'])} two-view steps", "passes": "the same encoder passes",
+                  "time": "the full method's wall time"}[config.baseline_budget]
+        lr, _, kwargs = baseline_recipe(config, name)
+        bench = (lr, kwargs) == (RECIPES[name]["lr"], RECIPES[name]["method_kwargs"])
+        recipe = "the benchmark's recipe" if bench else f"lr {lr:g}"
+        premise = f"premise_{name}_learns"
+        out.append(results.claim(
+            premise, f"{label} ({budget}, {recipe}) beats the untrained network by at least "
+                     f"{config.premise_margin:g} kNN points", f"kNN accuracy (k = {config.knn_k}) on {dataset}, "
+                     f"{name} minus untrained, paired by seed", config.tier, base["knn_per_seed"],
+            rows["untrained"]["knn_per_seed"], test="superiority", margin=config.premise_margin))
+        if full is None:
+            continue
+        ratio = base["passes"] / full["passes"]
+        out.append(results.claim(
+            f"{FULL_METHOD}_vs_{name}",
+            f"The full single-branch method ({round(full['steps'])} steps) is as accurate as {label} ({budget}: "
+            f"{ratio:.1f}x the full method's encoder passes), within {config.efficiency_margin:g} kNN points",
+            f"kNN accuracy (k = {config.knn_k}) on {dataset}, {FULL_METHOD} minus {name}, paired by seed",
+            config.tier, full["knn_per_seed"], base["knn_per_seed"], test="non-inferiority",
+            margin=config.efficiency_margin, premises=(premise,)))
     return out
 
 
@@ -486,14 +584,17 @@ def run(config: EffSSLConfig | None = None, record: bool = True) -> dict:
     with torch_threads(config.threads if pin else None), (threadpool_limits(1) if pin else contextlib.nullcontext()):
         out: dict = {dataset: run_dataset(config, dataset, device) for dataset in config.datasets}
     wall = time.perf_counter() - began
-    out["settings"] = {"batch_size": config.batch_size, "encoder": config.encoder, "simsiam_budget": config.simsiam_budget,
-                       "seeds": list(config.seeds), "steps": config.steps, "epochs": config.epochs}
+    out["settings"] = {"batch_size": config.batch_size, "encoder": config.encoder, "baseline_budget": config.baseline_budget,
+                       "baseline_steps": config.baseline_steps, "seeds": list(config.seeds), "steps": config.steps,
+                       "epochs": config.epochs}
     claims = make_claims(out[config.datasets[0]], config, config.datasets[0])
     out["claims"] = claims
     if record:
         steps_txt = f"{config.steps} steps" if config.steps is not None else f"{config.epochs} epochs"
-        budget = "number of encoder passes" if config.simsiam_budget == "passes" else "wall time"
-        simsiam = f"; SimSiam at the same {budget}" if "simsiam" in config.methods else ""
+        budget = {"steps": f"{config.baseline_steps} two-view steps each", "passes": "the same number of encoder passes",
+                  "time": "the same wall time"}[config.baseline_budget]
+        named = [BASELINE_NAMES[m] for m in config.methods if m in BASELINES]
+        simsiam = f"; {' and '.join(named)} at {budget}" if named else ""
         scale = (f"{config.tier}: {', '.join(config.datasets)} at {config.resolution} px, {config.encoder} encoder, "
                  f"{steps_txt} of {config.batch_size} images per rung of the ladder{simsiam}, "
                  f"kNN (k={config.knn_k}) and a linear probe, {results.plural(len(config.seeds), 'seed')}, {device.type}")
