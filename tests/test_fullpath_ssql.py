@@ -82,7 +82,8 @@ DDP_SCRIPT = textwrap.dedent('''
     small = json.loads(sys.argv[1])
     for key in ("seeds", "grid_w", "grid_a"):
         small[key] = tuple(small[key])
-    small["linear_pairs"] = tuple(tuple(p) for p in small["linear_pairs"])
+    for key in ("linear_pairs", "claim_pairs"):
+        small[key] = tuple(tuple(p) for p in small[key])
     res = ssql.run(ssql.config.colab().replace(**small))
     with open(os.path.join(sys.argv[2], f"rank{os.environ['RANK']}.json"), "w") as f:
         params = {k: float(v.double().sum()) for k, v in res.encoders["ssql"].named_parameters()}
@@ -103,7 +104,7 @@ def test_colab_preset_under_torchrun_with_two_cpu_processes(tmp_path, monkeypatc
     out.mkdir()
     # training is what runs distributed: one seed and a 2 x 2 PTQ grid are enough to evaluate and record
     small = {**SMALL, "seeds": [0], "checkpoint_every": 0, "grid_w": [4, 0], "grid_a": [4, 0],
-             "linear_pairs": [[4, 4], [0, 0]]}
+             "linear_pairs": [[4, 4], [0, 0]], "claim_pairs": [[4, 4]]}
     env = dict(os.environ, CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", TQDM_DISABLE="1")
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)

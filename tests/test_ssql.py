@@ -136,6 +136,54 @@ def test_ptq_grid_scores_and_bad_inputs():
         ptq_grid(enc, x, y, x, y, [(4.5, 4)])
 
 
+def test_sgd_linear_probe_is_the_official_recipe_and_refuses_bad_arguments():
+    from companion.ssql.evaluate import PROBE_LR, PROBE_MILESTONES, sgd_linear_probe
+
+    assert (PROBE_LR, PROBE_MILESTONES) == (30.0, (0.6, 0.8))
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(300) % 3
+    f = torch.randn(300, 6, generator=g) * 0.1
+    f[torch.arange(300), y] += 1.0  # three separable classes
+    acc = sgd_linear_probe(f[:200], y[:200], f[200:], y[200:], epochs=10)
+    assert acc == sgd_linear_probe(f[:200], y[:200], f[200:], y[200:], epochs=10) > 0.95
+    with pytest.raises(ValueError, match="epochs must be a positive integer, got 0"):
+        sgd_linear_probe(f, y, f, y, epochs=0)
+    with pytest.raises(ValueError, match=r"milestones must be fractions.*\(60, 80\)"):
+        sgd_linear_probe(f, y, f, y, epochs=5, milestones=(60, 80))
+
+
+def _fake_result(cfg, simsiam, ssql_, random_):
+    """An SSQLResult holding given per-seed scores: ``{method: [{probe: {pair: acc}}]}``."""
+    return ssql.SSQLResult({}, {"simsiam": simsiam, "ssql": ssql_, "random": random_}, config=cfg)
+
+
+def test_premise_claims_name_the_collapse_and_gate_the_paper_claims(tmp_path):
+    cfg = ssql.config.quick(seeds=(0, 1, 2, 3), claim_pairs=((2, 2),), collapse_margin=5.0)
+
+    def scores(fp, low, jitter):
+        return [{"knn": {"FP": fp + j, "2w2f": low + j}, "linear": {"FP": fp + j, "2w2f": low + j}}
+                for j in jitter]
+
+    # SimSiam loses ~20 points at 2w2f by kNN (a collapse) but only ~1 by the linear probe (none)
+    sim = [{"knn": {"FP": 80 + j, "2w2f": 60 + k}, "linear": {"FP": 88 + j, "2w2f": 87 + k}}
+           for j, k in ((0.0, 0.3), (1.0, -0.4), (-1.0, 0.8), (0.5, -0.7))]
+    out = ssql.experiment.claims(_fake_result(cfg, sim, scores(80, 66, (0.2, 1.1, -0.8, 0.6)),
+                                              scores(70, 40, (0, 1, 2, 3))))
+    by_id = {c["id"]: c for c in out}
+    knn_p, lin_p = by_id["premise_collapse_knn_2w2f"], by_id["premise_collapse_linear_2w2f"]
+    assert knn_p["kind"] == lin_p["kind"] == "premise"
+    assert (knn_p["test"], knn_p["margin"]) == ("superiority", 5.0) and "at least 5 points" in knn_p["statement"]
+    assert knn_p["estimate"] == pytest.approx(20.0, abs=0.5)
+    assert by_id["ssql_knn_2w2f"]["premises"] == ["premise_collapse_knn_2w2f"]
+    assert by_id["ssql_linear_2w2f"]["premises"] == ["premise_collapse_linear_2w2f"]
+    assert by_id["ssql_knn_fp"]["premises"] == []
+    final = {c["id"]: c for c in results.finalize(out)}
+    assert final["premise_collapse_knn_2w2f"]["verdict"] == "holds"
+    assert final["premise_collapse_linear_2w2f"]["verdict"] != "holds"
+    assert final["ssql_linear_2w2f"]["verdict"] == results.NOT_TESTABLE
+    assert final["ssql_knn_2w2f"]["verdict"] != results.NOT_TESTABLE
+
+
 def test_config_presets_and_validation():
     q, f, p = ssql.config.quick(), ssql.config.full(), ssql.config.paper()
     st = ssql.config.study()
@@ -159,12 +207,20 @@ def test_config_presets_and_validation():
         ssql.config.quick(grid_w=(1, 0))
     with pytest.raises(ValueError, match=r"w_range low must be in \[2, 16\]"):
         BitSampler((1, 8), (4, 8))
+    with pytest.raises(ValueError, match=r"collapse_margin must be .*got 0"):
+        ssql.config.quick(collapse_margin=0)
+    with pytest.raises(ValueError, match=r"claim_pairs must hold quantized \(w, a\) pairs.*\(3, 3\)"):
+        ssql.config.quick(claim_pairs=((3, 3),))
+    with pytest.raises(ValueError, match="claim_pairs must hold quantized"):
+        ssql.config.quick(claim_pairs=((0, 0),))
+    for preset in (q, st, f):  # every claimed pair is evaluated by kNN, and the linear claims by the probe
+        assert set(preset.claim_pairs) <= set(preset.pairs()) and preset.collapse_margin > 0
 
 
 def test_run_is_repeatable_and_records(tmp_path, monkeypatch):
     monkeypatch.setenv("COMPANION_RESULTS", str(tmp_path))
     cfg = ssql.config.quick(steps=3, seeds=(0,), grid_w=(2, 0), grid_a=(4, 0), linear_pairs=((0, 0),),
-                            methods=("simsiam", "ssql"), eval_train=200, linear_epochs=2)
+                            claim_pairs=((2, 4),), methods=("simsiam", "ssql"), eval_train=200, linear_epochs=2)
     a = ssql.run(cfg)
     b = ssql.run(cfg.replace(record=False))
     assert a.metrics["mean"] == b.metrics["mean"]
@@ -210,8 +266,18 @@ def test_quick_record_shows_the_sanity_claim_and_the_quantization_effects(quick_
     sanity = claims["sanity_knn"]
     assert sanity["estimate"] == pytest.approx(mean["ssql"]["knn"]["FP"] - mean["random"]["knn"]["FP"])
     assert sanity["estimate"] > 0 and claims["sanity_linear"]["estimate"] > 0
-    assert sanity["n"] == len(quick_record["metrics"]["seeds"]) >= 2
+    assert sanity["n"] == len(quick_record["metrics"]["seeds"]) >= 3
     assert {"ssql_knn_2w4f", "ssql_knn_4w4f", "ssql_linear_2w4f", "ssql_linear_4w4f"} <= set(claims)
+    # every quantized comparison names its collapse premise, and is judged only where that premise holds
+    margin = ssql.config.quick().collapse_margin
+    for probe in ("knn", "linear"):
+        for pair in ("2w4f", "4w4f", "2w2f"):
+            premise, paper = claims[f"premise_collapse_{probe}_{pair}"], claims[f"ssql_{probe}_{pair}"]
+            assert (premise["kind"], premise["test"], premise["margin"]) == ("premise", "superiority", margin)
+            assert premise["estimate"] == pytest.approx(mean["simsiam"][probe]["FP"] - mean["simsiam"][probe][pair])
+            assert paper["premises"] == [premise["id"]]
+            untestable = premise["interval_verdict"] != "holds"
+            assert (paper["verdict"] == results.NOT_TESTABLE) == untestable
     for m in ("simsiam", "ssql", "random"):
         knn, sq = mean[m]["knn"], mean[m]["feature_sqnr"]
         assert knn["FP"] > 50  # ten classes: far above chance

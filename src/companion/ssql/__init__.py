@@ -10,11 +10,11 @@ Book chapter: *SSQL* (``book/06_ssql.md``).
 
 from . import config, plots
 from .config import SSQLConfig
-from .evaluate import at_bits, pair_name, ptq_grid
+from .evaluate import at_bits, pair_name, ptq_grid, sgd_linear_probe
 from .experiment import SSQLResult, build_method, load_data, run, run_hours
 from .method import A_RANGE, PROJECTOR_BITS, SSQL, W_RANGE
 
 __all__ = [
-    "config", "plots", "SSQLConfig", "at_bits", "pair_name", "ptq_grid", "SSQLResult", "build_method", "load_data", "run", "run_hours",
+    "config", "plots", "SSQLConfig", "at_bits", "pair_name", "ptq_grid", "sgd_linear_probe", "SSQLResult", "build_method", "load_data", "run", "run_hours",
     "A_RANGE", "PROJECTOR_BITS", "SSQL", "W_RANGE",
 ]
