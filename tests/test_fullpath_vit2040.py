@@ -66,7 +66,8 @@ def test_colab_preset_runs_end_to_end_resumes_and_records_the_full_tier(tmp_path
     assert entry and entry["provenance"]["preset"] == "full, customised"
     results.check_record(entry, "full")
     claims = {c["id"]: c for c in entry["claims"]}
-    assert set(claims) == {"pretrain_vs_scratch", "sanity_knn", "sanity_linear"}
+    assert set(claims) == {"pretrain_vs_scratch", "premise_pretrain_learns", "premise_scratch_learns",
+                           "premise_cutmix_pastes", "sanity_linear"}
     assert all(c["tier"] == "full" and c["n"] == 2 for c in claims.values())
     assert entry["metrics"]["seeds"] == [0, 1]
     assert metrics["budget_steps"] == {"pretrain": 4, "finetune": 4, "scratch": 8}

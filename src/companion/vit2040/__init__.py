@@ -11,14 +11,15 @@ from . import config
 from .estimate import run_hours
 from .experiment import Result, run
 from .augment import CropGroups, crop_augment, cutmix
-from .config import ABLATION_STEPS, Ablation, Config, Crops, Stage, ViTShape
+from .config import ABLATION_STEPS, Ablation, Config, Crops, FinetuneAugment, Stage, ViTShape
 from .finetune import Supervised, accuracy
 from .model import (DropPathBlock, build_vit, class_token_attention, encoder,
                     interpolate_pos_embedding, record_attention, resize_vit)
 from .instance import InstanceDiscrimination, as_float, num_instances, pretrain
 
 __all__ = [
-    "config", "Result", "run", "run_hours", "ABLATION_STEPS", "Ablation", "Config", "Crops", "Stage", "ViTShape",
+    "config", "Result", "run", "run_hours", "ABLATION_STEPS", "Ablation", "Config", "Crops", "FinetuneAugment",
+    "Stage", "ViTShape",
     "CropGroups", "crop_augment", "cutmix",
     "Supervised", "accuracy",
     "DropPathBlock", "build_vit", "class_token_attention", "encoder",

@@ -93,22 +93,42 @@ LADDER = (
 
 
 def vit_claims(config: Config, per_seed: dict, final_key: str) -> list[dict]:
-    """Claims from per-seed accuracies: pretraining + fine-tuning vs scratch at equal total steps, the
-    kNN / linear sanity of the pretrained class token, and each step of the ablation ladder (when run).
+    """Claims from per-seed accuracies: the premises (each baseline's class token beats the untrained
+    ViT's by ``config.learn_margin`` kNN points; CutMix pastes at least a patch in ``config.cutmix_margin``
+    % of its draws), pretraining + fine-tuning vs scratch at equal total steps, the linear-probe sanity
+    of the pretrained class token, and each step of the ablation ladder (when run).
 
     Book section: *ViT with 2040 images* "Claims, intervals and verdicts".
     """
-    tier = config.mode
+    tier, m = config.mode, config.learn_margin
     out = [results.claim(
+        "premise_pretrain_learns",
+        f"Instance discrimination makes the class token a better kNN feature than at random initialization, "
+        f"by at least {m:g} points",
+        "kNN accuracy of the class token, pretrained minus untrained, paired by seed", tier,
+        per_seed["knn.pretrained"], per_seed["knn.random_init"], margin=m)]
+    out.append(results.claim(
+        "premise_scratch_learns",
+        f"Training from scratch with labels makes the class token a better kNN feature than at random "
+        f"initialization, by at least {m:g} points",
+        "kNN accuracy of the class token, trained from scratch minus untrained, paired by seed", tier,
+        per_seed["knn.scratch"], per_seed["knn.random_init"], margin=m))
+    cutmix_premise = ()
+    if "cutmix.patch_share" in per_seed:
+        cutmix_premise = ("premise_cutmix_pastes",)
+        out.append(results.claim(
+            "premise_cutmix_pastes",
+            f"CutMix pastes a real region: at least {config.cutmix_margin:g} % of its pretraining draws paste "
+            "at least one patch's area",
+            "share of the pretraining CutMix draws (full recipe) that pasted at least one patch's area, per seed",
+            tier, per_seed["cutmix.patch_share"], margin=config.cutmix_margin, unit="%"))
+    out.append(results.claim(
         "pretrain_vs_scratch",
         "Instance-discrimination pretraining then fine-tuning beats training the same ViT from scratch for "
         "as many steps",
         "top-1 test accuracy, pretrained + fine-tuned minus from scratch (equal total steps), paired by seed",
-        tier, per_seed[f"ablation.{final_key}"], per_seed["scratch"])]
-    out.append(results.claim(
-        "sanity_knn", "Pretraining makes the class token a better feature than at random initialization",
-        "kNN accuracy of the class token, pretrained minus untrained, paired by seed", tier,
-        per_seed["knn.pretrained"], per_seed["knn.random_init"]))
+        tier, per_seed[f"ablation.{final_key}"], per_seed["scratch"],
+        premises=("premise_pretrain_learns", "premise_scratch_learns")))
     out.append(results.claim(
         "sanity_linear", "Pretraining makes the class token a better feature than at random initialization",
         "linear-probe accuracy of the class token, pretrained minus untrained, paired by seed", tier,
@@ -118,7 +138,8 @@ def vit_claims(config: Config, per_seed: dict, final_key: str) -> list[dict]:
             out.append(results.claim(
                 cid, f"Adding {what} raises the fine-tuned accuracy (the paper's ablation ladder)",
                 f"top-1 test accuracy, row '{row}' minus row '{below}', paired by seed", tier,
-                per_seed[f"ablation.{row}"], per_seed[f"ablation.{below}"]))
+                per_seed[f"ablation.{row}"], per_seed[f"ablation.{below}"],
+                premises=cutmix_premise if cid == "ablation_cutmix" else ()))
     return out
 
 
@@ -193,7 +214,8 @@ def pretrain_stage(config: Config, ablation: Ablation, split: Split, seed: int, 
     seed_everything(seed)
     model = build_vit(config.shape, len(split.train_x), image_size=res)
     step = InstanceDiscrimination(len(split.train_x), res, config.crops, multi_crop=ablation.multi_crop,
-                                  cutmix=ablation.cutmix, alpha=config.cutmix_alpha)
+                                  cutmix=ablation.cutmix, alpha=config.cutmix_alpha,
+                                  patch_size=config.shape.patch_size)
     name = f"pretrain_{res}px" + ("_multicrop" if ablation.multi_crop else "") + ("_cutmix" if ablation.cutmix else "")
     fc = _fit_config(config, config.pretrain, len(split.train_x), seed, ckpt / name if ckpt else None, device)
     began = time.perf_counter()
@@ -209,7 +231,7 @@ def supervised_stage(config: Config, model, ablation: Ablation, split: Split, se
     """
     n = len(split.train_x)
     step = Supervised(split.num_classes, config.shape.image_size, n // config.finetune.batch_size,
-                      scale=config.finetune_scale, crops=config.crops,
+                      augment=config.finetune_augment,
                       label_smoothing=config.label_smoothing if ablation.label_smoothing else 0.0,
                       mix=config.finetune_mix, alpha=config.cutmix_alpha)
     fc = _fit_config(config, config.finetune, n, seed, ckpt, device, steps)
@@ -273,8 +295,12 @@ def run(config: Config) -> Result:
                 if first:
                     out.seconds[f"finetune {key}"] = secs
             final_ablation = steps[-1][2]
-            final_pre = pretrained[(config.pretrain_resolution(final_ablation), final_ablation.multi_crop,
-                                    final_ablation.cutmix)][0]
+            final_pre, final_fit, _ = pretrained[(config.pretrain_resolution(final_ablation),
+                                                  final_ablation.multi_crop, final_ablation.cutmix)]
+            logged = [h for h in final_fit.history if "cutmix_patch" in h]
+            if logged:  # what the full recipe's CutMix pasted, over all its logged draws
+                keep("cutmix.patch_share", 100 * sum(h["cutmix_patch"] for h in logged) / len(logged))
+                keep("cutmix.area", 100 * sum(h["cutmix_area"] for h in logged) / len(logged))
             keep("knn.pretrained", knn_percent(final_pre, split, config.knn_k))
             keep("linear.pretrained", linear_percent(final_pre, split, seed))
             seed_everything(seed)
@@ -314,6 +340,8 @@ def run(config: Config) -> Result:
         **({"scratch_short": mean["scratch_short"]} if "scratch_short" in mean else {}),
         "knn": {k.split(".", 1)[1]: v for k, v in mean.items() if k.startswith("knn.")},
         "linear": {k.split(".", 1)[1]: v for k, v in mean.items() if k.startswith("linear.")},
+        **({"cutmix": {k.split(".", 1)[1]: v for k, v in mean.items() if k.startswith("cutmix.")}}
+           if "cutmix.area" in mean else {}),
         "seeds": list(config.seeds),
         "per_seed": per_seed,
         "budget_steps": budget,

@@ -12,23 +12,40 @@ from .instance import as_float
 from .model import class_token_attention
 
 
-def draw_crops(image: torch.Tensor, groups: list[torch.Tensor], mixed: torch.Tensor, targets: torch.Tensor,
-               n_images: int):
-    """One image, its global and local crops (crop ``k`` of image 0 is row ``k * n_images``), and a
-    CutMixed global crop titled with its two largest target weights.
+def cutmix_example(crops: torch.Tensor, n_images: int, tries: int = 100):
+    """A CutMix draw on ``crops`` (crop ``k`` of image ``i`` is row ``k * n_images + i``, its target ``i``)
+    in which crop 0 got its box from another image, so that the figure shows two images in one crop:
+    (mixed crops, soft targets, lambda).
 
     Book section: *ViT with 2040 images* "Multi-crop and CutMix".
     """
-    crops = [image]
-    titles = ["image"]
+    from .augment import cutmix
+
+    index = torch.arange(n_images).repeat(len(crops) // n_images)
+    for _ in range(tries):
+        mixed, targets, lam = cutmix(crops, index, n_images)
+        if targets[0].max() < 1:
+            return mixed, targets, lam
+    raise RuntimeError(f"no CutMix draw in {tries} paired crop 0 with another image")
+
+
+def draw_crops(image: torch.Tensor, groups: list[torch.Tensor], mixed: torch.Tensor, targets: torch.Tensor,
+               n_images: int, ncols: int = 4):
+    """One image, its global and local crops (crop ``k`` of image 0 is row ``k * n_images``), and a
+    CutMixed global crop titled with its two largest target weights, ``ncols`` to a row.
+
+    Book section: *ViT with 2040 images* "Multi-crop and CutMix".
+    """
+    crops, titles = [image], ["image #0"]
     for name, g in zip(("global", "local"), groups):
         for k in range(len(g) // n_images):
             crops.append(g[k * n_images])
             titles.append(f"{name} {k + 1}")
     top = targets[0].topk(2)
-    crops.append(mixed[0])
-    titles.append(f"{top.values[0]:.2f}·#{int(top.indices[0])}+{top.values[1]:.2f}·#{int(top.indices[1])}")
-    return viz.image_grid(crops, titles, ncols=len(crops), size=1.3)
+    crops.insert(1 + len(groups[0]) // n_images, mixed[0])  # after the global crops it mixes
+    titles.insert(1 + len(groups[0]) // n_images,
+                  f"{top.values[0]:.2f}·#{int(top.indices[0])} + {top.values[1]:.2f}·#{int(top.indices[1])}")
+    return viz.image_grid(crops, titles, ncols=ncols, size=1.8)
 
 
 def attention_maps(models: dict, images: torch.Tensor) -> dict[str, torch.Tensor]:

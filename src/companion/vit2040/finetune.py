@@ -1,7 +1,7 @@
 r"""Supervised training: fine-tuning a pretrained ViT, and the from-scratch baseline.
 
-Both use the same recipe (DeiT's, as in the paper): random resized crops, flips, colour jitter,
-mixup on even epochs and CutMix on odd ones (torchvision ``transforms.v2.MixUp``/``CutMix``), and
+Both use the same recipe (the official ``main_deit.py``): random resized crops, colour jitter (p 0.4),
+grayscale (p 0.2), RandAugment, flips and no blur, mixup on even epochs and CutMix on odd ones (torchvision ``transforms.v2.MixUp``/``CutMix``), and
 the label-smoothed cross-entropy
 
 $$\mathcal L = -\sum_c \big((1-\varepsilon)\,\tilde y_c+\tfrac{\varepsilon}{C}\big)\log p_c ,$$
@@ -19,8 +19,8 @@ from torch import nn
 from torchvision.models import VisionTransformer
 from torchvision.transforms import v2
 
-from .augment import crop_augment
-from .config import Crops
+from .augment import finetune_augment
+from .config import FinetuneAugment
 from ..tensors import check_batch_size
 from .model import check_images
 from .instance import as_float
@@ -35,14 +35,17 @@ class Supervised:
     Book section: *ViT with 2040 images* "Fine-tuning".
     """
 
-    def __init__(self, num_classes: int, size: int, steps_per_epoch: int, scale=(0.08, 1.0), crops: Crops = Crops(),
-                 label_smoothing: float = 0.1, mix: bool = True, alpha: float = 0.5):
+    def __init__(self, num_classes: int, size: int, steps_per_epoch: int,
+                 augment: FinetuneAugment = FinetuneAugment(), label_smoothing: float = 0.1, mix: bool = True,
+                 alpha: float = 0.5):
         if not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an integer >= 2, got {num_classes!r}")
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.num_classes, self.size, self.steps_per_epoch = num_classes, size, max(1, steps_per_epoch)
-        self.augment = crop_augment(size, scale, crops)  # crop, flip, colour as in pretraining
+        if not isinstance(augment, FinetuneAugment):
+            raise TypeError(f"augment must be a FinetuneAugment, got {type(augment).__name__}")
+        self.augment = finetune_augment(size, augment)
         self.label_smoothing, self.mix = label_smoothing, mix
         self.mixers = (v2.MixUp(alpha=alpha, num_classes=num_classes), v2.CutMix(alpha=alpha, num_classes=num_classes))
         self.step = 0

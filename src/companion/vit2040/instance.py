@@ -45,16 +45,21 @@ class InstanceDiscrimination:
 
     ``size`` is the crop resolution (the model's ``image_size``); ``multi_crop`` adds the local
     group; ``cutmix`` mixes within each group. Logged: ``loss`` and ``inst_acc`` (how often a global
-    crop's largest logit is its own image).
+    crop's largest logit is its own image), and with ``cutmix`` the pasted share of each crop
+    (``cutmix_area``, mean over the groups' draws) and the share of draws that pasted at least one
+    ``patch_size`` x ``patch_size`` patch's area (``cutmix_patch``; the premise that CutMix pastes a
+    real region).
 
     Book section: *ViT with 2040 images* "Instance discrimination".
     """
 
     def __init__(self, num_instances: int, size: int, crops: Crops = Crops(), multi_crop: bool = True,
-                 cutmix: bool = True, alpha: float = 0.5):
+                 cutmix: bool = True, alpha: float = 0.5, patch_size: int = 1):
         if not isinstance(num_instances, int) or num_instances < 2:
             raise ValueError(f"num_instances must be an integer >= 2, got {num_instances!r}")
-        self.n, self.size = num_instances, size
+        if isinstance(patch_size, bool) or not isinstance(patch_size, int) or not 1 <= patch_size <= size:
+            raise ValueError(f"patch_size must be an integer in [1, size = {size}], got {patch_size!r}")
+        self.n, self.size, self.patch_area = num_instances, size, (patch_size / size) ** 2
         self.crop_groups = CropGroups(crops, size, local=multi_crop)
         self.cutmix, self.alpha = cutmix, alpha
 
@@ -63,11 +68,12 @@ class InstanceDiscrimination:
         if int(index.max()) >= self.n:
             raise ValueError(f"image index {int(index.max())} but the instance head has {self.n} classes")
         groups = self.crop_groups(as_float(images))
-        inputs, targets = [], []
+        inputs, targets, pasted = [], [], []
         for crops in groups:
             y = index.repeat(len(crops) // len(index))  # crop k of image i is row k * B + i
             if self.cutmix:
-                crops, y, _ = cutmix(crops, y, self.n, self.alpha)
+                crops, y, lam = cutmix(crops, y, self.n, self.alpha)
+                pasted.append(1 - lam)
             inputs.append(crops)
             targets.append(y)
         logits = model(torch.cat(inputs))  # one pass over all groups: (sum |g|, N)
@@ -78,7 +84,12 @@ class InstanceDiscrimination:
             start += len(y)
         own = targets[0] if targets[0].ndim == 1 else targets[0].argmax(1)
         inst_acc = (logits[: len(own)].argmax(1) == own).float().mean()
-        return {"loss": loss, "inst_acc": inst_acc}
+        logs = {"loss": loss, "inst_acc": inst_acc}
+        if pasted:
+            logs["cutmix_area"] = sum(pasted) / len(pasted)
+            # a small tolerance: an area of exactly one patch counts despite float rounding
+            logs["cutmix_patch"] = sum(a >= self.patch_area - 1e-9 for a in pasted) / len(pasted)
+        return logs
 
 
 def pretrain(model: VisionTransformer, images: torch.Tensor, step: InstanceDiscrimination,
