@@ -20,6 +20,7 @@ from companion import validation as v
 RECORDS = {
     "companion.compress.align.Alignment", "companion.compress.inference.Compression",
     "companion.data.datasets.CUBRecord", "companion.data.datasets.Source", "companion.data.synthetic.Scenes",
+    "companion.data.glyphs.Glyphs",
     "companion.efpc.corpus.Corpus", "companion.efpc.corpus.Example", "companion.efpc.experiment.QuickOutcome",
     "companion.efpc.experiment.TrainedPair", "companion.efpc.method.EncodedExamples",
     "companion.efpc.method.LabelledPrompt", "companion.fewshot.data.FewShotData", "companion.fewshot.episodes.Episode",

@@ -4,7 +4,8 @@ steps of pretraining measurably beat the same network at random initialization.
 
 - data: scikit-learn's 1,797 handwritten digits (they ship with the library), 1,200 for training and
   pretraining, 597 held out for evaluation, at their native 8 px (or upsampled, e.g. 16 px for a
-  "full resolution" against an 8 px "small resolution");
+  "full resolution" against an 8 px "small resolution"); or, with ``dataset="glyphs"``, 1,800 glyphs
+  drawn at 32 px (:func:`companion.data.make_glyphs`), whose detail a small resolution does lose;
 - encoder: :class:`~companion.ssl.encoders.TinyCNN` of width 8 (32 features);
 - augmentation: batched random resized crops of 50-100% of the digit, no flip (a mirrored digit is
   another symbol), no colour (one channel), both views drawn in one call (:func:`bench_views`);
@@ -51,6 +52,9 @@ WIDTH, BATCH_SIZE, CROP_SCALE = 8, 64, (0.5, 1.0)
 KNN_K, KNN_TEMPERATURE, LINEAR_EPOCHS = 200, 0.1, 100
 #: Digits: images held out for evaluation come after the first ``N_TRAIN`` of a seeded permutation.
 N_TRAIN = 1200
+#: The data sets :func:`bench_data` serves; glyphs: how many (the same 1,200 / 600 split) and their size.
+DATASETS = ("digits", "glyphs")
+GLYPH_N, GLYPH_SIZE = 1800, 32
 
 
 @dataclass
@@ -79,22 +83,41 @@ def _check_int(name: str, value, low: int) -> int:
     return value
 
 
-def bench_data(resolution: int = 8, n_train: int = N_TRAIN) -> BenchData:
-    """The benchmark's digits at ``resolution`` px (8 = native; larger sizes are bilinear upsamplings).
+def bench_data(resolution: int = 8, n_train: int = N_TRAIN, dataset: str = "digits") -> BenchData:
+    """The benchmark's digits at ``resolution`` px (8 = native; larger sizes are bilinear upsamplings),
+    or with ``dataset="glyphs"`` :data:`GLYPH_N` glyphs (:func:`companion.data.make_glyphs`, seed 0)
+    drawn at 32 px and resized (antialiased bilinear) to ``resolution``: data with detail at 32 px.
 
     The train/test split is the same for every resolution, so an 8 px and a 16 px run see the same
-    digits. Book section: *S3L* "Evaluating the features".
+    images. Book section: *S3L* "Evaluating the features".
     """
     from ..data import load_digits_images
 
     _check_int("resolution", resolution, 8)
     _check_int("n_train", n_train, 1)
-    x, y = load_digits_images(None if resolution == 8 else resolution)
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if dataset == "glyphs":
+        x, y = _glyph_images(resolution)
+    else:
+        x, y = load_digits_images(None if resolution == 8 else resolution)
     if n_train >= len(x):
-        raise ValueError(f"n_train must be below {len(x)} (the number of digits) to leave a test set, got {n_train}")
+        raise ValueError(f"n_train must be below {len(x)} (the number of {dataset}) to leave a test set, got {n_train}")
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
     tr, te = perm[:n_train], perm[n_train:]
     return BenchData(x[tr].contiguous(), y[tr], x[te].contiguous(), y[te])
+
+
+def _glyph_images(resolution: int) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch.nn.functional as F
+
+    from ..data import make_glyphs
+
+    g = make_glyphs(GLYPH_N, size=GLYPH_SIZE, seed=0)
+    x = g.images
+    if resolution != GLYPH_SIZE:
+        x = F.interpolate(x, size=(resolution, resolution), mode="bilinear", antialias=True, align_corners=False)
+    return x.clamp_(0.0, 1.0), g.labels
 
 
 def bench_encoder(seed: int = 0, width: int = WIDTH, in_channels: int = 1) -> TinyCNN:
