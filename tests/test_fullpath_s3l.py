@@ -90,7 +90,7 @@ def test_colab_preset_runs_on_cifar100_files_resumes_and_records_full(tmp_path, 
     colab = config.colab
     # the colab recipe on a CPU-sized network and data: 2 pretraining steps per epoch, a checkpoint every 2
     small = dict(width=8, batch_size=16, finetune_batch_size=16, epochs=2, warmup_epochs=1, finetune_epochs=1,
-                 checkpoint_every=2, progress=False, threads=1,
+                 premise_steps=2, checkpoint_every=2, progress=False, threads=1,
                  method_kwargs={**colab().method_kwargs, "queue_size": 32})
     monkeypatch.setitem(config.PRESETS, "colab", lambda **o: colab(**{**small, **o}))
 
@@ -108,7 +108,10 @@ def test_colab_preset_runs_on_cifar100_files_resumes_and_records_full(tmp_path, 
     assert out["arms"]["full"]["resumed_from"] == [None]
     entry = results.latest("s3l", "full")
     results.check_record(entry, "full")
-    assert {c["id"] for c in entry["claims"]} == {"small_resolution", "sanity_knn"}
+    claims = {c["id"]: c for c in entry["claims"]}
+    assert set(claims) == {"premise_resolution", "small_resolution", "sanity_knn"}
+    assert claims["premise_resolution"]["kind"] == "premise"
+    assert tuple(claims["small_resolution"]["premises"]) == ("premise_resolution",)
     assert all(c["tier"] == "full" for c in entry["claims"])
     assert entry["metrics"]["n_train"] == 32 and entry["metrics"]["seeds"] == [0, 1]
     assert entry["scale"].startswith("full: cifar100 (32 train / 16 test) at 32 px")

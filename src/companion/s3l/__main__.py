@@ -15,7 +15,7 @@ from .experiment import run
 def main(argv=None) -> dict:
     parser = runtime.cli_parser("s3l", __doc__, presets=runtime.PRESETS + ("colab",))
     parser.add_argument("--epochs", type=int, help="pretraining epochs per schedule (full: 200, colab: 25)")
-    parser.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs (full: 60, colab: 8)")
+    parser.add_argument("--finetune-epochs", type=int, help="fine-tuning epochs (full: 120, colab: 8)")
     parser.add_argument("--queue", choices=["keep", "reset", "refill"], help="MoCo's queue between stages (default keep)")
     parser.add_argument("--seeds", type=int, nargs="+", help="seeds to repeat the comparison with")
     args = parser.parse_args(argv)

@@ -179,8 +179,8 @@ HEAD_MODULES = ("layer4", "fc")
 def freeze_trunk(net: ResNet, frozen: bool = True) -> list[str]:
     """Freeze (or unfreeze) every parameter outside ``layer4`` and ``fc``; returns the trainable names.
 
-    Frozen batch-norm layers also keep their running statistics (see :class:`FrozenTrunk`).
-    Book section: *S3L* "Evaluating the features".
+    Frozen batch-norm layers still re-estimate their running statistics in training mode, as S3L's
+    ``main_freeze.py`` runs them (see :class:`FrozenTrunk`). Book section: *S3L* "Evaluating the features".
     """
     for name, p in net.named_parameters():
         p.requires_grad = (not frozen) or name.startswith(tuple(f"{m}." for m in HEAD_MODULES))
@@ -188,22 +188,29 @@ def freeze_trunk(net: ResNet, frozen: bool = True) -> list[str]:
 
 
 class FrozenTrunk(nn.Module):
-    """Wraps a ResNet for the warm-up: ``train()`` leaves the frozen trunk in eval mode, so its
-    batch-norm statistics stay those of pretraining, while ``layer4`` and ``fc`` train.
+    """Wraps a ResNet for the warm-up: the trunk's weights are frozen while ``layer4`` and ``fc`` train.
+    In training mode the whole network runs in training mode, so the trunk's batch-norm layers
+    normalize with batch statistics and re-estimate their running statistics, as S3L's official
+    ``main_freeze.py`` does (``model.train()`` with frozen weights). ``freeze_bn=True`` keeps the
+    trunk in eval mode instead (its statistics stay those of pretraining): a variant, not S3L's recipe.
 
     Book section: *S3L* "Evaluating the features".
     """
 
-    def __init__(self, net: ResNet):
+    def __init__(self, net: ResNet, freeze_bn: bool = False):
         super().__init__()
+        if not isinstance(freeze_bn, bool):
+            raise TypeError(f"freeze_bn must be True or False, got {freeze_bn!r}")
         self.net = net
+        self.freeze_bn = freeze_bn
         freeze_trunk(net, True)
 
     def train(self, mode: bool = True):
         super().train(mode)
-        for name, child in self.net.named_children():
-            if name not in HEAD_MODULES:
-                child.train(False)
+        if self.freeze_bn:
+            for name, child in self.net.named_children():
+                if name not in HEAD_MODULES:
+                    child.train(False)
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -97,12 +97,20 @@ def run_hours(config=None, flops: float | None = None):
     rate = items_per_second(counted("finetune", config.resolution), flops)
     networks = len(config.arms) + 1  # every arm's network and the untrained one
     parts.append(estimate_hours(CIFAR_TRAIN_IMAGES, config.warmup_epochs + config.finetune_epochs, rate, runs=networks))
+    from .experiment import premise_resolutions
+
+    premise = 0.0  # the premise's supervised networks, one per resolution, for premise_steps batches each
+    for r in premise_resolutions(config):
+        rate = items_per_second(counted("finetune", r), flops)
+        premise += estimate_hours(config.premise_steps * config.finetune_batch_size, 1, rate).hours
     seeds = len(config.seeds)
-    return TimeEstimate(seeds * sum(p.hours for p in parts),
+    premise_seeds = len(config.seeds if config.premise_seeds is None else config.premise_seeds)
+    return TimeEstimate(seeds * sum(p.hours for p in parts) + premise_seeds * premise,
                         f"{plural(seeds, 'seed')}; per seed, pretraining {sum(p.hours for p in parts[:-1]):.2g} h "
                         f"over {len(config.arms)} arms ({config.epochs} epochs each), warm-up and fine-tuning "
                         f"{parts[-1].hours:.2g} h for {networks} networks "
-                        f"({config.warmup_epochs} + {config.finetune_epochs} epochs); FLOPs counted by PyTorch at an "
+                        f"({config.warmup_epochs} + {config.finetune_epochs} epochs), premise networks "
+                        f"{premise:.2g} h; FLOPs counted by PyTorch at an "
                         f"assumed {flops / 1e12:g} TFLOP/s")
 
 

@@ -49,10 +49,10 @@ def load_data(config: S3LConfig):
     :func:`companion.data.torchvision_dataset` (downloaded and checked, or a clear error).
     Book sections: *S3L* "Quick run" and "Full run".
     """
-    if config.dataset == "digits":
+    if config.dataset in ("digits", "glyphs"):
         from ..ssl.bench import bench_data
 
-        d = bench_data(config.resolution)
+        d = bench_data(config.resolution, dataset=config.dataset)
         return d.train_x, d.train_y, d.test_x, d.test_y
     if config.dataset == "scenes":
         from ..data import make_scenes
@@ -71,7 +71,7 @@ def load_data(config: S3LConfig):
             x = torch.from_numpy(ds.data).permute(0, 3, 1, 2).float().div_(255)  # (N, 3, 32, 32)
             out += [resize(x, config.resolution), torch.tensor(ds.targets)]
         return tuple(out)
-    raise ValueError(f"dataset must be 'digits', 'scenes' or 'cifar100', got {config.dataset!r}")
+    raise ValueError(f"dataset must be 'digits', 'glyphs', 'scenes' or 'cifar100', got {config.dataset!r}")
 
 
 def build_method(config: S3LConfig, channels: int = 3):
@@ -88,7 +88,7 @@ def pretrain_config(config: S3LConfig, device: str) -> PretrainConfig:
     base = PretrainConfig.quick if config.mode == "quick" else PretrainConfig.full
     return base(
         method=config.method, batch_size=config.batch_size, lr=config.lr, weight_decay=config.weight_decay,
-        augment=dict(config.augment), seed=config.seed, device=device, progress=config.progress, steps=1, epochs=None,
+        augment=dict(config.augment), blur=config.blur, seed=config.seed, device=device, progress=config.progress, steps=1, epochs=None,
         checkpoint_dir=None, checkpoint_every=config.checkpoint_every, gpu_augment=True,
     )
 
@@ -102,7 +102,7 @@ def measure_step_seconds(config: S3LConfig, data: torch.Tensor, resolutions, dev
     for r in resolutions:
         method = build_method(config, int(data.shape[1])).to(device)
         opt = torch.optim.SGD(method.parameters(), lr=config.lr, momentum=0.9)
-        aug = GPUAugment(r, **config.augment)
+        aug = GPUAugment(r, blur=config.blur, **config.augment)
         batch = data[: config.batch_size].to(device)
 
         def step():
@@ -188,6 +188,23 @@ def finetune_arm(encoder: TruncatedResNet, data, config: S3LConfig, device: str,
             "loaded_tensors": report.loaded, "new_tensors": len(report.missing)}
 
 
+def supervised_percent(data, resolution: int, config: S3LConfig, device: str) -> float:
+    """The premise's arm: the full ResNet trained from scratch with labels at ``resolution`` (train and test
+    images resized to it), ``premise_steps`` steps of the fine-tuning recipe, and its test accuracy (%)
+    there: what the labels can get out of images at that size. Book section: *S3L* "Claims"."""
+    train, train_y, test, test_y = data
+    classes = int(max(train_y.max(), test_y.max())) + 1
+    seed_everything(config.seed + 2000)  # the same start at every resolution
+    net = build_resnet(config.arch, config.width, config.small_stem, int(train.shape[1]), num_classes=classes)
+    net = net.to(device)
+    fit_cfg = FitConfig(steps=config.premise_steps, lr=config.finetune_lr, batch_size=config.finetune_batch_size,
+                        optimizer="sgd", weight_decay=config.finetune_weight_decay, seed=config.seed,
+                        progress=False, device=device)
+    aug = finetune_augment(resolution, p_flip=config.finetune_flip)
+    finetune(net, resize(train, resolution).to(device), train_y.to(device), fit_cfg, augment=aug)
+    return accuracy(net, resize(test, resolution), test_y)
+
+
 def linear_percent(encoder, data, resolution: int, config: S3LConfig, device: str) -> float:
     """Linear-probe accuracy (%) of the frozen ``encoder`` at ``resolution`` (the sanity_linear claim).
     Book section: *S3L* "Evaluating the features"."""
@@ -212,6 +229,9 @@ def run(config: S3LConfig | None = None, record: bool = True) -> dict:
       same steps (so about a quarter of the pretraining FLOPs), paired by seed; it holds when the interval is
       above -1 point (at least the accuracy, within a point, at lower cost);
     - ``multistage`` (when the arm exists): the same for the 8 -> 16 px schedule;
+    - ``premise_resolution`` (:func:`premise_runs`): the full ResNet trained with labels at 16 px minus at
+      8 px beats ``premise_margin``; the two claims above name it as their premise, so they read "not
+      testable at this scale" unless it holds;
     - ``sanity_knn`` / ``sanity_linear``: the full-resolution arm against the untrained network.
 
     Book section: *S3L* "Quick run".
@@ -225,6 +245,8 @@ def run(config: S3LConfig | None = None, record: bool = True) -> dict:
     began = time.perf_counter()
     with torch_threads(config.threads):
         runs = [run_seed(seed_config(config, s), record=False) for s in config.seeds]
+        # the premise's networks: trained with labels from scratch at each resolution, by seed
+        supervised = premise_runs(config)
     arms = {}
     for name in runs[0]["arms"]:
         per = [r["arms"][name] for r in runs]
@@ -238,7 +260,9 @@ def run(config: S3LConfig | None = None, record: bool = True) -> dict:
                               if k in runs[0]["arms"][name]} for name in arms}
     out["seeds"] = list(config.seeds)
     out.pop("seed", None)
-    claims = s3l_claims(config, out["per_seed"]) if len(config.seeds) >= 2 else []
+    out["supervised_per_seed"] = supervised
+    out["supervised"] = {r: sum(v) / len(v) for r, v in supervised.items()}
+    claims = s3l_claims(config, out["per_seed"], out["supervised_per_seed"]) if len(config.seeds) >= 2 else []
     out["claims"] = claims
     if record:
         mode = config.mode
@@ -280,12 +304,47 @@ def seed_config(config: S3LConfig, seed: int) -> S3LConfig:
     return config.replace(seed=seed, checkpoint_dir=ckpt)
 
 
-def s3l_claims(config: S3LConfig, per_seed: dict) -> list[dict]:
-    """The chapter's claims from per-seed accuracies (see :func:`run`). Book section: *S3L* "Claims"."""
+def premise_runs(config: S3LConfig) -> dict[str, list[float]]:
+    """``{res_key(r): [accuracy per seed]}`` of :func:`supervised_percent` at both
+    :func:`premise_resolutions`, for each of ``config.premise_seeds`` (default: ``config.seeds``);
+    ``{}`` when there is no premise to check. Book section: *S3L* "Claims"."""
+    pair = premise_resolutions(config)
+    if not pair:
+        return {}
+    device = config.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    data = load_data(config)
+    seeds = config.seeds if config.premise_seeds is None else config.premise_seeds
+    return {res_key(r): [supervised_percent(data, r, config.replace(seed=s), device) for s in seeds] for r in pair}
+
+
+def premise_resolutions(config: S3LConfig) -> tuple[int, ...]:
+    """``(full, small)``: the resolutions the premise compares (the data's and the ``low`` arm's smallest),
+    or ``()`` when ``config.premise`` is off or there is no ``low`` arm below the full resolution."""
+    if not config.premise or "low" not in config.arms or min(config.arms["low"]) >= config.resolution:
+        return ()
+    return (config.resolution, min(config.arms["low"]))
+
+
+def s3l_claims(config: S3LConfig, per_seed: dict, supervised: dict | None = None) -> list[dict]:
+    """The chapter's claims from per-seed accuracies (see :func:`run`); ``supervised`` maps ``res_key(r)`` to
+    the premise's per-seed accuracies trained with labels at ``r``. Book section: *S3L* "Claims"."""
     low = min(config.arms["low"]) if "low" in config.arms else None
     full = max(config.arms["full"]) if "full" in config.arms else None
     tier = config.mode
     out = []
+    premises = ()
+    pair = premise_resolutions(config)
+    if pair and supervised:
+        big, small = pair
+        m = config.premise_margin
+        out.append(results.claim(
+            "premise_resolution",
+            f"The testbed carries information at {big} px that {small} px lacks: the same network trained with "
+            f"labels at {big} px beats it trained at {small} px by at least {m:g} points",
+            f"test accuracy, trained and evaluated at {big} px minus at {small} px ({config.premise_steps} "
+            "supervised steps from scratch each), paired by seed",
+            tier, supervised[res_key(big)], supervised[res_key(small)], test="superiority", margin=m))
+        premises = ("premise_resolution",)
     if low and full and config.finetune:
         out.append(results.claim(
             "small_resolution",
@@ -293,14 +352,16 @@ def s3l_claims(config: S3LConfig, per_seed: dict) -> list[dict]:
             f"FLOPs) then fine-tuning at {full} px reaches at least the accuracy of pretraining at {full} px "
             "(within 1 point)",
             f"fine-tuned top-1 accuracy at {full} px, {low} px-pretrained minus {full} px-pretrained, paired by seed",
-            tier, per_seed["low"]["finetune"], per_seed["full"]["finetune"], test="non-inferiority", margin=1.0))
+            tier, per_seed["low"]["finetune"], per_seed["full"]["finetune"], test="non-inferiority", margin=1.0,
+            premises=premises))
     if "multistage" in per_seed and full and config.finetune:
         stages = " -> ".join(map(str, config.arms["multistage"]))
         out.append(results.claim(
             "multistage", f"A {stages} px schedule (the same total steps, fewer FLOPs) then fine-tuning reaches at "
             f"least the accuracy of pretraining at {full} px (within 1 point)",
             f"fine-tuned top-1 accuracy at {full} px, multi-stage minus {full} px-pretrained, paired by seed",
-            tier, per_seed["multistage"]["finetune"], per_seed["full"]["finetune"], test="non-inferiority", margin=1.0))
+            tier, per_seed["multistage"]["finetune"], per_seed["full"]["finetune"], test="non-inferiority", margin=1.0,
+            premises=premises))
     ref = "full" if "full" in per_seed else next(iter(config.arms))
     out.append(results.claim(
         "sanity_knn", f"MoCo v2 pretraining ({ref} schedule) beats the same network at random initialization",

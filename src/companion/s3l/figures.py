@@ -35,7 +35,7 @@ def draw_resolution(out: dict, config, sample: torch.Tensor, resolution: int, me
     accuracy against its pretraining GFLOPs, the schedules that train at ``resolution`` highlighted."""
     arms, names = out["arms"], schedules(out)
     mflops = {int(k[1:]): v for k, v in out["forward_mflops"].items()}  # "r16" -> 16
-    augment = GPUAugment(resolution, **config.augment)
+    augment = GPUAugment(resolution, blur=config.blur, **config.augment)
     generator = torch.Generator().manual_seed(0)
     views = augment(sample.repeat(2, 1, 1, 1), generator=generator)
     # nearest-neighbour upsampling shows the pixels as the network gets them
@@ -67,4 +67,28 @@ def draw_resolution(out: dict, config, sample: torch.Tensor, resolution: int, me
         cx.annotate(name, xy, xytext=(4, 4), textcoords="offset points")
     cx.set(xlabel="pretraining GFLOPs", ylabel=f"{measure} accuracy (%)", title=f"{measure} at {config.resolution} px")
     cx.margins(0.25)
+    return fig
+
+
+def draw_glyphs(images: torch.Tensor, labels: torch.Tensor, classes, resolutions=(32, 16, 8)):
+    """One glyph of each class (columns) at each of ``resolutions`` (rows), resized as the experiment
+    resizes (antialiased bilinear) and drawn with nearest-neighbour pixels at the same size on the page,
+    so the detail each resolution keeps is what the eye compares. Book section: *S3L* "The testbed"."""
+    from .experiment import resize
+
+    picks = [int((labels == c).nonzero()[0, 0]) for c in range(len(classes))]
+    cols = len(picks)
+    cell = min(0.75, (viz.FIG_WIDTH - 0.6) / cols)  # the row labels take the 0.6 in
+    fig, axes = plt.subplots(len(resolutions), cols, figsize=(cell * cols + 0.6, cell * len(resolutions) + 0.3),
+                             squeeze=False, layout="constrained")
+    for row, r in enumerate(resolutions):
+        small = resize(images[picks], r)  # (cols, 1, r, r)
+        for col in range(cols):
+            ax = axes[row, col]
+            ax.imshow(small[col, 0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(classes[col])
+        axes[row, 0].set_ylabel(f"{r} px")
     return fig

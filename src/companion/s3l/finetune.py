@@ -2,8 +2,9 @@ r"""Fine-tuning after small-architecture pretraining: warm up the new last stage
 
 1. Load the pretrained network without ``layer4`` into the full ResNet
    (:func:`~companion.s3l.architecture.to_full_resnet`); ``layer4`` and ``fc`` are new.
-2. **Warm-up**: train ``layer4`` and ``fc`` with everything else frozen (S3L: 10 epochs), so the random
-   last stage does not send large gradients into the pretrained stages.
+2. **Warm-up**: train ``layer4`` and ``fc`` with every other weight frozen (S3L: 10 epochs), so the random
+   last stage does not send large gradients into the pretrained stages; the network runs in training
+   mode, so the frozen trunk's batch-norm statistics are re-estimated, as S3L's ``main_freeze.py`` does.
 3. **Fine-tuning**: train the whole network at the full resolution, whatever resolution it was
    pretrained at, optionally with mixup (S3L: :math:`\alpha = 1`):
 
@@ -26,11 +27,18 @@ from ..train import FitConfig, FitResult, fit
 from .architecture import FrozenTrunk, freeze_trunk
 
 
-def finetune_augment(resolution: int, scale: tuple[float, float] = (0.5, 1.0), p_flip: float = 0.5) -> GPUAugment:
-    """Fine-tuning's light augmentation on a batch: a random resized crop (``scale`` of the area) to
-    ``resolution`` and a horizontal flip with probability ``p_flip`` (0 for digits), no colour changes.
+#: S3L's fine-tuning crop (``main_freeze.py``: Resize 256 then RandomCrop 224): a square of 224/256 of
+#: the side, so 0.875**2 of the area, at a random place.
+OFFICIAL_CROP = ((224 / 256) ** 2, (224 / 256) ** 2)
+
+
+def finetune_augment(resolution: int, scale: tuple[float, float] = OFFICIAL_CROP, p_flip: float = 0.5,
+                     ratio: tuple[float, float] = (1.0, 1.0)) -> GPUAugment:
+    """Fine-tuning's light augmentation on a batch: a random crop (``scale`` of the area, aspect ``ratio``;
+    by default S3L's square crop of 7/8 of the side) resized to ``resolution`` and a horizontal flip
+    with probability ``p_flip`` (0 for digits and glyphs), no colour changes.
     Book section: *S3L* "Evaluating the features"."""
-    return GPUAugment(resolution, scale=scale, p_jitter=0.0, p_gray=0.0, blur=False, p_flip=p_flip)
+    return GPUAugment(resolution, scale=scale, ratio=ratio, p_jitter=0.0, p_gray=0.0, blur=False, p_flip=p_flip)
 
 
 def classification_step(augment: nn.Module | None = None, mixup_alpha: float = 0.0):
@@ -68,9 +76,9 @@ def _check_data(x: torch.Tensor, y: torch.Tensor) -> None:
 
 def warmup_last_stage(net: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig,
                       augment: nn.Module | None = None) -> FitResult:
-    """Train only ``layer4`` and ``fc`` of the full ResNet ``net``; the pretrained trunk is frozen (weights
-    and batch-norm statistics). Unfreezes everything afterwards. Book section: *S3L* "Evaluating the
-    features"."""
+    """Train only ``layer4`` and ``fc`` of the full ResNet ``net``; the pretrained trunk's weights are
+    frozen, its batch-norm statistics re-estimated in training mode (S3L's ``main_freeze.py``).
+    Unfreezes everything afterwards. Book section: *S3L* "Evaluating the features"."""
     _check_data(x, y)
     wrapped = FrozenTrunk(net)
     try:

@@ -200,7 +200,7 @@ def multi_stage_pretrain(
         if i > 0:
             gen = torch.Generator().manual_seed(config.seed + i)
             report = prepare_next_stage(method, queue, data if torch.is_tensor(data) else None, st.resolution,
-                                        config.augment, generator=gen)
+                                        {**config.augment, "blur": config.blur}, generator=gen)
         cfg = config.replace(
             resolution=st.resolution, steps=st.steps, epochs=st.epochs if st.steps is None else None,
             lr=st.lr if st.lr is not None else config.lr, seed=config.seed + i,
