@@ -923,7 +923,7 @@ CENTRAL = {
     "psol": ("PSOL", "regressor_beats_ddt", "a regressor on DDT's boxes beats DDT",
              "64-px synthetic scenes", "CUB, ImageNet"),
     "s3l": ("S3L", "small_resolution", "low-resolution pretraining loses at most 1 point",
-            "8 vs 16-px digits", "CIFAR-100 and more"),
+            "glyphs at 8 vs 16 px", "CIFAR-100 and more"),
     "nrs": ("NRS", "nrs_vs_rf_real_tables", "NRS beats a random forest on average", "34 real tables",
             "35 tables, CUB"),
     "fewshot": ("Worst case", "worst_case_1shot", "AC+EnSR raises the 1-shot worst case", "digits, an MLP",
