@@ -109,9 +109,9 @@ def test_colab_preset_runs_on_cifar100_files_resumes_and_records_full(tmp_path, 
     entry = results.latest("s3l", "full")
     results.check_record(entry, "full")
     claims = {c["id"]: c for c in entry["claims"]}
-    assert set(claims) == {"premise_resolution", "small_resolution", "sanity_knn"}
+    assert set(claims) == {"premise_resolution", "premise_pretraining_helps", "small_resolution", "sanity_knn"}
     assert claims["premise_resolution"]["kind"] == "premise"
-    assert tuple(claims["small_resolution"]["premises"]) == ("premise_resolution",)
+    assert tuple(claims["small_resolution"]["premises"]) == ("premise_resolution", "premise_pretraining_helps")
     assert all(c["tier"] == "full" for c in entry["claims"])
     assert entry["metrics"]["n_train"] == 32 and entry["metrics"]["seeds"] == [0, 1]
     assert entry["scale"].startswith("full: cifar100 (32 train / 16 test) at 32 px")

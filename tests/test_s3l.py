@@ -286,7 +286,12 @@ def test_premise_claim_and_the_paper_claims_that_name_it():
     assert premise["estimate"] == pytest.approx(10.5) and "at least 3 points" in premise["statement"]
     assert "16 px" in premise["statement"] and "8 px" in premise["statement"]
     for cid in ("small_resolution", "multistage"):
-        assert tuple(claims[cid]["premises"]) == ("premise_resolution",)
+        assert tuple(claims[cid]["premises"]) == ("premise_resolution", "premise_pretraining_helps")
+    helps = claims["premise_pretraining_helps"]  # full-schedule fine-tuning minus fine-tuning from scratch
+    assert helps["kind"] == "premise" and helps["margin"] is None and helps["estimate"] == pytest.approx(0.0)
+    per_seed["untrained"]["finetune"] = [70.0, 71.5, 72.0, 70.5]
+    helps = {c["id"]: c for c in s3l.experiment.s3l_claims(cfg, per_seed, supervised)}["premise_pretraining_helps"]
+    assert helps["samples"] == pytest.approx([10.0, 9.5, 10.0, 12.5]) and helps["verdict"] == "holds"
     assert "premise_resolution" not in {c["id"] for c in s3l.experiment.s3l_claims(cfg.replace(premise=False),
                                                                                  per_seed, supervised)}
     assert s3l.experiment.premise_resolutions(cfg) == (16, 8)
