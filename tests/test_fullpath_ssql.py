@@ -71,7 +71,11 @@ def test_colab_preset_resumes_after_an_interruption_and_records_the_full_tier(tm
     entry = results.latest("ssql", "full", folders["results"])
     results.check_record(entry, "full", str(path))
     ids = {c["id"] for c in entry["claims"]}
-    assert {"ssql_knn_2w4f", "ssql_knn_4w4f", "ssql_knn_fp", "ssql_linear_2w4f", "ssql_linear_4w4f"} == ids
+    paper = {"ssql_knn_2w4f", "ssql_knn_4w4f", "ssql_knn_fp", "ssql_linear_2w4f", "ssql_linear_4w4f"}
+    premises = {f"premise_collapse_{p}_{w}" for p in ("knn", "linear") for w in ("2w4f", "4w4f")}
+    assert paper | premises == ids  # each quantized claim rests on its collapse premise
+    by_id = {c["id"]: c for c in entry["claims"]}
+    assert by_id["ssql_linear_2w4f"]["premises"] == ["premise_collapse_linear_2w4f"]
     assert all(c["tier"] == "full" for c in entry["claims"])
     assert len(res.metrics["mean"]["ssql"]["knn"]) == len(cfg.pairs())  # the preset's whole PTQ grid
 

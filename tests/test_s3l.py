@@ -373,7 +373,8 @@ def test_full_preset_machinery_runs_and_resumes_from_its_checkpoints(tmp_path, m
         128 if split == "train" else 32, 0 if split == "train" else 1))
     cfg = s3l_config.full(arch="resnet10", width=4, epochs=4, warmup_epochs=1, finetune_epochs=1, batch_size=32,
                           finetune_batch_size=32, method_kwargs={"dim": 16, "queue_size": 64}, knn_k=5,
-                          checkpoint_dir=str(tmp_path), progress=False, device="cpu")
+                          checkpoint_dir=str(tmp_path), progress=False, device="cpu",
+                          premise_steps=2)
     first = s3l.run(cfg)
     arms = first["arms"]
     assert arms["multistage"]["steps"] == [12, 4] and arms["full"]["steps"] == [16]  # 3 + 1 of 4 epochs of 4 steps
