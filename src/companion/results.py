@@ -929,9 +929,9 @@ CENTRAL = {
     "fewshot": ("Worst case", "worst_case_1shot", "AC+EnSR raises the 1-shot worst case", "digits, an MLP",
                 "CIFAR-FS"),
     "ssql": ("SSQL", "ssql_linear_2w4f", "SSQL beats SimSiam at 2-bit weights", "8-px digits", "CIFAR-10"),
-    "us3l": ("US3L", "us3l_vs_naive_w25", "US3L beats the released naive slimmable SSL at width 0.25",
+    "us3l": ("US3L", "us3l_vs_naive_w25", "US3L beats released naive at width 0.25",
              "8-px digits", "CIFAR-100"),
-    "effssl": ("Efficient SSL", "sqrtkl_vs_moco", "the single branch matches MoCo v2 at a fraction of its cost",
+    "effssl": ("Efficient SSL", "sqrtkl_vs_moco", "one branch matches MoCo v2 for less",
                "8-px digits", "CIFAR-10/100"),
     "vit2040": ("ViT-2040", "pretrain_vs_scratch", "pretraining beats training from scratch",
                 "12-px digits, a 2-layer ViT", "Flowers-102"),
@@ -1011,7 +1011,7 @@ def _cell(c: dict | None, digits: int, stale: bool = False) -> str:
     if c["verdict"] == "inconclusive" and c.get("interval_verdict") in ("holds", "does not hold"):
         text += f" ({c['interval_verdict']} before Holm)"
     if c["verdict"] == NOT_TESTABLE and c.get("untestable"):
-        text += f" ({c['untestable']})"
+        text += f" ({c['untestable']})".replace("_", "_\u200b")  # long premise ids may break across lines
     return text + (" (stale)" if stale else "")
 
 
@@ -1154,11 +1154,13 @@ def scoreboard_rows(directory: Path | None = None, tier: str = "study") -> list[
 
 def _row_counts(counts: dict) -> str:
     """The other claims of a scoreboard row: the paper's (and premise checks), not the sanity checks."""
-    paper = ", ".join(f"{n} {v}" for v, n in sorted(counts.get("paper", {}).items(), key=lambda kv: VERDICTS.index(kv[0])))
+    short = {NOT_TESTABLE: "not testable"}  # the row must stay one screen tall
+    paper = ", ".join(f"{n} {short.get(v, v)}" for v, n in sorted(counts.get("paper", {}).items(),
+                                                                key=lambda kv: VERDICTS.index(kv[0])))
     premise = counts.get("premise")
     text = paper or "none"
     if premise:
-        text += "; premise: " + ", ".join(f"{n} {v}" for v, n in premise.items())
+        text += f"; premises: {premise.get('holds', 0)} of {sum(premise.values())} hold"
     return text
 
 
