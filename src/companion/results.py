@@ -1153,7 +1153,7 @@ def scoreboard_rows(directory: Path | None = None, tier: str = "study") -> list[
 
 
 def _row_counts(counts: dict) -> str:
-    """The other claims of a scoreboard row: the paper's (and premise checks), not the sanity checks."""
+    """The other claims of a scoreboard row: the paper's, not the premise or sanity checks."""
     short = {NOT_TESTABLE: "not testable"}  # the row must stay one screen tall
     paper = ", ".join(f"{n} {short.get(v, v)}" for v, n in sorted(counts.get("paper", {}).items(),
                                                                 key=lambda kv: VERDICTS.index(kv[0])))
