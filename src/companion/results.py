@@ -1184,8 +1184,9 @@ def scoreboard_html(directory: Path | None = None) -> str:
 
     def badge(text: str) -> str:
         colour = {**VERDICT_COLOURS, **labels}.get(text.replace(" (stale)", ""), "#555")
+        shown = text.replace(NOT_TESTABLE, "not testable")  # the legend above gives the whole phrase
         return (f'<span class="verdict-badge" style="background:{colour};color:#fff;border-radius:3px;'
-                f'padding:0 4px;white-space:nowrap">{html.escape(text)}</span>')
+                f'padding:0 4px;white-space:nowrap" title="{html.escape(text)}">{html.escape(shown)}</span>')
 
     rows_html = []
     cell = "padding:3px 5px;vertical-align:top"
