@@ -120,6 +120,17 @@ def test_compare_runs_every_model_on_every_split():
         assert t["per_table"]["MASS/cats"]["mean"] == pytest.approx(np.mean(table["nrs"]) - np.mean(table[base]))
 
 
+def test_tables_in_parallel_processes_give_the_numbers_of_a_row():
+    names = ["MASS/cats", "sklearn/iris"]
+    row, parallel = (benchmark.compare(names, splits=2, seed=1, workers=w) for w in (1, 2))
+    for name in names:
+        for model in ("nrs", "rf", "hgb", "tree", "outside"):
+            assert parallel["tables"][name][model] == row["tables"][name][model], (name, model)
+    assert parallel["cpu_s"] > 0  # the workers' CPU time, not the idle parent's
+    with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+        benchmark.compare(names, splits=2, workers=0)
+
+
 def test_the_study_records_the_real_table_comparison_as_claims_over_tables(tmp_path, monkeypatch):
     """run() with real tables: one claim per baseline whose samples are the tables' mean differences
     (the paper's unit, a data set), the wins/ties/losses and sign test beside them in the metrics."""

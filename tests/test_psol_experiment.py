@@ -65,6 +65,12 @@ def _small(**changes):
                       write_results=False).replace(**changes)
 
 
+def test_seeds_in_parallel_processes_give_the_numbers_of_a_row():
+    row, parallel = psol.run(_small(workers=1)), psol.run(_small(workers=2))
+    assert parallel.metrics == row.metrics
+    assert set(parallel.artifacts) == set(row.artifacts)  # the first seed's figures come back too
+
+
 def test_quick_run_repeats_exactly_with_a_seed():
     small = _small()
     first = psol.run(small)

@@ -372,6 +372,20 @@ def test_accuracy_counts_correct_predictions():
         accuracy(Oracle(), x, torch.tensor([0, 1]))
 
 
+def test_seeds_in_parallel_processes_give_the_numbers_of_a_row():
+    from companion.vit2040 import experiment
+
+    small = config.quick(
+        shape=ViTShape(image_size=8, patch_size=2, dim=8, layers=1, heads=1, mlp_dim=16, in_channels=1),
+        pretrain=config.Stage(epochs=1, batch_size=50, lr=1e-3, weight_decay=0.0),
+        finetune=config.Stage(epochs=1, batch_size=50, lr=1e-3, weight_decay=0.0),
+        short_baseline=False, knn_k=5, per_class=5,
+    )
+    row, parallel = experiment.run(small.with_(workers=1)), experiment.run(small.with_(workers=2))
+    assert parallel.metrics["per_seed"] == row.metrics["per_seed"]
+    assert set(parallel.models) == {"random init", "pretrained", "fine-tuned", "from scratch"}
+
+
 def test_digits_split_is_stratified_and_checked():
     split = digits_split(20, 12)
     assert split.train_x.shape == (200, 1, 12, 12) and len(split.test_x) == 1797 - 200

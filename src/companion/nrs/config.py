@@ -72,6 +72,7 @@ class Config:
     # the premise: the tables resolve a known gap (random forest over one decision tree) of at least this
     # many points on average; fixed before any result, at the size of the NRS intervals' half-width
     control_margin: float = 1.0
+    workers: int = 2  # processes the real tables run in, one per core, each on one thread (the same numbers)
 
     def __post_init__(self):
         from .tabular import BUNDLED, OPENML, SYNTHETIC
@@ -86,7 +87,7 @@ class Config:
             rf=kwargs, hgb=kwargs, threads=v.threads, timer=v.one_of("cpu", "wall"), device=v.optional(v.device()),
             cub=v.optional(v.instance(CUBConfig)), checkpoint_dir=v.optional(v.path()), data_home=v.optional(v.path()),
             real_tables=v.non_negative_int, real_table_names=v.optional(v.sequence(v.text(), distinct=True)),
-            control_margin=v.positive,
+            control_margin=v.positive, workers=v.positive_int,
         )
         if self.real_tables == 1:
             raise ValueError("real_tables must be 0 (not run) or at least 2 splits per table (a paired interval "

@@ -203,7 +203,8 @@ def run(cfg=None, verbose: bool = True) -> dict:
 
         if verbose:
             print(f"real tables: {cfg.real_tables} splits of each", flush=True)
-        bench = benchmark.compare(cfg.real_table_names, splits=cfg.real_tables, seed=cfg.seed)
+        bench = benchmark.compare(cfg.real_table_names, splits=cfg.real_tables, seed=cfg.seed,
+                                  workers=cfg.workers)
         claims += real_table_claims(bench, tier, cfg.control_margin)
         real = {"real_tables": {"splits": bench["splits"], "test_size": bench["test_size"],
                                 "accs": {n: {k: r[k] for k in ("nrs", "rf", "hgb", "tree")}

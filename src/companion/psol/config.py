@@ -25,6 +25,7 @@ class PSOLConfig:
     # (the first seed also gives the table, the figures and the CAM / encoder-DDT / oracle rows)
     seeds: tuple[int, ...] = (0, 1, 2)
     threads: int | None = 1  # torch CPU threads in quick / study runs (fixed: bit-repeatable numbers)
+    workers: int = 2  # quick / study: processes the seeds run in, one per core (the same numbers)
     centred_side: float = 0.6  # the centred box baseline: sides = this fraction of the image
     fixed_sides: tuple[float, ...] = tuple(round(0.3 + 0.05 * i, 2) for i in range(15))  # 0.3 .. 1.0
     # --- quick data: synthetic "classes", one object type each, on varied cluttered backgrounds
@@ -94,7 +95,7 @@ class PSOLConfig:
         side = v.number(0, 1, low_open=True)
         check(
             self, mode=v.one_of("quick", "study", "full"), seed=v.seed, seeds=v.seeds, threads=v.threads,
-            centred_side=side, fixed_sides=v.sequence(side), n_train=v.positive_int, n_test=v.positive_int,
+            workers=v.positive_int, centred_side=side, fixed_sides=v.sequence(side), n_train=v.positive_int, n_test=v.positive_int,
             image_size=v.positive_int, classes=v.integer(2), object_scale=v.pair(side), clutter=v.non_negative_int,
             ddt_arch=v.one_of(*STAGES), ddt_stage=v.text(), ddt_init=v.one_of(*INITS), ddt_input_size=v.positive_int,
             ddt_pretrained=v.flag(), sign=v.one_of(*SIGN_CONVENTIONS), encoder_widths=v.sequence(v.positive_int),

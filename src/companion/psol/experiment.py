@@ -206,6 +206,14 @@ def _train_fixed_box_loc(cfg: presets.PSOLConfig, tr, side: float) -> float:
                for s in sides)
 
 
+def _seed_in_process(cfg: presets.PSOLConfig, seed: int, extras: bool) -> tuple[dict, dict | None]:
+    """:func:`_quick_seed` on ``cfg.threads`` threads; the artifacts only with ``extras`` (the first
+    seed's figures). Seeds share nothing, so they may run in parallel processes (``cfg.workers``)."""
+    with runtime.torch_threads(cfg.threads):
+        m, art = _quick_seed(cfg, seed, extras)
+    return m, art if extras else None
+
+
 def _quick_seed(cfg: presets.PSOLConfig, seed: int, extras: bool) -> tuple[dict, dict]:
     """One seed of the quick pipeline: new scenes, random CNN, encoder and regressors.
 
@@ -358,15 +366,19 @@ def run_quick(cfg: presets.PSOLConfig) -> Run:
     pseudo = {k: [] for k in ("pseudo_encoder_train", "fixed_box_train") + (("pseudo_random_train",) if every else ())}
     pseudo_key = {"pseudo_encoder_train": "ddt_encoder_train_gt_known", "fixed_box_train": "fixed_box_train_gt_known",
                   "pseudo_random_train": "ddt_random_train_gt_known"}
-    with runtime.torch_threads(cfg.threads):
-        for i, seed in enumerate(cfg.seeds):
-            m, art = _quick_seed(cfg, seed, extras=i == 0)
-            if i == 0:
-                metrics, artifacts = m, art
-            for k in per_seed:
-                per_seed[k].append(m[k]["gt_known_loc"])
-            for k in pseudo:
-                pseudo[k].append(m["pseudo_boxes"][pseudo_key[k]])
+    extras = [i == 0 for i in range(len(cfg.seeds))]
+    workers = min(cfg.workers, len(cfg.seeds))
+    if workers > 1:
+        # an interrupt stops the seeds' processes at once (nothing is recorded: results.write runs after)
+        done = runtime.process_map(_seed_in_process, [cfg] * len(cfg.seeds), cfg.seeds, extras, workers=workers)
+    else:
+        done = [_seed_in_process(cfg, seed, first) for seed, first in zip(cfg.seeds, extras)]
+    metrics, artifacts = done[0]
+    for m, _ in done:
+        for k in per_seed:
+            per_seed[k].append(m[k]["gt_known_loc"])
+        for k in pseudo:
+            pseudo[k].append(m["pseudo_boxes"][pseudo_key[k]])
     metrics["seeds"] = {**{f"{k}_gt_known": v for k, v in per_seed.items()}, **pseudo}
     metrics["seed_mean_gt_known"] = {k: sum(v) / len(v) for k, v in {**per_seed, **pseudo}.items()}
     tier = "study" if cfg.mode == "study" else "quick"

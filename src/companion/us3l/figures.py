@@ -78,7 +78,11 @@ def collapse_text(out: dict, widths, fraction: float = 0.5) -> str:
 def draw_widths(out: dict, widths, width: float, measure: str):
     """Left: kNN accuracy or feature spread of every method against width; right: each width's cost."""
     key = "knn" if measure == "kNN accuracy" else "std"
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(viz.FIG_WIDTH, 3.4), layout="constrained")
+    n = len(methods(out))
+    # Two legend columns once the labels are many: three would run past the figure's edge.
+    ncol = 3 if n <= 3 else 2
+    rows = -(-n // ncol)
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(viz.FIG_WIDTH, 2.9 + 0.25 * rows), layout="constrained")
     for m in methods(out):
         row = out["mean"][m]
         pts = [(w, row[f"{key}@{width_key(w)}"]) for w in widths if f"{key}@{width_key(w)}" in row]
@@ -96,5 +100,5 @@ def draw_widths(out: dict, widths, width: float, measure: str):
     bx.bar([str(w) for w in widths], flops, color=bar_colours)
     bx.set(ylabel="MFLOPs per image", xlabel="width multiplier",
            title=f"w={width}: {flops[i]:.2f} MFLOPs, {params[i]:.1f}k params")
-    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=3)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncol=ncol)
     return fig

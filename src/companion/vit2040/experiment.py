@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import results, train
-from ..runtime import pick_device, seed_everything, torch_threads
+from ..runtime import pick_device, process_map, seed_everything, torch_threads
 from .config import ABLATION_STEPS, Ablation, Config, Stage
 from .data import Split, digits_split, flowers_split
 from .finetune import Supervised, accuracy
@@ -240,6 +240,89 @@ def supervised_stage(config: Config, model, ablation: Ablation, split: Split, se
     return fitted, time.perf_counter() - began
 
 
+def _steps(config: Config) -> tuple:
+    """The ablation rows to train: the whole ladder, or only the configured recipe (under its row's key)."""
+    if config.run_ablation:
+        return ABLATION_STEPS
+    key = next((k for k, _, a in ABLATION_STEPS if a == config.ablation), "recipe")
+    return ((key, key, config.ablation),)
+
+
+def _one_seed(config: Config, seed: int, first: bool, device=None) -> dict:
+    """Everything one seed trains and measures: ``{"values": [(key, value), ...], "history", "seconds",
+    "models"}`` (the last three for the first seed only). Seeds share nothing, so they may run in
+    parallel processes (``config.workers``) with the same numbers as in a row.
+    """
+    device = torch.device(device or config.device or pick_device())
+    ckpt_root = _checkpoints(config)
+    steps = _steps(config)
+    values, history, seconds, models = [], {}, {}, {}
+
+    def keep(key, value):
+        values.append((key, value))
+
+    with torch_threads(config.threads if device.type == "cpu" else None):
+        split = load_split(config)
+        on_device = replace(split, train_x=split.train_x.to(device), train_y=split.train_y.to(device))
+        n = len(split.train_x)
+        scratch_steps = stage_steps(config.pretrain, n) + stage_steps(config.finetune, n)
+        # one folder per schedule and seed: another preset never resumes from these checkpoints
+        ckpt = ckpt_root / f"{config.pretrain.epochs}+{config.finetune.epochs}ep_seed{seed}" if ckpt_root else None
+        pretrained = {}
+        for key, _, ablation in steps:
+            res = config.pretrain_resolution(ablation)
+            pkey = (res, ablation.multi_crop, ablation.cutmix)
+            if pkey not in pretrained:
+                pretrained[pkey] = pretrain_stage(config, ablation, on_device, seed, device, ckpt)
+                if first:
+                    history[f"pretrain {key}"] = pretrained[pkey][1].history
+                    seconds[f"pretrain {key}"] = pretrained[pkey][2]
+            model = resize_vit(pretrained[pkey][0], config.shape.image_size, split.num_classes)
+            fitted, secs = supervised_stage(config, model, ablation, on_device, seed, device,
+                                            ckpt / f"finetune_{key}" if ckpt else None)
+            keep(f"ablation.{key}", 100 * accuracy(model, split.test_x, split.test_y))
+            if first:
+                seconds[f"finetune {key}"] = secs
+        final_ablation = steps[-1][2]
+        final_pre, final_fit, _ = pretrained[(config.pretrain_resolution(final_ablation),
+                                              final_ablation.multi_crop, final_ablation.cutmix)]
+        logged = [h for h in final_fit.history if "cutmix_patch" in h]
+        if logged:  # what the full recipe's CutMix pasted, over all its logged draws
+            keep("cutmix.patch_share", 100 * sum(h["cutmix_patch"] for h in logged) / len(logged))
+            keep("cutmix.area", 100 * sum(h["cutmix_area"] for h in logged) / len(logged))
+        keep("knn.pretrained", knn_percent(final_pre, split, config.knn_k))
+        keep("linear.pretrained", linear_percent(final_pre, split, seed))
+        seed_everything(seed)
+        random_init = build_vit(config.shape, len(split.train_x),
+                                image_size=config.pretrain_resolution(final_ablation)).to(device)
+        keep("knn.random_init", knn_percent(random_init, split, config.knn_k))
+        keep("linear.random_init", linear_percent(random_init, split, seed))
+
+        seed_everything(seed)
+        scratch = build_vit(config.shape, split.num_classes).to(device)
+        fitted, secs = supervised_stage(config, scratch, final_ablation, on_device, seed, device,
+                                        ckpt / "scratch" if ckpt else None, steps=scratch_steps)
+        keep("scratch", 100 * accuracy(scratch, split.test_x, split.test_y))
+        keep("knn.scratch", knn_percent(scratch, split, config.knn_k))
+        if config.short_baseline:
+            # the same ViT from scratch with only the fine-tuning steps: what pretraining adds as an init
+            seed_everything(seed)
+            short = build_vit(config.shape, split.num_classes).to(device)
+            supervised_stage(config, short, final_ablation, on_device, seed, device,
+                             ckpt / "scratch_short" if ckpt else None)
+            keep("scratch_short", 100 * accuracy(short, split.test_x, split.test_y))
+        if first:
+            seconds["scratch"] = secs
+            history["scratch"] = fitted.history
+            models = {
+                "random init": resize_vit(random_init, config.shape.image_size, split.num_classes),
+                "pretrained": resize_vit(final_pre, config.shape.image_size, split.num_classes),
+                "fine-tuned": model,
+                "from scratch": scratch,
+            }
+    return {"values": values, "history": history, "seconds": seconds, "models": models}
+
+
 def run(config: Config) -> Result:
     """Pretrain (instance discrimination) + fine-tune vs from scratch, over ``config.seeds``; record it.
 
@@ -248,89 +331,34 @@ def run(config: Config) -> Result:
     the same ViT is trained from scratch for as many steps as pretraining and fine-tuning together
     (and, with ``short_baseline``, for the fine-tuning steps only). Accuracies are on the
     held-out test images; kNN accuracies of the class token compare random and pretrained features.
+    On a CPU the seeds run in ``config.workers`` processes at once (one per core).
 
     Book section: *ViT with 2040 images* "Quick run".
     """
     began = time.perf_counter()
     device = torch.device(config.device) if config.device else pick_device()
-    ckpt_root = _checkpoints(config)
     if config.mode == "full":
-        announce(config, ckpt_root)
-    if config.run_ablation:
-        steps = ABLATION_STEPS
-    else:  # only the configured recipe, recorded under its ablation row's key when it is one
-        key = next((k for k, _, a in ABLATION_STEPS if a == config.ablation), "recipe")
-        steps = ((key, key, config.ablation),)
-    final_key = steps[-1][0]
-    out = Result(metrics={}, split=None)
-    per_seed: dict[str, list[float]] = {}
-
-    def keep(key, value):
-        per_seed.setdefault(key, []).append(value)
-
+        announce(config, _checkpoints(config))
+    final_key = _steps(config)[-1][0]
     with torch_threads(config.threads if device.type == "cpu" else None):
         split = load_split(config)
-        out.split = split
-        on_device = replace(split, train_x=split.train_x.to(device), train_y=split.train_y.to(device))
         n = len(split.train_x)
         budget = {"pretrain": stage_steps(config.pretrain, n), "finetune": stage_steps(config.finetune, n)}
         budget["scratch"] = budget["pretrain"] + budget["finetune"]  # the same ViT, the same number of steps
-        for seed in config.seeds:
-            # one folder per schedule and seed: another preset never resumes from these checkpoints
-            ckpt = ckpt_root / f"{config.pretrain.epochs}+{config.finetune.epochs}ep_seed{seed}" if ckpt_root else None
-            first = seed == config.seeds[0]
-            pretrained = {}
-            for key, _, ablation in steps:
-                res = config.pretrain_resolution(ablation)
-                pkey = (res, ablation.multi_crop, ablation.cutmix)
-                if pkey not in pretrained:
-                    pretrained[pkey] = pretrain_stage(config, ablation, on_device, seed, device, ckpt)
-                    if first:
-                        out.history[f"pretrain {key}"] = pretrained[pkey][1].history
-                        out.seconds[f"pretrain {key}"] = pretrained[pkey][2]
-                model = resize_vit(pretrained[pkey][0], config.shape.image_size, split.num_classes)
-                fitted, secs = supervised_stage(config, model, ablation, on_device, seed, device,
-                                                ckpt / f"finetune_{key}" if ckpt else None)
-                keep(f"ablation.{key}", 100 * accuracy(model, split.test_x, split.test_y))
-                if first:
-                    out.seconds[f"finetune {key}"] = secs
-            final_ablation = steps[-1][2]
-            final_pre, final_fit, _ = pretrained[(config.pretrain_resolution(final_ablation),
-                                                  final_ablation.multi_crop, final_ablation.cutmix)]
-            logged = [h for h in final_fit.history if "cutmix_patch" in h]
-            if logged:  # what the full recipe's CutMix pasted, over all its logged draws
-                keep("cutmix.patch_share", 100 * sum(h["cutmix_patch"] for h in logged) / len(logged))
-                keep("cutmix.area", 100 * sum(h["cutmix_area"] for h in logged) / len(logged))
-            keep("knn.pretrained", knn_percent(final_pre, split, config.knn_k))
-            keep("linear.pretrained", linear_percent(final_pre, split, seed))
-            seed_everything(seed)
-            random_init = build_vit(config.shape, len(split.train_x),
-                                    image_size=config.pretrain_resolution(final_ablation)).to(device)
-            keep("knn.random_init", knn_percent(random_init, split, config.knn_k))
-            keep("linear.random_init", linear_percent(random_init, split, seed))
-
-            seed_everything(seed)
-            scratch = build_vit(config.shape, split.num_classes).to(device)
-            fitted, secs = supervised_stage(config, scratch, final_ablation, on_device, seed, device,
-                                            ckpt / "scratch" if ckpt else None, steps=budget["scratch"])
-            keep("scratch", 100 * accuracy(scratch, split.test_x, split.test_y))
-            keep("knn.scratch", knn_percent(scratch, split, config.knn_k))
-            if config.short_baseline:
-                # the same ViT from scratch with only the fine-tuning steps: what pretraining adds as an init
-                seed_everything(seed)
-                short = build_vit(config.shape, split.num_classes).to(device)
-                supervised_stage(config, short, final_ablation, on_device, seed, device,
-                                 ckpt / "scratch_short" if ckpt else None)
-                keep("scratch_short", 100 * accuracy(short, split.test_x, split.test_y))
-            if first:
-                out.seconds["scratch"] = secs
-                out.history["scratch"] = fitted.history
-                out.models = {
-                    "random init": resize_vit(random_init, config.shape.image_size, split.num_classes),
-                    "pretrained": resize_vit(final_pre, config.shape.image_size, split.num_classes),
-                    "fine-tuned": model,
-                    "from scratch": scratch,
-                }
+    firsts = [seed == config.seeds[0] for seed in config.seeds]
+    workers = min(config.workers, len(config.seeds)) if device.type == "cpu" else 1
+    if workers > 1:
+        # an interrupt stops the seeds' processes at once (nothing is recorded: results.write runs after)
+        done = process_map(_one_seed, [config] * len(config.seeds), config.seeds, firsts,
+                           [str(device)] * len(config.seeds), workers=workers)
+    else:
+        done = [_one_seed(config, seed, first, device) for seed, first in zip(config.seeds, firsts)]
+    out = Result(metrics={}, split=split, history=done[0]["history"], seconds=done[0]["seconds"],
+                 models=done[0]["models"])
+    per_seed: dict[str, list[float]] = {}
+    for one in done:
+        for key, value in one["values"]:
+            per_seed.setdefault(key, []).append(value)
 
     mean = {k: sum(v) / len(v) for k, v in per_seed.items()}
     metrics: dict = {
