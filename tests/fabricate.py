@@ -161,3 +161,18 @@ def interrupt_fit_after(monkeypatch, steps: int) -> dict:
 
     monkeypatch.setattr(train, "_check_loss", check)
     return state
+
+
+def record_resumes(monkeypatch, module, name: str = "fit") -> list:
+    """Wrap ``module.<name>`` (a ``train.fit``-like function) so that every call appends its result's
+    ``resumed_from`` to the returned list: which step each training resumed from (None: from scratch)."""
+    real = getattr(module, name)
+    resumed = []
+
+    def spy(*args, **kwargs):
+        out = real(*args, **kwargs)
+        resumed.append(out.resumed_from)
+        return out
+
+    monkeypatch.setattr(module, name, spy)
+    return resumed

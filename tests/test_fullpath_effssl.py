@@ -35,15 +35,7 @@ def test_colab_preset_resumes_after_an_interruption_and_records_the_full_tier(tm
     # of the 48 fabricated images; two seeds so that the claims get an interval
     small = cfg.replace(encoder="tiny", encoder_kwargs={"width": 4}, dim=32, hidden=32, epochs=1, batch_size=16,
                         checkpoint_every=2, progress=False, device="cpu", threads=1, linear_epochs=5, seeds=(0, 1))
-    resumed = []
-    real_fit = experiment.fit
-
-    def fit(*args, **kwargs):
-        out = real_fit(*args, **kwargs)
-        resumed.append(out.resumed_from)
-        return out
-
-    monkeypatch.setattr(experiment, "fit", fit)
+    resumed = fabricate.record_resumes(monkeypatch, experiment)
     # the untrained floor's linear probe comes first (5 epochs of one full batch: 5 steps), then NPID
     stop = fabricate.interrupt_fit_after(monkeypatch, small.linear_epochs + 2)
     with pytest.raises(KeyboardInterrupt):

@@ -106,14 +106,6 @@ def _without_cub(cfg):
     return cfg
 
 
-def test_preset_colab_on_the_command_line_refuses_a_cpu_only_machine(monkeypatch):
-    from companion.nrs.__main__ import main
-
-    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    with pytest.raises(RuntimeError, match="colab preset .* needs a GPU"):
-        main(["--preset", "colab"])
-
-
 def test_full_runs_checkpoint_under_the_checkpoint_root(tmp_path, monkeypatch):
     from companion.nrs import config
     from companion.nrs.experiment import _checkpoint_root

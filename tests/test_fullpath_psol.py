@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fabricate import cub, interrupt_fit_after
+from fabricate import cub, interrupt_fit_after, record_resumes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,15 +30,7 @@ def test_colab_preset_resumes_after_a_disconnect_and_records_the_full_tier(tmp_p
                  classifier_batch_size=2, eval_resize=40, eval_crop=32, num_workers=0, checkpoint_every=2)
     real_colab = psol.config.colab
     monkeypatch.setitem(psol.config.PRESETS, "colab", lambda **changes: real_colab(**{**small, **changes}))
-    resumed = []
-    real_fit = train.fit
-
-    def spy(*args, **kwargs):
-        out = real_fit(*args, **kwargs)
-        resumed.append(out.resumed_from)
-        return out
-
-    monkeypatch.setattr(train, "fit", spy)
+    resumed = record_resumes(monkeypatch, train)
     fired = interrupt_fit_after(monkeypatch, 4)  # 3 regressor steps an epoch: cut off in its second epoch
     with pytest.raises(KeyboardInterrupt):
         main(["--preset", "colab", "--device", "cpu", "--no-progress"])
@@ -74,14 +66,6 @@ def test_the_chapter_states_the_time_its_presets_take():
     assert _stated(r"full` preset:\s+about\s+(\d+)\s+minutes\s+on\s+a\s+T4") == [round(full.hours * 60)]
     # the estimate follows the preset: twice the classifier's epochs cost more
     assert psol.run_hours(psol.full(classifier_epochs=40)).hours > full.hours
-
-
-def test_preset_colab_on_the_command_line_refuses_a_cpu_only_machine(monkeypatch):
-    from companion.psol.__main__ import main
-
-    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
-    with pytest.raises(RuntimeError, match="colab preset .* needs a GPU"):
-        main(["--preset", "colab"])
 
 
 def test_full_runs_checkpoint_under_the_checkpoint_root(tmp_path, monkeypatch):

@@ -45,15 +45,7 @@ def test_colab_preset_resumes_after_an_interruption_and_records_the_full_tier(tm
                                       checkpoint_every=2, device="cpu", progress=False, num_threads=1),
         method_kwargs={m: {**kw, **narrow.get(m, {})} for m, kw in cfg.method_kwargs.items()}, threads=1,
     )
-    resumed = []
-    real_fit = pretrain_module.fit
-
-    def fit(*args, **kwargs):
-        out = real_fit(*args, **kwargs)
-        resumed.append(out.resumed_from)
-        return out
-
-    monkeypatch.setattr(pretrain_module, "fit", fit)
+    resumed = fabricate.record_resumes(monkeypatch, pretrain_module)
     stop = fabricate.interrupt_fit_after(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         experiment.run(small)
@@ -89,14 +81,3 @@ def test_run_hours_follows_the_presets_and_the_chapter_states_it():
                        r"`--preset full` about (\d+) hours", text)
     assert stated, "chapter 8 no longer states the toolkit's colab and full times"
     assert [int(stated[1]), int(stated[2])] == [round(short.hours * 60), round(whole.hours)]
-
-
-def test_colab_preset_refuses_a_cpu_only_machine(monkeypatch):
-    import torch
-
-    from companion.ssl.__main__ import main
-
-    if torch.cuda.is_available():
-        pytest.skip("checks the refusal on a machine without a GPU")
-    with pytest.raises(RuntimeError, match="the colab preset .* needs a GPU"):
-        main(["--preset", "colab"])

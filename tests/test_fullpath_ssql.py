@@ -47,15 +47,7 @@ def test_colab_preset_resumes_after_an_interruption_and_records_the_full_tier(tm
     assert (cfg.mode, cfg.dataset, cfg.methods) == ("full", "cifar10", ssql.config.full().methods)
     assert Path(cfg.checkpoint_dir) == folders["checkpoints"] / "ssql-colab"
     small = cfg.replace(**SMALL)
-    resumed = []
-    real_fit = pretrain_module.fit
-
-    def fit(*args, **kwargs):
-        out = real_fit(*args, **kwargs)
-        resumed.append(out.resumed_from)
-        return out
-
-    monkeypatch.setattr(pretrain_module, "fit", fit)
+    resumed = fabricate.record_resumes(monkeypatch, pretrain_module)
     stop = fabricate.interrupt_fit_after(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         ssql.run(small)
