@@ -176,3 +176,16 @@ def record_resumes(monkeypatch, module, name: str = "fit") -> list:
 
     monkeypatch.setattr(module, name, spy)
     return resumed
+
+
+def full_run_folders(monkeypatch, tmp_path) -> dict:
+    """Fresh ``data``, ``checkpoints`` and ``results`` folders under ``tmp_path``, named by the
+    environment variables a full run reads (data not re-hashed: it is fabricated); ``{name: Path}``."""
+    folders = {k: Path(tmp_path) / k for k in ("data", "checkpoints", "results")}
+    for folder in folders.values():
+        folder.mkdir()
+    monkeypatch.setenv("COMPANION_DATA", str(folders["data"]))
+    monkeypatch.setenv("COMPANION_VERIFY_DATA", "0")
+    monkeypatch.setenv("COMPANION_CHECKPOINTS", str(folders["checkpoints"]))
+    monkeypatch.setenv("COMPANION_RESULTS", str(folders["results"]))
+    return folders

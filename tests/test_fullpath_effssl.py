@@ -19,13 +19,7 @@ def test_colab_preset_resumes_after_an_interruption_and_records_the_full_tier(tm
     from companion import effssl, results
     from companion.effssl import experiment
 
-    folders = {k: tmp_path / k for k in ("data", "checkpoints", "results")}
-    for folder in folders.values():
-        folder.mkdir()
-    monkeypatch.setenv("COMPANION_DATA", str(folders["data"]))
-    monkeypatch.setenv("COMPANION_VERIFY_DATA", "0")
-    monkeypatch.setenv("COMPANION_CHECKPOINTS", str(folders["checkpoints"]))
-    monkeypatch.setenv("COMPANION_RESULTS", str(folders["results"]))
+    folders = fabricate.full_run_folders(monkeypatch, tmp_path)
     fabricate.cifar(folders["data"], "cifar10", n_train=48, n_test=24)
     cfg = effssl.config.colab()
     full = effssl.config.full()

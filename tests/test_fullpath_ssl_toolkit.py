@@ -14,23 +14,12 @@ import fabricate
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _env(monkeypatch, tmp_path) -> dict:
-    folders = {k: tmp_path / k for k in ("data", "checkpoints", "results")}
-    for folder in folders.values():
-        folder.mkdir()
-    monkeypatch.setenv("COMPANION_DATA", str(folders["data"]))
-    monkeypatch.setenv("COMPANION_VERIFY_DATA", "0")
-    monkeypatch.setenv("COMPANION_CHECKPOINTS", str(folders["checkpoints"]))
-    monkeypatch.setenv("COMPANION_RESULTS", str(folders["results"]))
-    return folders
-
-
 @pytest.mark.fullpath
 def test_colab_preset_resumes_after_an_interruption_and_records_the_full_tier(tmp_path, monkeypatch, capsys):
     from companion import results
     from companion.ssl import config, experiment, pretrain as pretrain_module
 
-    folders = _env(monkeypatch, tmp_path)
+    folders = fabricate.full_run_folders(monkeypatch, tmp_path)
     fabricate.cifar(folders["data"], "cifar10", n_train=48, n_test=24)
     cfg = config.colab()
     assert cfg.mode == "full" and cfg.dataset == "cifar10" and cfg.methods == config.full().methods
