@@ -92,7 +92,7 @@ def _quoted(value: float) -> str:
 def test_s3l_chapter_quotes_the_fine_tuning_measurement():
     record, page = _record("s3l_finetune_recipe"), (ROOT / "book" / "03_s3l.md").read_text()
     assert "benchmarks/s3l_finetune_recipe.py" in page
-    for key in ("claim_short", "claim_long", "claim_change"):
+    for key in ("claim_short", "claim_long", "claim_change", "pretraining_helps_short", "pretraining_helps_long"):
         c = record[key]
         for value in (c["estimate"], *c["ci95"]):
             assert _quoted(value) in page, f"03_s3l.md does not quote {key} = {value:+.2f} as {_quoted(value)}"
