@@ -423,3 +423,18 @@ def test_full_preset_refuses_the_cpu(monkeypatch):
     assert runtime.require_accelerator("quick").type == "cpu"
     with pytest.raises(ValueError, match="preset"):
         runtime.require_accelerator("medium")
+
+
+#: The study tier's budget: minutes on the two cores of a laptop-class machine, not hours.
+STUDY_BUDGET_S = 600
+
+
+@pytest.mark.parametrize("chapter", sorted(results.CHAPTERS))
+def test_every_study_record_states_its_wall_time_within_the_budget(chapter):
+    """A study is rerun by readers and reviewers: its record says how long it took (on the machine the
+    provenance names), and that stays under ten minutes."""
+    study = results.read(chapter, ROOT / "results").get("study")
+    assert study, f"{chapter}: no study record"
+    wall = study["provenance"].get("wall_s") or study.get("timings", {}).get("wall_s")
+    assert wall, f"{chapter}: the study record does not state its wall time"
+    assert wall <= STUDY_BUDGET_S, f"{chapter}: the study took {wall:.0f} s, over the {STUDY_BUDGET_S} s budget"
