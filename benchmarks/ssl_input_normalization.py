@@ -46,7 +46,8 @@ def main(argv=None) -> int:
     if args.seeds < 3:
         parser.error("--seeds must be at least 3 (an interval needs them)")
     cfg = ssl_config.study()
-    cfg.methods, cfg.seeds = tuple(args.methods), tuple(range(args.seeds))
+    # one process: the normalization below wraps the encoder builder in this process only
+    cfg.methods, cfg.seeds, cfg.workers = tuple(args.methods), tuple(range(args.seeds)), 1
     cfg.__post_init__()
     xtr, ytr, xte, yte = experiment.load_data(cfg)
     mean, std = xtr.mean(), xtr.std()  # one channel: the training images' statistics

@@ -109,6 +109,21 @@ def test_quick_sanity_moco_beats_the_untrained_encoder_by_knn_and_linear_probe()
     assert metrics["random"]["knn"]["per_seed"][0] == pytest.approx(70.69, abs=0.2)
 
 
+def test_seeds_in_parallel_processes_give_the_numbers_of_a_row():
+    from dataclasses import replace
+
+    cfg = config.quick()
+    cfg.methods, cfg.pretrain = ("simsiam",), cfg.pretrain.replace(steps=5)
+    cfg.linear_epochs = 3
+    row = experiment.run(replace(cfg, workers=1), record=False)
+    parallel = experiment.run(replace(cfg, workers=2), record=False)
+    for name in ("random", "simsiam"):
+        for probe in ("knn", "knn_small_k", "linear"):
+            assert parallel[name][probe]["per_seed"] == row[name][probe]["per_seed"], (name, probe)
+    assert parallel["simsiam"]["final_loss"]["per_seed"] == row["simsiam"]["final_loss"]["per_seed"]
+    assert config.quick().workers == config.study().workers == 2
+
+
 def test_main_parses_presets(monkeypatch):
     from companion.ssl import __main__ as cli
 

@@ -35,6 +35,7 @@ class ExperimentConfig:
     linear_epochs: int = bench.LINEAR_EPOCHS
     download: bool = True
     threads: int | None = 1  # CPU threads for the whole run (None: leave torch's setting)
+    workers: int = 1  # CPU only: processes the seeds run in (each with ``threads`` threads); same numbers
 
     def __post_init__(self):
         method = v.one_of(*METHODS)
@@ -44,7 +45,7 @@ class ExperimentConfig:
             pretrain=v.instance(PretrainConfig), method_kwargs=v.mapping(method, v.mapping(v.text())),
             pretrain_overrides=v.mapping(method, v.mapping(v.text())), knn_k=v.positive_int,
             knn_temperature=v.positive, knn_k_small=v.positive_int, linear=v.flag(), linear_epochs=v.positive_int,
-            download=v.flag(), threads=v.threads,
+            download=v.flag(), threads=v.threads, workers=v.positive_int,
         )
         for name, changes in self.pretrain_overrides.items():
             try:  # each method's pretraining settings must make a valid PretrainConfig too
@@ -62,12 +63,14 @@ def _bench(mode: str, seeds: tuple[int, ...]) -> ExperimentConfig:
         pretrain=bench.bench_config("moco", mode),
         method_kwargs={m: dict(bench.RECIPES[m]["method_kwargs"]) for m in methods},
         pretrain_overrides={m: {"lr": bench.RECIPES[m]["lr"]} for m in methods},
+        workers=2,  # a seed per core
     )
 
 
 def quick() -> ExperimentConfig:
     """The shared benchmark (:mod:`companion.ssl.bench`): digits at 8 px, a TinyCNN of width 8, 600 steps
-    of batch 64 per method, 2 seeds, one CPU thread (about 10-20 CPU seconds per method and seed)."""
+    of batch 64 per method, 2 seeds, one CPU thread each, in two processes (about 10-20 CPU seconds per
+    method and seed)."""
     return _bench("quick", (0, 1))
 
 

@@ -179,22 +179,22 @@ def sanity_claims(config: ExperimentConfig, metrics: dict) -> list[dict]:
     return out
 
 
-def _compare(config, pc, device, xtr, ytr, xte, yte) -> tuple[dict, dict]:
+def _one_seed(config, pc, device, seed: int, data=None) -> dict:
+    """The untrained encoder and every method's pretrained one for one seed: ``{"random": {probe: value},
+    method: {probe: value, "final_loss", "final_std"}, "timings": {method: seconds}}``. Seeds share
+    nothing, so they may run in parallel processes (``config.workers``) with the same numbers."""
     from ..runtime import seed_everything
 
-    keys = ["knn", "knn_small_k"] + (["linear"] if config.linear else [])
-    per = {"random": {k: [] for k in keys}}
-    per.update({m: {**{k: [] for k in keys}, "final_loss": [], "final_std": []} for m in config.methods})
-    timings: dict = {f"{m}_pretrain_s": [] for m in config.methods}
+    xtr, ytr, xte, yte = data if data is not None else load_data(config)
     bench_setup = config.dataset == "digits"
 
     def encoder_for(seed):
         seed_everything(seed)
         return build_encoder(pc.encoder, in_channels=xtr.shape[1], **pc.encoder_kwargs)
 
-    for seed in config.seeds:
-        for k, v in _evaluate(encoder_for(seed).to(device), config, xtr, ytr, xte, yte, device, seed).items():
-            per["random"][k].append(v)
+    with cpu_threads(config.threads if torch.device(device).type == "cpu" else None):
+        out: dict = {"random": _evaluate(encoder_for(seed).to(device), config, xtr, ytr, xte, yte, device, seed),
+                     "timings": {}}
         for method in config.methods:
             cfg = pc.replace(
                 **config.pretrain_overrides.get(method, {}),
@@ -204,11 +204,35 @@ def _compare(config, pc, device, xtr, ytr, xte, yte) -> tuple[dict, dict]:
             views = bench.bench_views(cfg.resolution, **cfg.augment) if bench_setup else None
             t = time.perf_counter()
             model, fit = pretrain(method, encoder_for(seed), xtr, cfg, views=views)
-            timings[f"{method}_pretrain_s"].append(round(time.perf_counter() - t, 2))
-            per[method]["final_loss"].append(fit.last("loss"))
-            per[method]["final_std"].append(fit.last("std"))
-            for k, v in _evaluate(model.encoder, config, xtr, ytr, xte, yte, device, seed).items():
-                per[method][k].append(v)
+            out["timings"][method] = round(time.perf_counter() - t, 2)
+            out[method] = {**_evaluate(model.encoder, config, xtr, ytr, xte, yte, device, seed),
+                           "final_loss": fit.last("loss"), "final_std": fit.last("std")}
+    return out
+
+
+def _compare(config, pc, device, xtr, ytr, xte, yte) -> tuple[dict, dict]:
+    keys = ["knn", "knn_small_k"] + (["linear"] if config.linear else [])
+    per = {"random": {k: [] for k in keys}}
+    per.update({m: {**{k: [] for k in keys}, "final_loss": [], "final_std": []} for m in config.methods})
+    timings: dict = {f"{m}_pretrain_s": [] for m in config.methods}
+    seeds = list(config.seeds)
+    workers = min(config.workers, len(seeds)) if torch.device(device).type == "cpu" else 1
+    if workers > 1:
+        from ..runtime import process_map
+
+        # each process loads the data itself; an interrupt stops them all (nothing is recorded: run writes after)
+        done = process_map(_one_seed, [config] * len(seeds), [pc] * len(seeds), [str(device)] * len(seeds), seeds,
+                           workers=workers)
+    else:
+        done = [_one_seed(config, pc, device, seed, (xtr, ytr, xte, yte)) for seed in seeds]
+    for one in done:
+        for name, values in one.items():
+            if name == "timings":
+                for method, secs in values.items():
+                    timings[f"{method}_pretrain_s"].append(secs)
+                continue
+            for k, v in values.items():
+                per[name][k].append(v)
 
     metrics: dict = {"random": {k: _summary(v) for k, v in per["random"].items()}}
     for method in config.methods:
